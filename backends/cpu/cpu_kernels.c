@@ -1,0 +1,27 @@
+/* backends/cpu/cpu_kernels.c - the table of CPU kernels registered with the
+ * op registry under the backend name "cpu". One line per op. */
+#include "backends/cpu/cpu_backend.h"
+#include "core/internal.h"
+
+typedef struct cpu_kernel_row {
+    const char *op;
+    fx_kernel_fn forward, backward;
+} cpu_kernel_row;
+
+#define ROW(op) { #op, cpu_##op##_forward, cpu_##op##_backward }
+
+static const cpu_kernel_row cpu_kernel_table[] = {
+    /* BEGIN KERNEL TABLE: add one ROW(op) line per op, keep sorted by group */
+    /* END KERNEL TABLE */
+    { NULL, NULL, NULL }
+};
+
+fx_status fx_cpu_register_kernels(fx_registry *reg)
+{
+    for (const cpu_kernel_row *r = cpu_kernel_table; r->op; r++) {
+        fx_status st = fx_registry_add_kernel(reg, r->op, "cpu", r->forward, r->backward);
+        if (st != FX_OK)
+            return st;
+    }
+    return FX_OK;
+}

@@ -1,0 +1,154 @@
+/* core/internal.h - private structures of the core (context, registry,
+ * graph). Not installed; backends and ops use the public headers. */
+#ifndef FX_CORE_INTERNAL_H
+#define FX_CORE_INTERNAL_H
+
+#include "fx/fx.h"
+
+#define FX_ERROR_MAX 4096
+
+typedef struct fx_kernel_entry {
+    char op[FX_NAME_MAX];
+    char backend[32];
+    fx_kernel_fn forward, backward;
+} fx_kernel_entry;
+
+struct fx_registry {
+    const fx_op_def **ops;
+    int n_ops, cap_ops;
+    fx_kernel_entry *kernels;
+    int n_kernels, cap_kernels;
+};
+
+struct fx_context {
+    fx_context_options options;
+    char error[FX_ERROR_MAX];
+    int has_error;
+    fx_registry registry;
+    fx_backend *cpu;
+};
+
+/* A parsed attribute value (typed by the op's schema). */
+typedef struct fx_attr {
+    const fx_attr_spec *spec;
+    int present;
+    int64_t i;            /* INT, BOOL */
+    double f;             /* FLOAT */
+    char *s;              /* STRING (owned) */
+    int n_ints;
+    int64_t ints[FX_MAX_INTS];
+    fx_srcpos pos;
+} fx_attr;
+
+typedef struct fx_value {
+    char name[FX_NAME_MAX];
+    int producer;         /* node index, -1 for graph inputs */
+    int producer_output;
+    fx_dtype dtype;
+    fx_shape shape;       /* full shape (with batch) after planning */
+    fx_tensor tensor;
+    fx_tensor grad;       /* allocated when needs_grad in training */
+    int needs_grad;
+    int keep;             /* inference: keep readable after forward */
+    int require_grad;     /* user asked for its gradient */
+    int last_use;         /* inference arena: last node index reading it */
+    float *seed;          /* pending seeded gradient (host, owned) */
+} fx_value;
+
+typedef struct fx_graph_param {
+    char name[FX_NAME_MAX * 2];
+    int learnable;
+    char init[64];        /* initialiser spec */
+    fx_shape shape;
+    int shape_known;
+    fx_tensor value, grad;
+    int initialised;
+    int owner_node;
+} fx_graph_param;
+
+struct fx_node {
+    char name[FX_NAME_MAX];
+    const fx_op_def *op;
+    fx_graph *graph;
+    fx_attr attrs[32];
+    int n_attrs;
+    int n_in, n_out;
+    int in[FX_MAX_IO];
+    int out[FX_MAX_IO];
+    int param[FX_MAX_PARAMS];  /* indices into graph params */
+    int n_aux;
+    fx_tensor aux[FX_MAX_AUX];
+    fx_shape aux_shape[FX_MAX_AUX];
+    fx_dtype aux_dtype[FX_MAX_AUX];
+    fx_srcpos pos;
+    char share[FX_NAME_MAX];
+    char init[64];
+    fx_backend *backend;
+    fx_kernel_fn forward, backward;
+    int needed;            /* inference: contributes to a kept value */
+};
+
+typedef struct fx_graph_input {
+    int value;
+    fx_shape shape;        /* per example */
+    fx_dtype dtype;
+    fx_srcpos pos;
+} fx_graph_input;
+
+typedef struct fx_graph_loss {
+    int node;
+    float weight;
+    fx_srcpos pos;
+} fx_graph_loss;
+
+typedef struct fx_init_group {
+    char group[32];
+    char init[64];
+} fx_init_group;
+
+struct fx_graph {
+    fx_context *ctx;
+    char name[FX_NAME_MAX];
+    char **files;          /* interned source file names */
+    int n_files;
+    fx_value *values;
+    int n_values, cap_values;
+    fx_node *nodes;
+    int n_nodes, cap_nodes;
+    fx_graph_param *params;
+    int n_params, cap_params;
+    fx_graph_input inputs[FX_MAX_IO * 2];
+    int n_inputs;
+    fx_graph_loss losses[32];
+    int n_losses;
+    fx_init_group init_groups[16];
+    int n_init_groups;
+    /* plan */
+    int planned;
+    fx_mode mode;
+    int64_t batch;
+    fx_backend *backend;
+    fx_buffer **arena;     /* inference: buffers reused between values */
+    int n_arena;
+    uint64_t seed, step;
+};
+
+/* attr.c */
+fx_status fx_attr_parse(fx_context *ctx, const fx_attr_spec *spec, const char *const *items, int n_items,
+                        int is_list, fx_srcpos pos, fx_attr *out);
+void fx_attr_free(fx_attr *a);
+/* registry.c */
+void fx_registry_init(fx_registry *reg);
+void fx_registry_free(fx_registry *reg);
+/* builtin registration (core/ops/builtin_ops.c, backends/cpu/cpu_kernels.c) */
+fx_status fx_register_builtin_ops(fx_registry *reg);
+fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
+fx_status fx_cpu_register_kernels(fx_registry *reg);
+/* init.c: fills a host array for an initialiser spec. */
+fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
+                       const char *param_name);
+
+/* Formats "file:line:col" (or "" when no file) into buf. */
+const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);
+
+#endif

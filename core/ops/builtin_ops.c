@@ -1,0 +1,21 @@
+/* core/ops/builtin_ops.c - the list of built-in op definitions. Each op
+ * lives in its own file (core/ops/<op>.c) exporting `const fx_op_def
+ * fx_op_<name>`; this file registers them in order. */
+#include "core/internal.h"
+#include "core/ops/ops.h"
+
+static const fx_op_def *const builtin_ops[] = {
+    /* BEGIN OP TABLE: add one &fx_op_<name>, line per op */
+    /* END OP TABLE */
+    NULL
+};
+
+fx_status fx_register_builtin_ops(fx_registry *reg)
+{
+    for (int i = 0; builtin_ops[i]; i++) {
+        fx_status st = fx_registry_add_op(reg, builtin_ops[i]);
+        if (st != FX_OK)
+            return st;
+    }
+    return FX_OK;
+}

@@ -1,0 +1,85 @@
+/* fx/config.h - what a YAML graph file holds besides the graph: the data
+ * and training settings, the default task, plugins. Filled by
+ * fx_graph_load_yaml (core/yaml_*.c); documented in docs/graph-format.md. */
+#ifndef FX_CONFIG_H
+#define FX_CONFIG_H
+
+#include <stdint.h>
+#include "fx/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FX_PATH_MAX 1024
+#define FX_MAX_PLUGINS 16
+
+typedef enum fx_data_kind { FX_DATA_NONE = 0, FX_DATA_IDX, FX_DATA_IMAGEFOLDER } fx_data_kind;
+
+typedef struct fx_data_source {
+    fx_data_kind kind;
+    char images[FX_PATH_MAX]; /* IDX images file (may be .gz) */
+    char labels[FX_PATH_MAX]; /* IDX labels file (may be .gz) */
+    char root[FX_PATH_MAX];   /* ImageFolder root: root/<class>/<image> */
+    int64_t limit;            /* use only the first `limit` examples; 0 = all */
+} fx_data_source;
+
+typedef enum fx_crop_mode { FX_CROP_NONE = 0, FX_CROP_CENTER, FX_CROP_RANDOM } fx_crop_mode;
+
+typedef struct fx_data_config {
+    fx_data_source train, test;
+    int channels;           /* 1 (grey) or 3 (RGB); images are converted */
+    int resize;             /* resize to resize x resize first; 0 = keep */
+    int size;               /* final size x size after cropping; 0 = keep */
+    fx_crop_mode crop;      /* training crop; evaluation always centre-crops */
+    int flip;               /* random horizontal flip in training */
+    int n_norm;             /* 0: x/255; else per channel (x/255 - mean)/std */
+    float mean[3], std[3];
+    char image_input[FX_NAME_MAX]; /* graph input fed with images ("image") */
+    char label_input[FX_NAME_MAX]; /* graph input fed with labels ("label") */
+    int workers;            /* background loader threads (>= 1) */
+} fx_data_config;
+
+typedef enum fx_schedule { FX_SCHEDULE_CONSTANT = 0, FX_SCHEDULE_STEP, FX_SCHEDULE_COSINE } fx_schedule;
+
+typedef struct fx_train_config {
+    char optimizer[16];     /* "sgd" | "adam" */
+    float lr, momentum, weight_decay, beta1, beta2, eps;
+    int nesterov;
+    fx_schedule schedule;
+    int step_epochs;        /* step schedule: multiply by gamma every step_epochs */
+    float gamma;
+    float min_lr;           /* cosine floor */
+    int warmup_steps;       /* linear warm-up from 0 */
+    int batch;
+    int epochs;
+    int64_t max_steps;      /* stop after this many steps; 0 = epochs decide */
+    uint64_t seed;
+    char checkpoint[FX_PATH_MAX]; /* path; "" = none. Relative to the YAML file */
+    int64_t checkpoint_every;     /* steps; 0 = at the end of each epoch */
+    char predict[FX_NAME_MAX];    /* value whose argmax is the predicted class */
+    int log_every;                /* steps between metric lines */
+} fx_train_config;
+
+typedef struct fx_config {
+    char path[FX_PATH_MAX];  /* the YAML file */
+    char dir[FX_PATH_MAX];   /* its folder: relative paths resolve against it */
+    char task[16];           /* default task: "train" (default), "eval", "infer" */
+    char backend[64];        /* default backend ("cpu") */
+    fx_data_config data;
+    fx_train_config train;
+    int n_plugins;
+    char plugins[FX_MAX_PLUGINS][FX_PATH_MAX];
+} fx_config;
+
+/* Defaults for every field (documented in docs/graph-format.md). */
+void fx_config_default(fx_config *cfg);
+
+/* Loads a graph file: builds *graph (checked for batch 1) and fills *cfg.
+ * Errors name file:line:col. On failure *graph is NULL. */
+fx_status fx_graph_load_yaml(fx_context *ctx, const char *path, fx_graph **graph, fx_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,62 @@
+/* fx/context.h - the context object: owns the error buffer, the op
+ * registry, the backends and per-run settings. Nothing in fx keeps global
+ * mutable state; everything hangs off a context. A context is used from one
+ * host thread at a time. */
+#ifndef FX_CONTEXT_H
+#define FX_CONTEXT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include "fx/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fx_context fx_context;
+typedef struct fx_registry fx_registry;
+
+typedef struct fx_context_options {
+    int threads;        /* CPU worker threads; 0 = number of online CPUs */
+    unsigned long long seed; /* base seed of every random stream */
+    int verbose;        /* 0 quiet, 1 normal, 2 debug */
+} fx_context_options;
+
+/* Defaults: threads 0 (all cores), seed 1, verbose 1. */
+fx_context_options fx_context_options_default(void);
+
+/* Creates a context with the built-in ops and the CPU backend registered.
+ * On failure *out is NULL and, when err/err_size are given, the reason is
+ * written there (there is no context yet to hold it). */
+fx_status fx_context_create(const fx_context_options *options, fx_context **out,
+                            char *err, size_t err_size);
+void fx_context_destroy(fx_context *ctx);
+
+/* The message of the last failure ("" if none). Valid until the next call
+ * that fails. */
+const char *fx_context_error(const fx_context *ctx);
+void fx_context_clear_error(fx_context *ctx);
+
+/* Records a failure and returns `status`, so code can write
+ *   return fx_fail(ctx, FX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+ * A second failure while one is recorded prefixes the earlier message
+ * (callers add context on the way up: "loading graph: ..."). */
+fx_status fx_fail(fx_context *ctx, fx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+fx_status fx_failv(fx_context *ctx, fx_status status, const char *fmt, va_list ap);
+/* Prepends "prefix: " to the recorded message and returns `status`. */
+fx_status fx_fail_prefix(fx_context *ctx, fx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+fx_registry *fx_context_registry(fx_context *ctx);
+const fx_context_options *fx_context_get_options(const fx_context *ctx);
+
+/* Checked allocation helpers: on failure they record FX_ERR_NOMEM with
+ * `what` in the message and return NULL. Free with free(). */
+void *fx_malloc(fx_context *ctx, size_t bytes, const char *what);
+void *fx_calloc(fx_context *ctx, size_t count, size_t size, const char *what);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,52 @@
+/* fx/data.h - data sets and batch loading.
+ *
+ * A data set yields examples as float CHW images (already decoded,
+ * converted to cfg->channels and resized to cfg->resize when set) and int
+ * labels. A loader draws shuffled batches on background threads and applies
+ * the augmentation (crop, flip) and normalisation of the config, writing
+ * NCHW float batches. */
+#ifndef FX_DATA_H
+#define FX_DATA_H
+
+#include <stdint.h>
+#include "fx/config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fx_dataset fx_dataset;
+typedef struct fx_loader fx_loader;
+
+fx_status fx_dataset_open(fx_context *ctx, const fx_data_source *src, const fx_data_config *cfg,
+                          fx_dataset **out);
+void fx_dataset_close(fx_dataset *ds);
+int64_t fx_dataset_size(const fx_dataset *ds);
+int fx_dataset_classes(const fx_dataset *ds);
+const char *fx_dataset_class_name(const fx_dataset *ds, int i); /* "3" for IDX */
+/* Shape of one example after the loader's transforms: [C, H, W]. */
+fx_shape fx_dataset_example_shape(const fx_dataset *ds, const fx_data_config *cfg);
+
+typedef struct fx_loader_options {
+    int batch;
+    int shuffle;     /* reshuffle each epoch (seeded) */
+    int augment;     /* random crop/flip per cfg; else centre crop, no flip */
+    int drop_last;   /* skip a final partial batch */
+    uint64_t seed;
+} fx_loader_options;
+
+fx_status fx_loader_create(fx_context *ctx, fx_dataset *ds, const fx_data_config *cfg,
+                           const fx_loader_options *opt, fx_loader **out);
+void fx_loader_destroy(fx_loader *ld);
+/* Starts epoch `epoch` (0-based): order and augmentation depend only on
+ * (seed, epoch), so a resumed run sees the same batches. */
+fx_status fx_loader_start_epoch(fx_loader *ld, int64_t epoch);
+/* Fills images [batch, C, H, W] and labels [batch]; *count is the number of
+ * examples written (0 at the end of the epoch). */
+fx_status fx_loader_next(fx_loader *ld, float *images, int32_t *labels, int *count);
+int64_t fx_loader_batches_per_epoch(const fx_loader *ld);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/* fx/graph.h - the graph IR and its executor.
+ *
+ * A graph holds named values (inputs and node outputs), nodes (an op, its
+ * attributes, named inputs, its parameters, its YAML position), parameters
+ * (shared between nodes by name) and weighted losses. Build it with the
+ * calls below (the YAML loader uses exactly these), then plan it for a
+ * batch size, mode and backend, then run forward/backward.
+ *
+ * Value names: a node's first output is named after the node; output k is
+ * also "node:k", and "node.<output name>" when the op names its outputs.
+ * Parameter names: "node.weight", unless the node shares another node's
+ * parameters ("share: other" uses "other.weight"). */
+#ifndef FX_GRAPH_H
+#define FX_GRAPH_H
+
+#include "fx/op.h"
+#include "fx/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fx_graph fx_graph;
+
+/* Position in a source file (1-based); file may be NULL for graphs built in
+ * code. The graph copies the file name. */
+typedef struct fx_srcpos {
+    const char *file;
+    int line, col;
+} fx_srcpos;
+
+/* An attribute as written by the user: a scalar (n_items 1, is_list 0) or
+ * a list of scalars, all as text; the op's schema gives the type. */
+typedef struct fx_attr_input {
+    const char *key;
+    const char *const *items;
+    int n_items;
+    int is_list;
+    fx_srcpos pos;
+} fx_attr_input;
+
+typedef struct fx_node_desc {
+    const char *name;          /* unique; NULL = "<op><index>" */
+    const char *op;
+    const char *const *inputs; /* value names */
+    int n_inputs;
+    const fx_attr_input *attrs;
+    int n_attrs;
+    const char *share;         /* use this node's parameters; NULL = own */
+    const char *init;          /* initialiser of the first learnable param; NULL = default */
+    fx_srcpos pos;
+} fx_node_desc;
+
+fx_status fx_graph_create(fx_context *ctx, const char *name, fx_graph **out);
+void fx_graph_destroy(fx_graph *g);
+fx_context *fx_graph_context(const fx_graph *g);
+const char *fx_graph_name(const fx_graph *g);
+
+/* Declares an input. `shape` is per example (without the batch dim). */
+fx_status fx_graph_add_input(fx_graph *g, const char *name, fx_dtype dtype, const fx_shape *shape,
+                             fx_srcpos pos);
+fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc);
+/* Marks node `node_name`'s output 0 (a scalar) as a loss with `weight`. */
+fx_status fx_graph_add_loss(fx_graph *g, const char *node_name, float weight, fx_srcpos pos);
+/* Default initialiser for params whose spec has init_group `group`
+ * ("conv", "linear", "bn"): graph-level `params: {init: {conv: ...}}`. */
+fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *init, fx_srcpos pos);
+
+/* Checks names, op attributes and shapes for batch size 1 without
+ * allocating. Called by the loader; errors carry YAML positions. */
+fx_status fx_graph_check(fx_graph *g);
+
+typedef enum fx_mode { FX_MODE_TRAIN = 0, FX_MODE_INFER = 1 } fx_mode;
+
+/* Before planning: value (input) `name` needs a gradient, or must be kept
+ * readable after forward in inference mode. */
+fx_status fx_graph_require_grad(fx_graph *g, const char *name);
+fx_status fx_graph_keep(fx_graph *g, const char *name);
+
+/* Infers shapes for `batch`, places every node on `backend`, allocates
+ * values, gradients (training) or a reused arena (inference), and
+ * initialises parameters on first planning (seeded). Re-planning with a
+ * different batch keeps parameter values. */
+fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *backend);
+int64_t fx_graph_batch(const fx_graph *g);
+
+/* Executes. forward() runs all nodes (training) or those needed by kept
+ * values (inference). backward() zeroes gradients, seeds each loss with its
+ * weight (plus any fx_graph_seed_grad), and runs backward kernels in
+ * reverse order, accumulating parameter gradients. */
+fx_status fx_graph_forward(fx_graph *g);
+fx_status fx_graph_backward(fx_graph *g);
+/* Adds `host` (numel floats) as the gradient of value `name` at the start
+ * of the next backward (used by gradient checks and `fxrun run`). */
+fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host);
+/* Step counter: changes dropout masks etc. (seed = f(graph seed, step, node)). */
+void fx_graph_set_step(fx_graph *g, uint64_t step);
+void fx_graph_set_seed(fx_graph *g, uint64_t seed);
+
+/* Lookup after planning. NULL if unknown (no error recorded). */
+fx_tensor *fx_graph_value(fx_graph *g, const char *name);
+fx_tensor *fx_graph_value_grad(fx_graph *g, const char *name);
+
+/* Inputs, nodes, losses, parameters. */
+int fx_graph_input_count(const fx_graph *g);
+const char *fx_graph_input_name(const fx_graph *g, int i);
+fx_dtype fx_graph_input_dtype(const fx_graph *g, int i);
+fx_shape fx_graph_input_shape(const fx_graph *g, int i); /* per example */
+int fx_graph_node_count(const fx_graph *g);
+const fx_node *fx_graph_node_at(const fx_graph *g, int i);
+const fx_node *fx_graph_find_node(const fx_graph *g, const char *name);
+int fx_graph_loss_count(const fx_graph *g);
+const char *fx_graph_loss_name(const fx_graph *g, int i);
+float fx_graph_loss_weight(const fx_graph *g, int i);
+/* Reads loss i's value (after forward; syncs the backend). */
+fx_status fx_graph_loss_value(fx_graph *g, int i, float *value);
+/* Weighted sum of all losses. */
+fx_status fx_graph_loss_total(fx_graph *g, float *value);
+
+typedef struct fx_param {
+    const char *name;
+    int learnable;
+    fx_tensor *value;
+    fx_tensor *grad;  /* NULL unless learnable and planned for training */
+} fx_param;
+int fx_graph_param_count(const fx_graph *g);
+fx_param fx_graph_param_at(fx_graph *g, int i);
+fx_param *fx_graph_find_param(fx_graph *g, const char *name, fx_param *out);
+/* Total learnable elements. */
+int64_t fx_graph_param_numel(const fx_graph *g);
+
+/* Node position for messages. */
+fx_srcpos fx_node_pos(const fx_node *node);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,156 @@
+/* fx/op.h - operator definitions, their attributes and kernels.
+ *
+ * An op definition is data: a name, an attribute schema (parsed from YAML
+ * with defaults), input/output counts, the learnable parameters and saved
+ * tensors it needs, and a shape function. Kernels are registered
+ * separately per backend (fx_registry_add_kernel), so a plugin can add an
+ * op, or add kernels for existing ops on a new backend. Built-in ops and
+ * plugin ops register through the same calls; the executor knows no op by
+ * name.
+ *
+ * Gradient convention: backward kernels ACCUMULATE (+=) into grad_in[i] and
+ * param_grad[i] (a value may feed several nodes, a parameter may be shared).
+ * grad_in[i] is NULL when input i needs no gradient (labels, constants). */
+#ifndef FX_OP_H
+#define FX_OP_H
+
+#include <stdint.h>
+#include "fx/context.h"
+#include "fx/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FX_MAX_IO 8       /* inputs or outputs of one node */
+#define FX_MAX_PARAMS 4   /* learnable/state tensors of one node */
+#define FX_MAX_AUX 4      /* saved tensors of one node */
+#define FX_MAX_INTS 8     /* elements of an int-list attribute */
+#define FX_NAME_MAX 64
+
+typedef enum fx_attr_type {
+    FX_ATTR_INT = 0,
+    FX_ATTR_FLOAT,
+    FX_ATTR_BOOL,
+    FX_ATTR_STRING,
+    FX_ATTR_INTS /* list of up to FX_MAX_INTS ints; a scalar n is read as [n] */
+} fx_attr_type;
+
+/* One attribute of an op's schema. default_value is written as in YAML
+ * ("1", "0.9", "true", "[1, 1]", "zeros"); NULL with required = 0 means
+ * "absent" (fx_node_has_attr returns 0). */
+typedef struct fx_attr_spec {
+    const char *name;
+    fx_attr_type type;
+    int required;
+    const char *default_value;
+    const char *doc;
+} fx_attr_spec;
+
+/* A learnable parameter (or persistent state such as BN running mean) that
+ * a node owns. Shapes come from the op's shape function. */
+typedef struct fx_param_spec {
+    const char *name;     /* "weight", "bias", "running_mean" */
+    int learnable;        /* 1: has a gradient and is updated by the optimiser */
+    const char *init;     /* default initialiser: "he_normal", "zeros", "ones", ... */
+    const char *init_group; /* key in the graph's params.init map ("conv", "linear", "bn") */
+} fx_param_spec;
+
+typedef struct fx_node fx_node;
+
+/* What a shape function sees and fills. Output, parameter and aux shapes
+ * are written by the op. Aux tensors are saved from forward to backward
+ * (BN batch statistics, pooling argmax, dropout mask) on the node's
+ * backend; set aux_dtype[i] (default F32). */
+typedef struct fx_infer_call {
+    fx_context *ctx;
+    const fx_node *node;
+    int n_in;
+    const fx_shape *in;
+    const fx_dtype *in_dtype;
+    fx_shape out[FX_MAX_IO];
+    fx_dtype out_dtype[FX_MAX_IO]; /* default F32 */
+    int n_params;                  /* = op's n_params */
+    fx_shape param[FX_MAX_PARAMS];
+    int n_aux;
+    fx_shape aux[FX_MAX_AUX];
+    fx_dtype aux_dtype[FX_MAX_AUX];
+} fx_infer_call;
+
+typedef fx_status (*fx_infer_fn)(fx_infer_call *call);
+
+typedef enum fx_op_flags {
+    FX_OP_LOSS = 1u << 0,          /* output 0 is a scalar loss [1] */
+    FX_OP_NO_BACKWARD = 1u << 1,   /* op has no gradient (metrics, argmax) */
+    FX_OP_INPLACE_OK = 1u << 2     /* forward may run with out == in */
+} fx_op_flags;
+
+typedef struct fx_op_def {
+    const char *name;
+    const char *doc;          /* one line, shown by `fxrun ops` */
+    int min_inputs, max_inputs; /* max_inputs <= FX_MAX_IO */
+    const char *const *input_names; /* optional, for docs/errors */
+    int n_outputs;
+    const fx_attr_spec *attrs;
+    int n_attrs;
+    const fx_param_spec *params;
+    int n_params;
+    fx_infer_fn infer;
+    unsigned flags;
+} fx_op_def;
+
+/* Everything a kernel sees. Arrays have the counts given; grad_in and
+ * grad_out are NULL in forward. */
+typedef struct fx_kernel_call {
+    fx_context *ctx;
+    const fx_node *node;
+    fx_backend *backend;
+    int training;               /* 1 in training mode (BN batch stats, dropout on) */
+    uint64_t seed;              /* per node and step: for dropout and friends */
+    int n_in;
+    fx_tensor *const *in;
+    int n_out;
+    fx_tensor *const *out;
+    int n_params;
+    fx_tensor *const *param;
+    fx_tensor *const *param_grad; /* backward; NULL entries for non-learnable */
+    int n_aux;
+    fx_tensor *const *aux;
+    fx_tensor *const *grad_out;   /* backward */
+    fx_tensor *const *grad_in;    /* backward; NULL entries where not needed */
+} fx_kernel_call;
+
+typedef fx_status (*fx_kernel_fn)(const fx_kernel_call *call);
+
+/* Registry: ops by name, kernels by (op, backend name). */
+fx_status fx_registry_add_op(fx_registry *reg, const fx_op_def *def);
+fx_status fx_registry_add_kernel(fx_registry *reg, const char *op_name, const char *backend_name,
+                                 fx_kernel_fn forward, fx_kernel_fn backward);
+const fx_op_def *fx_registry_find_op(const fx_registry *reg, const char *name);
+int fx_registry_find_kernel(const fx_registry *reg, const char *op_name, const char *backend_name,
+                            fx_kernel_fn *forward, fx_kernel_fn *backward);
+int fx_registry_op_count(const fx_registry *reg);
+const fx_op_def *fx_registry_op_at(const fx_registry *reg, int index);
+
+/* Node accessors for shape functions and kernels. Attributes are always
+ * present when the schema gives a default; asking for an attribute the
+ * schema lacks is a programming error and returns 0/NULL. */
+const char *fx_node_name(const fx_node *node);
+const char *fx_node_op_name(const fx_node *node);
+int fx_node_has_attr(const fx_node *node, const char *key);
+int64_t fx_node_attr_int(const fx_node *node, const char *key);
+double fx_node_attr_float(const fx_node *node, const char *key);
+int fx_node_attr_bool(const fx_node *node, const char *key);
+const char *fx_node_attr_string(const fx_node *node, const char *key);
+/* Copies up to `max` ints into out; returns the count. */
+int fx_node_attr_ints(const fx_node *node, const char *key, int64_t *out, int max);
+
+/* Records an error about a node, prefixed with its YAML position, name and
+ * op: "net.yaml:12:5: node 'c1' (conv2d): <message>". Returns status. */
+fx_status fx_node_fail(fx_context *ctx, const fx_node *node, fx_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* fx/train.h - optimisers, learning-rate schedules, checkpoints, and the
+ * training and evaluation loops used by fxrun. */
+#ifndef FX_TRAIN_H
+#define FX_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "fx/config.h"
+#include "fx/data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fx_optimizer fx_optimizer;
+
+/* Creates the optimiser state (momentum / Adam moments) for every
+ * learnable parameter of a planned graph, on the parameter's backend. */
+fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimizer **out);
+void fx_optimizer_destroy(fx_optimizer *opt);
+/* One update of every learnable parameter with learning rate lr. */
+fx_status fx_optimizer_step(fx_optimizer *opt, float lr);
+int64_t fx_optimizer_steps(const fx_optimizer *opt);
+void fx_optimizer_set_steps(fx_optimizer *opt, int64_t steps);
+/* Optimiser state tensors, named "<param>.m", "<param>.v", "<param>.velocity". */
+int fx_optimizer_state_count(const fx_optimizer *opt);
+fx_tensor *fx_optimizer_state_at(fx_optimizer *opt, int i, const char **name);
+
+/* Learning rate at `step` (0-based) for a schedule over total_steps. */
+float fx_lr_at(const fx_train_config *cfg, int64_t step, int64_t steps_per_epoch, int64_t total_steps);
+
+/* Checkpoints: a versioned, checksummed file of named tensors (parameters,
+ * BN statistics, optimiser state) and progress counters, written to a
+ * temporary file, fsync'd and renamed over the old one, so a failed write
+ * never damages the previous checkpoint. */
+typedef struct fx_checkpoint_meta {
+    int64_t epoch;      /* completed epochs */
+    int64_t step;       /* completed steps */
+    uint64_t seed;
+    char graph_name[FX_NAME_MAX];
+} fx_checkpoint_meta;
+
+fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
+                             const fx_checkpoint_meta *meta);
+/* Loads into a planned graph (and optimiser, if given). Every tensor's name
+ * and shape must match; a truncated or tampered file is refused with
+ * FX_ERR_CORRUPT and changes nothing. */
+fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
+                             fx_checkpoint_meta *meta);
+
+typedef struct fx_run_options {
+    fx_backend *backend;
+    int resume;              /* continue from cfg->train.checkpoint */
+    const char *metrics_path;/* JSON lines; NULL = none */
+    int progress;            /* draw a progress line (stdout is a terminal) */
+    FILE *log;               /* human-readable log; NULL = stdout */
+    int64_t max_steps;       /* override of train.max_steps; 0 = none */
+    int epochs;              /* override of train.epochs; 0 = none */
+} fx_run_options;
+
+typedef struct fx_eval_result {
+    int64_t examples;
+    double accuracy;   /* top-1 on train.predict */
+    double loss;       /* mean weighted total loss per batch */
+} fx_eval_result;
+
+fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt);
+fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt,
+                      fx_eval_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

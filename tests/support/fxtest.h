@@ -1,0 +1,71 @@
+/* tests/support/fxtest.h - shared test harness: run one op through the real
+ * graph executor on the CPU backend, compare with references, and check
+ * gradients by central finite differences.
+ *
+ * Gradient check: out = op(inputs, params); L = sum(out0 * R) with a fixed
+ * random R (seeded); analytic dL/d(input or param) from fx_graph_backward is
+ * compared with (L(x+eps) - L(x-eps)) / 2eps for every element (or a
+ * seeded sample of at most max_checks elements). Pass when
+ * |a - n| <= atol + rtol * max(|a|, |n|) for every checked element. */
+#ifndef FX_TEST_SUPPORT_H
+#define FX_TEST_SUPPORT_H
+
+#include <check.h>
+#include <stdint.h>
+#include "fx/fx.h"
+
+#define FXTEST_MAX_ATTRS 16
+
+typedef struct fxtest_input {
+    const char *name;      /* graph input name, e.g. "x" */
+    fx_shape shape;        /* full shape, dim 0 = batch */
+    fx_dtype dtype;        /* F32 or I32 */
+    const float *data;     /* NULL: seeded normal(0,1) values (F32) */
+    const int32_t *idata;  /* I32 data (labels); required for I32 */
+    int no_grad;           /* 1: do not check its gradient */
+} fxtest_input;
+
+typedef struct fxtest_case {
+    const char *op;
+    const char *attrs;     /* "stride=2 pad=1 kernel=[3,3] mode=max" */
+    int n_in;
+    fxtest_input in[FX_MAX_IO];
+    uint64_t seed;         /* data, params, R; 0 = 1 */
+    int training;          /* 1 (default when 0? no: set explicitly) */
+    int randomize_params;  /* 1: params ~ normal(0, 0.5) + init (so BN gamma != 1) */
+    double eps;            /* finite-difference step; 0 = 1e-2 */
+    double rtol, atol;     /* 0 = 2e-2, 1e-3 */
+    int max_checks;        /* per tensor; 0 = 64 */
+} fxtest_case;
+
+/* Creates a context (1 thread unless FX_TEST_THREADS is set; seed 1). */
+fx_context *fxtest_context(void);
+
+/* Builds the one-node graph of `c` and plans it (batch = in[0].shape.dim[0]).
+ * Inputs get their data. Returns NULL and ck_abort_msg()s on failure. */
+fx_graph *fxtest_build(fx_context *ctx, const fxtest_case *c);
+
+/* Runs forward; copies output `k` into a malloc'd array (caller frees) and
+ * its shape into *shape. */
+float *fxtest_forward(fx_context *ctx, const fxtest_case *c, int k, fx_shape *shape);
+
+/* Expects building (or planning) to fail with `status`, and the error
+ * message to contain `needle` (NULL = any). */
+void fxtest_expect_error(fx_context *ctx, const fxtest_case *c, fx_status status, const char *needle);
+
+/* Gradient check of every F32 input without no_grad and every learnable
+ * parameter. Fails the test (ck_assert) with the worst element named. */
+void fxtest_gradcheck(fx_context *ctx, const fxtest_case *c);
+
+/* Asserts |a[i] - b[i]| <= atol + rtol * |b[i]| for all i, naming the
+ * worst index on failure. */
+void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol, double atol,
+                         const char *what);
+
+/* Seeded normal(0,1) data, malloc'd. */
+float *fxtest_random(uint64_t seed, int64_t n);
+
+/* Runs a Check suite: returns the process exit code. */
+int fxtest_run_suite(Suite *s);
+
+#endif
