@@ -137,6 +137,8 @@ struct fx_graph {
 fx_status fx_attr_parse(fx_context *ctx, const fx_attr_spec *spec, const char *const *items, int n_items,
                         int is_list, fx_srcpos pos, fx_attr *out);
 void fx_attr_free(fx_attr *a);
+int fx_graph_find_value(const fx_graph *g, const char *name);
+fx_status fx_attr_parse_default(fx_context *ctx, const fx_attr_spec *spec, fx_attr *out);
 /* registry.c */
 void fx_registry_init(fx_registry *reg);
 void fx_registry_free(fx_registry *reg);

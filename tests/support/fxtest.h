@@ -31,7 +31,8 @@ typedef struct fxtest_case {
     int n_in;
     fxtest_input in[FX_MAX_IO];
     uint64_t seed;         /* data, params, R; 0 = 1 */
-    int training;          /* 1 (default when 0? no: set explicitly) */
+    int training;          /* unused (kept for source compatibility) */
+    int inference;         /* 1: plan in inference mode (BN running stats, dropout off) */
     int randomize_params;  /* 1: params ~ normal(0, 0.5) + init (so BN gamma != 1) */
     double eps;            /* finite-difference step; 0 = 1e-2 */
     double rtol, atol;     /* 0 = 2e-2, 1e-3 */

@@ -1,0 +1,601 @@
+/* core/executor.c - shape inference, planning (placement, allocation,
+ * parameter initialisation) and execution (forward, backward).
+ *
+ * Training plans give every value its own buffer and a gradient buffer
+ * when it needs one; forward keeps everything backward reads. Inference
+ * plans run only the nodes that feed a kept value and reuse buffers: a
+ * value's buffer returns to a free list after its last reader runs, and
+ * later outputs take the smallest free buffer that fits (best fit). */
+#include <stdlib.h>
+#include <string.h>
+#include "core/internal.h"
+
+static void free_tensor(fx_tensor *t)
+{
+    if (t->buffer)
+        t->buffer->backend->ops->buffer_free(t->buffer->backend, t->buffer);
+    t->buffer = NULL;
+}
+
+void fx_graph_release_plan(fx_graph *g)
+{
+    for (int i = 0; i < g->n_values; i++) {
+        fx_value *v = &g->values[i];
+        if (g->mode == FX_MODE_INFER && g->planned && v->producer >= 0)
+            v->tensor.buffer = NULL; /* arena-owned */
+        free_tensor(&v->tensor);
+        free_tensor(&v->grad);
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < FX_MAX_AUX; a++)
+            free_tensor(&g->nodes[i].aux[a]);
+    for (int i = 0; i < g->n_arena; i++)
+        g->arena[i]->backend->ops->buffer_free(g->arena[i]->backend, g->arena[i]);
+    free(g->arena);
+    g->arena = NULL;
+    g->n_arena = 0;
+    for (int i = 0; i < g->n_params; i++)
+        free_tensor(&g->params[i].grad);
+    g->planned = 0;
+}
+
+/* Shape inference for `batch`: fills value shapes and dtypes, parameter
+ * shapes (checking shared ones agree) and aux shapes. */
+static fx_status infer_shapes(fx_graph *g, int64_t batch)
+{
+    fx_context *ctx = g->ctx;
+    for (int i = 0; i < g->n_inputs; i++) {
+        fx_graph_input *in = &g->inputs[i];
+        fx_value *v = &g->values[in->value];
+        v->shape.ndim = in->shape.ndim + 1;
+        v->shape.dim[0] = batch;
+        for (int d = 0; d < in->shape.ndim; d++)
+            v->shape.dim[d + 1] = in->shape.dim[d];
+        v->dtype = in->dtype;
+    }
+    for (int i = 0; i < g->n_params; i++)
+        g->params[i].shape_known = g->params[i].value.buffer != NULL;
+    for (int n = 0; n < g->n_nodes; n++) {
+        fx_node *node = &g->nodes[n];
+        fx_shape in_shapes[FX_MAX_IO];
+        fx_dtype in_dtypes[FX_MAX_IO];
+        for (int i = 0; i < node->n_in; i++) {
+            in_shapes[i] = g->values[node->in[i]].shape;
+            in_dtypes[i] = g->values[node->in[i]].dtype;
+        }
+        fx_infer_call call;
+        memset(&call, 0, sizeof call);
+        call.ctx = ctx;
+        call.node = node;
+        call.n_in = node->n_in;
+        call.in = in_shapes;
+        call.in_dtype = in_dtypes;
+        call.n_params = node->op->n_params;
+        fx_status st = node->op->infer(&call);
+        if (st != FX_OK) {
+            if (!ctx->has_error || !ctx->error[0])
+                fx_node_fail(ctx, node, st, "shape inference failed");
+            return st;
+        }
+        for (int k = 0; k < node->n_out; k++) {
+            fx_value *v = &g->values[node->out[k]];
+            if (call.out[k].ndim < 1 || fx_shape_numel(&call.out[k]) < 1)
+                return fx_node_fail(ctx, node, FX_ERR_SHAPE, "output %d would be empty; check the input size, "
+                                    "kernel, stride and padding", k);
+            v->shape = call.out[k];
+            v->dtype = call.out_dtype[k];
+        }
+        if (node->op->flags & FX_OP_LOSS) {
+            fx_value *v = &g->values[node->out[0]];
+            if (fx_shape_numel(&v->shape) != 1)
+                return fx_node_fail(ctx, node, FX_ERR_INTERNAL, "a loss op must output one number");
+        }
+        for (int k = 0; k < node->op->n_params; k++) {
+            fx_graph_param *p = &g->params[node->param[k]];
+            char a[128], b[128];
+            if (p->shape_known && !fx_shape_equal(&p->shape, &call.param[k]))
+                return fx_node_fail(ctx, node, FX_ERR_SHAPE,
+                                    "parameter '%s' has shape %s here but %s where it was created; shared "
+                                    "layers need inputs of the same shape",
+                                    p->name, fx_shape_str(&call.param[k], a, sizeof a),
+                                    fx_shape_str(&p->shape, b, sizeof b));
+            p->shape = call.param[k];
+            p->shape_known = 1;
+        }
+        if (call.n_aux < 0 || call.n_aux > FX_MAX_AUX)
+            return fx_node_fail(ctx, node, FX_ERR_INTERNAL, "too many saved tensors");
+        node->n_aux = call.n_aux;
+        for (int a = 0; a < call.n_aux; a++) {
+            node->aux_shape[a] = call.aux[a];
+            node->aux_dtype[a] = call.aux_dtype[a];
+        }
+    }
+    for (int i = 0; i < g->n_losses; i++) {
+        fx_node *node = &g->nodes[g->losses[i].node];
+        if (fx_shape_numel(&g->values[node->out[0]].shape) != 1) {
+            char where[1100];
+            fx_srcpos_str(g->losses[i].pos, where, sizeof where);
+            return fx_fail(ctx, FX_ERR_SHAPE, "%s: loss '%s' is not a single number; losses must be scalar", where,
+                           node->name);
+        }
+    }
+    return FX_OK;
+}
+
+fx_status fx_graph_check(fx_graph *g)
+{
+    if (g->planned)
+        return FX_OK;
+    return infer_shapes(g, 1);
+}
+
+static fx_value *lookup(fx_graph *g, const char *name)
+{
+    int i = fx_graph_find_value(g, name);
+    return i < 0 ? NULL : &g->values[i];
+}
+
+fx_status fx_graph_require_grad(fx_graph *g, const char *name)
+{
+    fx_value *v = lookup(g, name);
+    if (!v)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
+    v->require_grad = 1;
+    return FX_OK;
+}
+
+fx_status fx_graph_keep(fx_graph *g, const char *name)
+{
+    fx_value *v = lookup(g, name);
+    if (!v)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
+    v->keep = 1;
+    return FX_OK;
+}
+
+/* Moves (or first creates and initialises) parameter storage on `be`. */
+static fx_status place_params(fx_graph *g, fx_backend *be)
+{
+    fx_context *ctx = g->ctx;
+    for (int i = 0; i < g->n_params; i++) {
+        fx_graph_param *p = &g->params[i];
+        if (!p->shape_known || p->shape.ndim == 0)
+            continue; /* absent (e.g. conv bias: false) or unused */
+        if (p->value.buffer && p->value.buffer->backend == be)
+            continue;
+        float *host = fx_malloc(ctx, (size_t)fx_shape_numel(&p->shape) * sizeof(float), p->name);
+        if (!host)
+            return FX_ERR_NOMEM;
+        fx_status st = FX_OK;
+        if (p->value.buffer) {
+            st = fx_tensor_download(&p->value, host);
+            free_tensor(&p->value);
+        } else {
+            /* Each parameter draws from its own stream (seed, index), so
+             * adding a layer does not change the others' initial values. */
+            fx_rng rng;
+            fx_rng_seed(&rng, fx_rng_derive(g->seed, 1000003u + (uint64_t)i));
+            st = fx_init_fill(ctx, p->init, &p->shape, &rng, host, p->name);
+        }
+        if (st == FX_OK) {
+            p->value.dtype = FX_F32;
+            p->value.shape = p->shape;
+            st = fx_backend_alloc_tensor(be, &p->value, p->name);
+        }
+        if (st == FX_OK)
+            st = fx_tensor_upload(&p->value, host);
+        free(host);
+        if (st != FX_OK)
+            return st;
+        p->initialised = 1;
+    }
+    return FX_OK;
+}
+
+static fx_status alloc_value(fx_graph *g, fx_backend *be, fx_tensor *t, const fx_value *v, const char *what)
+{
+    t->dtype = v->dtype;
+    t->shape = v->shape;
+    char label[FX_NAME_MAX + 32];
+    snprintf(label, sizeof label, "%s '%s'", what, v->name);
+    return fx_backend_alloc_tensor(be, t, label);
+}
+
+/* Inference arena: best-fit reuse of released buffers. */
+typedef struct arena_slot {
+    fx_buffer *buf;
+    int free;
+} arena_slot;
+
+static fx_status plan_inference(fx_graph *g, fx_backend *be)
+{
+    fx_context *ctx = g->ctx;
+    int any_keep = 0;
+    for (int i = 0; i < g->n_values; i++)
+        any_keep |= g->values[i].keep;
+    int *readers = fx_calloc(ctx, (size_t)g->n_values, sizeof(int), "the inference plan");
+    if (!readers)
+        return FX_ERR_NOMEM;
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int i = 0; i < g->nodes[n].n_in; i++)
+            readers[g->nodes[n].in[i]]++;
+    if (!any_keep) /* keep the graph's outputs: values nobody reads */
+        for (int i = 0; i < g->n_values; i++)
+            if (g->values[i].producer >= 0 && readers[i] == 0)
+                g->values[i].keep = 1;
+    free(readers);
+    /* Needed nodes: reverse reachability from kept values. */
+    for (int n = 0; n < g->n_nodes; n++)
+        g->nodes[n].needed = 0;
+    for (int n = g->n_nodes - 1; n >= 0; n--) {
+        fx_node *node = &g->nodes[n];
+        for (int k = 0; k < node->n_out && !node->needed; k++)
+            if (g->values[node->out[k]].keep)
+                node->needed = 1;
+        for (int m = n + 1; m < g->n_nodes && !node->needed; m++) {
+            if (!g->nodes[m].needed)
+                continue;
+            for (int i = 0; i < g->nodes[m].n_in; i++)
+                for (int k = 0; k < node->n_out; k++)
+                    if (g->nodes[m].in[i] == node->out[k])
+                        node->needed = 1;
+        }
+    }
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i].last_use = -1;
+    for (int n = 0; n < g->n_nodes; n++)
+        if (g->nodes[n].needed)
+            for (int i = 0; i < g->nodes[n].n_in; i++)
+                g->values[g->nodes[n].in[i]].last_use = n;
+
+    arena_slot *slots = fx_calloc(ctx, (size_t)g->n_values + 1, sizeof *slots, "the inference arena");
+    if (!slots)
+        return FX_ERR_NOMEM;
+    int n_slots = 0;
+    fx_status st = FX_OK;
+    for (int n = 0; n < g->n_nodes && st == FX_OK; n++) {
+        fx_node *node = &g->nodes[n];
+        if (!node->needed)
+            continue;
+        for (int k = 0; k < node->n_out && st == FX_OK; k++) {
+            fx_value *v = &g->values[node->out[k]];
+            size_t bytes = (size_t)fx_shape_numel(&v->shape) * fx_dtype_size(v->dtype);
+            int best = -1;
+            for (int s = 0; s < n_slots; s++)
+                if (slots[s].free && slots[s].buf->size >= bytes &&
+                    (best < 0 || slots[s].buf->size < slots[best].buf->size))
+                    best = s;
+            if (best < 0) {
+                char label[FX_NAME_MAX + 32];
+                snprintf(label, sizeof label, "activation '%s'", v->name);
+                st = be->ops->buffer_alloc(be, bytes, label, &slots[n_slots].buf);
+                if (st != FX_OK)
+                    break;
+                best = n_slots++;
+            }
+            slots[best].free = 0;
+            v->tensor.dtype = v->dtype;
+            v->tensor.shape = v->shape;
+            v->tensor.buffer = slots[best].buf;
+            v->tensor.offset = 0;
+        }
+        for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
+            node->aux[a].dtype = node->aux_dtype[a];
+            node->aux[a].shape = node->aux_shape[a];
+            st = fx_backend_alloc_tensor(be, &node->aux[a], "a saved tensor");
+        }
+        /* Release inputs read for the last time here (not graph inputs). */
+        for (int i = 0; i < node->n_in; i++) {
+            fx_value *v = &g->values[node->in[i]];
+            if (v->producer < 0 || v->keep || v->last_use != n)
+                continue;
+            for (int s = 0; s < n_slots; s++)
+                if (slots[s].buf == v->tensor.buffer)
+                    slots[s].free = 1;
+        }
+        /* Outputs nobody reads and nobody keeps can go at once. */
+        for (int k = 0; k < node->n_out; k++) {
+            fx_value *v = &g->values[node->out[k]];
+            if (!v->keep && v->last_use < 0)
+                for (int s = 0; s < n_slots; s++)
+                    if (slots[s].buf == v->tensor.buffer)
+                        slots[s].free = 1;
+        }
+    }
+    g->arena = fx_calloc(ctx, (size_t)n_slots + 1, sizeof *g->arena, "the inference arena");
+    if (!g->arena) {
+        st = FX_ERR_NOMEM;
+        for (int s = 0; s < n_slots; s++)
+            be->ops->buffer_free(be, slots[s].buf);
+        n_slots = 0;
+    }
+    for (int s = 0; s < n_slots; s++)
+        g->arena[s] = slots[s].buf;
+    g->n_arena = n_slots;
+    free(slots);
+    if (st != FX_OK)
+        return st;
+    /* Graph inputs get their own buffers. */
+    for (int i = 0; i < g->n_inputs && st == FX_OK; i++) {
+        fx_value *v = &g->values[g->inputs[i].value];
+        st = alloc_value(g, be, &v->tensor, v, "input");
+    }
+    return st;
+}
+
+static fx_status plan_training(fx_graph *g, fx_backend *be)
+{
+    /* Which values need gradients: inputs the user asked for, and every
+     * output of a node fed by one or owning a learnable parameter. */
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i].needs_grad = g->values[i].require_grad;
+    for (int n = 0; n < g->n_nodes; n++) {
+        fx_node *node = &g->nodes[n];
+        node->needed = 1;
+        if (node->op->flags & FX_OP_NO_BACKWARD)
+            continue;
+        int ng = 0;
+        for (int i = 0; i < node->n_in; i++)
+            ng |= g->values[node->in[i]].needs_grad;
+        for (int k = 0; k < node->op->n_params; k++) {
+            fx_graph_param *p = &g->params[node->param[k]];
+            ng |= p->learnable && p->shape.ndim > 0;
+        }
+        for (int k = 0; k < node->n_out; k++)
+            g->values[node->out[k]].needs_grad = ng && g->values[node->out[k]].dtype == FX_F32;
+        if (ng && !node->backward)
+            return fx_node_fail(g->ctx, node, FX_ERR_UNSUPPORTED, "this op has no backward kernel on backend '%s'",
+                                be->name);
+    }
+    fx_status st = FX_OK;
+    for (int i = 0; i < g->n_values && st == FX_OK; i++) {
+        fx_value *v = &g->values[i];
+        st = alloc_value(g, be, &v->tensor, v, "activation");
+        if (st == FX_OK && v->needs_grad)
+            st = alloc_value(g, be, &v->grad, v, "gradient of");
+    }
+    for (int n = 0; n < g->n_nodes && st == FX_OK; n++) {
+        fx_node *node = &g->nodes[n];
+        for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
+            node->aux[a].dtype = node->aux_dtype[a];
+            node->aux[a].shape = node->aux_shape[a];
+            st = fx_backend_alloc_tensor(be, &node->aux[a], "a saved tensor");
+        }
+    }
+    for (int i = 0; i < g->n_params && st == FX_OK; i++) {
+        fx_graph_param *p = &g->params[i];
+        if (!p->learnable || !p->shape_known || p->shape.ndim == 0)
+            continue;
+        p->grad.dtype = FX_F32;
+        p->grad.shape = p->shape;
+        char label[FX_NAME_MAX * 2 + 16];
+        snprintf(label, sizeof label, "gradient of '%s'", p->name);
+        st = fx_backend_alloc_tensor(be, &p->grad, label);
+    }
+    return st;
+}
+
+fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be)
+{
+    fx_context *ctx = g->ctx;
+    if (batch < 1)
+        return fx_fail(ctx, FX_ERR_INVALID, "graph '%s': batch size must be at least 1, got %lld", g->name,
+                       (long long)batch);
+    if (!be)
+        be = ctx->cpu;
+    fx_graph_release_plan(g);
+    fx_status st = infer_shapes(g, batch);
+    if (st != FX_OK)
+        return st;
+    for (int n = 0; n < g->n_nodes; n++) {
+        fx_node *node = &g->nodes[n];
+        node->backend = be;
+        if (!fx_registry_find_kernel(&ctx->registry, node->op->name, be->name, &node->forward, &node->backward))
+            return fx_node_fail(ctx, node, FX_ERR_UNSUPPORTED, "no kernel for backend '%s'", be->name);
+    }
+    st = place_params(g, be);
+    if (st != FX_OK)
+        return st;
+    g->mode = mode;
+    g->batch = batch;
+    g->backend = be;
+    st = mode == FX_MODE_TRAIN ? plan_training(g, be) : plan_inference(g, be);
+    g->planned = 1; /* so release_plan knows the mode's ownership */
+    if (st != FX_OK) {
+        fx_graph_release_plan(g);
+        return st;
+    }
+    return FX_OK;
+}
+
+void fx_graph_set_step(fx_graph *g, uint64_t step) { g->step = step; }
+void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
+
+static fx_status run_node(fx_graph *g, int n, int backward)
+{
+    fx_node *node = &g->nodes[n];
+    fx_tensor *in[FX_MAX_IO], *out[FX_MAX_IO], *gin[FX_MAX_IO], *gout[FX_MAX_IO];
+    fx_tensor *param[FX_MAX_PARAMS], *pgrad[FX_MAX_PARAMS], *aux[FX_MAX_AUX];
+    for (int i = 0; i < node->n_in; i++) {
+        fx_value *v = &g->values[node->in[i]];
+        in[i] = &v->tensor;
+        gin[i] = v->needs_grad && v->grad.buffer ? &v->grad : NULL;
+    }
+    for (int k = 0; k < node->n_out; k++) {
+        fx_value *v = &g->values[node->out[k]];
+        out[k] = &v->tensor;
+        gout[k] = v->grad.buffer ? &v->grad : NULL;
+    }
+    for (int k = 0; k < node->op->n_params; k++) {
+        fx_graph_param *p = &g->params[node->param[k]];
+        int present = p->shape.ndim > 0 && p->value.buffer;
+        param[k] = present ? &p->value : NULL;
+        pgrad[k] = present && p->grad.buffer ? &p->grad : NULL;
+    }
+    for (int a = 0; a < node->n_aux; a++)
+        aux[a] = &node->aux[a];
+    fx_kernel_call call;
+    memset(&call, 0, sizeof call);
+    call.ctx = g->ctx;
+    call.node = node;
+    call.backend = node->backend;
+    call.training = g->mode == FX_MODE_TRAIN;
+    call.seed = fx_rng_derive(fx_rng_derive(g->seed, g->step), (uint64_t)n);
+    call.n_in = node->n_in;
+    call.in = in;
+    call.n_out = node->n_out;
+    call.out = out;
+    call.n_params = node->op->n_params;
+    call.param = param;
+    call.param_grad = backward ? pgrad : NULL;
+    call.n_aux = node->n_aux;
+    call.aux = aux;
+    call.grad_out = backward ? gout : NULL;
+    call.grad_in = backward ? gin : NULL;
+    fx_status st = backward ? node->backward(&call) : node->forward(&call);
+    if (st != FX_OK && !g->ctx->has_error)
+        fx_node_fail(g->ctx, node, st, "%s kernel failed", backward ? "backward" : "forward");
+    return st;
+}
+
+fx_status fx_graph_forward(fx_graph *g)
+{
+    if (!g->planned)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' must be planned before it runs", g->name);
+    g->ctx->has_error = 0;
+    for (int n = 0; n < g->n_nodes; n++) {
+        if (!g->nodes[n].needed)
+            continue;
+        fx_status st = run_node(g, n, 0);
+        if (st != FX_OK)
+            return st;
+    }
+    return FX_OK;
+}
+
+fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host)
+{
+    fx_value *v = lookup(g, name);
+    if (!v)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
+    if (!g->planned || g->mode != FX_MODE_TRAIN)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "gradients need a graph planned for training");
+    size_t n = (size_t)fx_shape_numel(&v->shape);
+    if (!v->seed) {
+        v->seed = fx_calloc(g->ctx, n, sizeof(float), "a seeded gradient");
+        if (!v->seed)
+            return FX_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        v->seed[i] += host[i];
+    return FX_OK;
+}
+
+fx_status fx_graph_backward(fx_graph *g)
+{
+    fx_context *ctx = g->ctx;
+    if (!g->planned || g->mode != FX_MODE_TRAIN)
+        return fx_fail(ctx, FX_ERR_INVALID, "graph '%s': backward needs a plan for training", g->name);
+    ctx->has_error = 0;
+    fx_status st = FX_OK;
+    for (int i = 0; i < g->n_values && st == FX_OK; i++)
+        if (g->values[i].grad.buffer)
+            st = fx_tensor_zero(&g->values[i].grad);
+    for (int i = 0; i < g->n_params && st == FX_OK; i++)
+        if (g->params[i].grad.buffer)
+            st = fx_tensor_zero(&g->params[i].grad);
+    /* Seeds: loss weights and explicit gradients, summed on the host. */
+    int *active = NULL;
+    if (st == FX_OK) {
+        active = fx_calloc(ctx, (size_t)g->n_nodes + 1, sizeof(int), "the backward plan");
+        if (!active)
+            st = FX_ERR_NOMEM;
+    }
+    for (int i = 0; i < g->n_values && st == FX_OK; i++) {
+        fx_value *v = &g->values[i];
+        int loss = -1;
+        for (int l = 0; l < g->n_losses; l++)
+            if (g->nodes[g->losses[l].node].out[0] == i)
+                loss = l;
+        if (loss < 0 && !v->seed)
+            continue;
+        if (!v->grad.buffer)
+            continue; /* depends on nothing learnable */
+        size_t n = (size_t)fx_shape_numel(&v->shape);
+        float *host = fx_calloc(ctx, n, sizeof(float), "a gradient seed");
+        if (!host) {
+            st = FX_ERR_NOMEM;
+            break;
+        }
+        if (v->seed)
+            memcpy(host, v->seed, n * sizeof(float));
+        if (loss >= 0)
+            host[0] += g->losses[loss].weight;
+        st = fx_tensor_upload(&v->grad, host);
+        free(host);
+        free(v->seed);
+        v->seed = NULL;
+        if (v->producer >= 0)
+            active[v->producer] = 1;
+    }
+    /* Only nodes upstream of a seeded value run backward. */
+    for (int n = g->n_nodes - 1; n >= 0 && st == FX_OK; n--) {
+        fx_node *node = &g->nodes[n];
+        if (!active[n])
+            continue;
+        int any = 0;
+        for (int k = 0; k < node->n_out; k++)
+            any |= g->values[node->out[k]].needs_grad;
+        if (!any || (node->op->flags & FX_OP_NO_BACKWARD))
+            continue;
+        st = run_node(g, n, 1);
+        for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+            int p = g->values[node->in[i]].producer;
+            if (p >= 0)
+                active[p] = 1;
+        }
+    }
+    free(active);
+    return st;
+}
+
+fx_tensor *fx_graph_value(fx_graph *g, const char *name)
+{
+    fx_value *v = lookup(g, name);
+    return v && v->tensor.buffer ? &v->tensor : NULL;
+}
+
+fx_tensor *fx_graph_value_grad(fx_graph *g, const char *name)
+{
+    fx_value *v = lookup(g, name);
+    if (v)
+        return v->grad.buffer ? &v->grad : NULL;
+    for (int i = 0; i < g->n_params; i++)
+        if (!strcmp(g->params[i].name, name))
+            return g->params[i].grad.buffer ? &g->params[i].grad : NULL;
+    return NULL;
+}
+
+fx_status fx_graph_loss_value(fx_graph *g, int i, float *value)
+{
+    if (i < 0 || i >= g->n_losses)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "no loss %d", i);
+    fx_value *v = &g->values[g->nodes[g->losses[i].node].out[0]];
+    if (!v->tensor.buffer)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "loss '%s' was not computed in this plan", v->name);
+    return v->tensor.buffer->backend->ops->tensor_read(v->tensor.buffer->backend, &v->tensor, value, 0, sizeof(float));
+}
+
+fx_status fx_graph_loss_total(fx_graph *g, float *value)
+{
+    double total = 0;
+    for (int i = 0; i < g->n_losses; i++) {
+        float v;
+        fx_status st = fx_graph_loss_value(g, i, &v);
+        if (st != FX_OK)
+            return st;
+        total += (double)g->losses[i].weight * v;
+    }
+    *value = (float)total;
+    return FX_OK;
+}
