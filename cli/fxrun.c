@@ -1,8 +1,282 @@
-/* cli/fxrun.c - placeholder main while the CLI is written (replaced next). */
+/* cli/fxrun.c - `fxrun`: runs YAML graphs (train, eval, infer, run) and
+ * reports devices and ops. Parses the command line and dispatches. */
 #include <stdio.h>
-#include "fx/fx.h"
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli/cli.h"
+
+static void usage(FILE *f)
 {
-    fprintf(stderr, "fxrun: not built yet\n");
-    return 1;
+    fprintf(f,
+"usage: fxrun [TASK] GRAPH.yaml [options]\n"
+"       fxrun devices | ops | --help | --version\n"
+"\n"
+"Runs a network described in a YAML graph file (docs/graph-format.md).\n"
+"\n"
+"Tasks (default: the file's `task:`, else train):\n"
+"  train    train on data.train; evaluate on data.test after each epoch;\n"
+"           checkpoint to train.checkpoint\n"
+"  eval     load train.checkpoint and report accuracy and loss on data.test\n"
+"  infer    load train.checkpoint and predict: with --feed/--fetch on .npy\n"
+"           tensors, or over data.test writing index,label,predicted (--output)\n"
+"  run      evaluate the graph on tensors fed from .npy files; write outputs\n"
+"           and gradients of the total weighted loss (checks an op against\n"
+"           PyTorch)\n"
+"  devices  list the backends and devices fx can run on\n"
+"  ops      list every registered op with its attributes\n"
+"\n"
+"Options:\n"
+"  --backend NAME     where layers run: cpu (default); opencl[:P:D] arrives with\n"
+"                     the OpenCL backend. Also FX_BACKEND.\n"
+"  --threads N        CPU threads (default: all cores)\n"
+"  --seed N           override train.seed (initialisation, shuffling, dropout)\n"
+"  --epochs N         override train.epochs\n"
+"  --steps N          stop after N training steps (override train.max_steps)\n"
+"  --batch N          override train.batch\n"
+"  --resume           continue training from train.checkpoint\n"
+"  --checkpoint FILE  override train.checkpoint\n"
+"  --metrics FILE     write training metrics as JSON lines\n"
+"  --output FILE      infer: write predictions here (default: stdout)\n"
+"  --feed NAME=FILE   run/infer: set input or parameter NAME from a .npy file\n"
+"  --fetch NAME=FILE  run/infer: write value NAME to a .npy file\n"
+"  --grad NAME=FILE   run: write d(total loss)/d NAME (input or parameter)\n"
+"  --mode train|infer run: batch statistics and dropout (train, the default\n"
+"                     when --grad is given) or running statistics (infer)\n"
+"  --progress / --no-progress  progress line (default: when stderr is a terminal)\n"
+"  -q, --quiet / -v, --verbose\n"
+"  -h, --help / --version\n"
+"\n"
+"Examples:\n"
+"  fxrun configs/fashion-mnist.yaml\n"
+"  fxrun train configs/fashion-mnist.yaml --epochs 2 --metrics m.jsonl\n"
+"  fxrun eval configs/fashion-mnist.yaml\n"
+"  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
+"        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
+}
+
+static int parse_binding(const char *arg, cli_binding *list, int *n, const char *flag)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) {
+        fprintf(stderr, "fxrun: %s expects NAME=FILE.npy, got '%s'\n", flag, arg);
+        return 1;
+    }
+    if (*n >= CLI_MAX_TENSORS) {
+        fprintf(stderr, "fxrun: too many %s options (at most %d)\n", flag, CLI_MAX_TENSORS);
+        return 1;
+    }
+    char *name = strndup(arg, (size_t)(eq - arg));
+    if (!name) {
+        fprintf(stderr, "fxrun: out of memory\n");
+        return 1;
+    }
+    list[*n].name = name;
+    list[*n].path = eq + 1;
+    (*n)++;
+    return 0;
+}
+
+static int parse_long(const char *flag, const char *v, long long min, long long *out)
+{
+    char *end;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < min) {
+        fprintf(stderr, "fxrun: %s expects an integer >= %lld, got '%s'\n", flag, min, v ? v : "");
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int is_task(const char *s)
+{
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "devices", "ops", NULL };
+    for (int i = 0; tasks[i]; i++)
+        if (!strcmp(s, tasks[i]))
+            return 1;
+    return 0;
+}
+
+static void free_bindings(cli_options *o)
+{
+    for (int i = 0; i < o->n_feed; i++)
+        free((char *)o->feed[i].name);
+    for (int i = 0; i < o->n_fetch; i++)
+        free((char *)o->fetch[i].name);
+    for (int i = 0; i < o->n_grad; i++)
+        free((char *)o->grad[i].name);
+}
+
+int main(int argc, char **argv)
+{
+    cli_options o;
+    memset(&o, 0, sizeof o);
+    o.progress = -1;
+    o.verbose = 1;
+    int rc = 0;
+    for (int i = 1; i < argc && rc == 0; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        long long v;
+#define NEED_VALUE()                                                        \
+    do {                                                                    \
+        if (!next) {                                                        \
+            fprintf(stderr, "fxrun: %s needs a value (see --help)\n", a);   \
+            rc = 2;                                                         \
+            break;                                                          \
+        }                                                                   \
+        i++;                                                                \
+    } while (0)
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free_bindings(&o);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("fxrun %s\n", FX_VERSION_STRING);
+            free_bindings(&o);
+            return 0;
+        } else if (!strcmp(a, "--backend")) {
+            NEED_VALUE();
+            o.backend = next;
+        } else if (!strcmp(a, "--threads")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.threads = (int)v;
+            else
+                rc = 2;
+        } else if (!strcmp(a, "--seed")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 0, &v) == 0) {
+                o.seed = (unsigned long long)v;
+                o.has_seed = 1;
+            } else
+                rc = 2;
+        } else if (!strcmp(a, "--epochs")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.epochs = (int)v;
+            else
+                rc = 2;
+        } else if (!strcmp(a, "--steps")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.steps = v;
+            else
+                rc = 2;
+        } else if (!strcmp(a, "--batch")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.batch = (int)v;
+            else
+                rc = 2;
+        } else if (!strcmp(a, "--resume")) {
+            o.resume = 1;
+        } else if (!strcmp(a, "--checkpoint")) {
+            NEED_VALUE();
+            o.checkpoint = next;
+        } else if (!strcmp(a, "--metrics")) {
+            NEED_VALUE();
+            o.metrics = next;
+        } else if (!strcmp(a, "--output")) {
+            NEED_VALUE();
+            o.output = next;
+        } else if (!strcmp(a, "--mode")) {
+            NEED_VALUE();
+            if (rc == 0 && strcmp(next, "train") && strcmp(next, "infer")) {
+                fprintf(stderr, "fxrun: --mode expects train or infer, got '%s'\n", next);
+                rc = 2;
+            }
+            o.mode = next;
+        } else if (!strcmp(a, "--feed") || !strcmp(a, "--fetch") || !strcmp(a, "--grad")) {
+            NEED_VALUE();
+            if (rc == 0) {
+                if (!strcmp(a, "--feed"))
+                    rc = parse_binding(next, o.feed, &o.n_feed, a) ? 2 : 0;
+                else if (!strcmp(a, "--fetch"))
+                    rc = parse_binding(next, o.fetch, &o.n_fetch, a) ? 2 : 0;
+                else
+                    rc = parse_binding(next, o.grad, &o.n_grad, a) ? 2 : 0;
+            }
+        } else if (!strcmp(a, "--progress")) {
+            o.progress = 1;
+        } else if (!strcmp(a, "--no-progress")) {
+            o.progress = 0;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o.verbose = 0;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o.verbose = 2;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "fxrun: unknown option '%s' (see fxrun --help)\n", a);
+            rc = 2;
+        } else if (!o.task && !o.graph_path && is_task(a)) {
+            o.task = a;
+        } else if (!o.graph_path) {
+            o.graph_path = a;
+        } else {
+            fprintf(stderr, "fxrun: unexpected argument '%s' (one graph file at a time; see --help)\n", a);
+            rc = 2;
+        }
+#undef NEED_VALUE
+    }
+    if (rc != 0) {
+        free_bindings(&o);
+        return rc;
+    }
+    int needs_graph = !(o.task && (!strcmp(o.task, "devices") || !strcmp(o.task, "ops")));
+    if (needs_graph && !o.graph_path) {
+        if (argc <= 1)
+            usage(stderr);
+        else
+            fprintf(stderr, "fxrun: no graph file given (usage: fxrun [TASK] GRAPH.yaml; see --help)\n");
+        free_bindings(&o);
+        return 2;
+    }
+    if (o.progress < 0)
+        o.progress = isatty(STDERR_FILENO) && o.verbose > 0;
+
+    fx_context_options co = fx_context_options_default();
+    co.threads = o.threads;
+    co.verbose = o.verbose;
+    fx_context *ctx = NULL;
+    char err[1024];
+    if (fx_context_create(&co, &ctx, err, sizeof err) != FX_OK) {
+        fprintf(stderr, "fxrun: %s\n", err);
+        free_bindings(&o);
+        return 1;
+    }
+    const char *task = o.task;
+    fx_config cfg;
+    char file_task[16];
+    if (!task && o.graph_path) {
+        /* The file's default task. */
+        fx_graph *g = NULL;
+        if (cli_load(ctx, &o, &g, &cfg) != 0) {
+            fx_context_destroy(ctx);
+            free_bindings(&o);
+            return 1;
+        }
+        fx_graph_destroy(g);
+        snprintf(file_task, sizeof file_task, "%s", cfg.task[0] ? cfg.task : "train");
+        task = file_task;
+    }
+    if (!strcmp(task, "train"))
+        rc = cli_cmd_train(ctx, &o);
+    else if (!strcmp(task, "eval"))
+        rc = cli_cmd_eval(ctx, &o);
+    else if (!strcmp(task, "infer"))
+        rc = cli_cmd_infer(ctx, &o);
+    else if (!strcmp(task, "run"))
+        rc = cli_cmd_run(ctx, &o);
+    else if (!strcmp(task, "devices"))
+        rc = cli_cmd_devices(ctx, &o);
+    else if (!strcmp(task, "ops"))
+        rc = cli_cmd_ops(ctx, &o);
+    else {
+        fprintf(stderr, "fxrun: %s: unknown task '%s' (train, eval, infer, run)\n", o.graph_path, task);
+        rc = 2;
+    }
+    fx_context_destroy(ctx);
+    free_bindings(&o);
+    return rc;
 }

@@ -410,6 +410,7 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
 
 void fx_graph_set_step(fx_graph *g, uint64_t step) { g->step = step; }
 void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
+void fx_graph_set_training(fx_graph *g, int training) { g->eval_only = !training; }
 
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
@@ -439,7 +440,7 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     call.ctx = g->ctx;
     call.node = node;
     call.backend = node->backend;
-    call.training = g->mode == FX_MODE_TRAIN;
+    call.training = g->mode == FX_MODE_TRAIN && !g->eval_only;
     call.seed = fx_rng_derive(fx_rng_derive(g->seed, g->step), (uint64_t)n);
     call.n_in = node->n_in;
     call.in = in;
@@ -494,8 +495,9 @@ fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host)
 fx_status fx_graph_backward(fx_graph *g)
 {
     fx_context *ctx = g->ctx;
-    if (!g->planned || g->mode != FX_MODE_TRAIN)
-        return fx_fail(ctx, FX_ERR_INVALID, "graph '%s': backward needs a plan for training", g->name);
+    if (!g->planned || g->mode != FX_MODE_TRAIN || g->eval_only)
+        return fx_fail(ctx, FX_ERR_INVALID, "graph '%s': backward needs a plan for training (and training mode on)",
+                       g->name);
     ctx->has_error = 0;
     fx_status st = FX_OK;
     for (int i = 0; i < g->n_values && st == FX_OK; i++)

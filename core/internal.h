@@ -131,6 +131,7 @@ struct fx_graph {
     fx_buffer **arena;     /* inference: buffers reused between values */
     int n_arena;
     uint64_t seed, step;
+    int eval_only;         /* training plan run as inference */
 };
 
 /* attr.c */

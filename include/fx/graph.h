@@ -95,6 +95,10 @@ fx_status fx_graph_backward(fx_graph *g);
 fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host);
 /* Step counter: changes dropout masks etc. (seed = f(graph seed, step, node)). */
 void fx_graph_set_step(fx_graph *g, uint64_t step);
+/* Runs a training plan's forward as in inference (BN running statistics,
+ * no dropout) while training is 0; backward then is an error. Lets
+ * evaluation reuse the training plan's buffers. */
+void fx_graph_set_training(fx_graph *g, int training);
 void fx_graph_set_seed(fx_graph *g, uint64_t seed);
 
 /* Lookup after planning. NULL if unknown (no error recorded). */

@@ -1,0 +1,161 @@
+/* cli/cmd_train.c - `fxrun train`, `fxrun eval`, `fxrun infer`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+
+int cli_cmd_train(fx_context *ctx, const cli_options *o)
+{
+    fx_graph *g = NULL;
+    fx_config cfg;
+    if (cli_load(ctx, o, &g, &cfg) != 0)
+        return 1;
+    fx_backend *be = NULL;
+    if (cli_backend(ctx, o, &cfg, &be) != 0) {
+        fx_graph_destroy(g);
+        return 1;
+    }
+    fx_run_options ro;
+    memset(&ro, 0, sizeof ro);
+    ro.backend = be;
+    ro.resume = o->resume;
+    ro.metrics_path = o->metrics;
+    ro.progress = o->progress;
+    ro.log = o->verbose > 0 ? stdout : fopen("/dev/null", "w");
+    int rc = 0;
+    if (fx_train(ctx, g, &cfg, &ro) != FX_OK)
+        rc = cli_error(ctx);
+    else if (cfg.train.checkpoint[0] && o->verbose > 0)
+        printf("checkpoint: %s\n", cfg.train.checkpoint);
+    if (ro.log && ro.log != stdout)
+        fclose(ro.log);
+    fx_graph_destroy(g);
+    return rc;
+}
+
+int cli_cmd_eval(fx_context *ctx, const cli_options *o)
+{
+    fx_graph *g = NULL;
+    fx_config cfg;
+    if (cli_load(ctx, o, &g, &cfg) != 0)
+        return 1;
+    fx_backend *be = NULL;
+    int rc = cli_backend(ctx, o, &cfg, &be);
+    if (rc == 0 && !cfg.train.checkpoint[0]) {
+        fprintf(stderr, "fxrun: %s: eval needs trained weights: set train.checkpoint or pass --checkpoint FILE\n",
+                cfg.path);
+        rc = 1;
+    }
+    fx_run_options ro;
+    memset(&ro, 0, sizeof ro);
+    ro.backend = be;
+    fx_eval_result res;
+    if (rc == 0 && fx_evaluate(ctx, g, &cfg, &ro, &res) != FX_OK)
+        rc = cli_error(ctx);
+    if (rc == 0)
+        printf("eval '%s': %lld images, accuracy %.2f%%, loss %.4f\n", fx_graph_name(g), (long long)res.examples,
+               100.0 * res.accuracy, res.loss);
+    fx_graph_destroy(g);
+    return rc;
+}
+
+int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference); /* cmd_run.c */
+
+int cli_cmd_infer(fx_context *ctx, const cli_options *o)
+{
+    if (o->n_feed > 0 || o->n_fetch > 0)
+        return cli_cmd_run_feeds(ctx, o, 1);
+    /* Predictions over the test set: index,label,predicted. */
+    fx_graph *g = NULL;
+    fx_config cfg;
+    if (cli_load(ctx, o, &g, &cfg) != 0)
+        return 1;
+    fx_backend *be = NULL;
+    int rc = cli_backend(ctx, o, &cfg, &be);
+    if (rc == 0 && !cfg.train.checkpoint[0]) {
+        fprintf(stderr, "fxrun: %s: infer needs trained weights: set train.checkpoint or pass --checkpoint FILE\n",
+                cfg.path);
+        rc = 1;
+    }
+    FILE *out = stdout;
+    if (rc == 0 && o->output) {
+        out = fopen(o->output, "w");
+        if (!out) {
+            perror(o->output);
+            rc = 1;
+        }
+    }
+    fx_dataset *ds = NULL;
+    const fx_data_source *src = cfg.data.test.kind != FX_DATA_NONE ? &cfg.data.test : &cfg.data.train;
+    if (rc == 0 && fx_dataset_open(ctx, src, &cfg.data, &ds) != FX_OK)
+        rc = cli_error(ctx);
+    const char *pred = cfg.train.predict;
+    if (rc == 0 && !pred[0]) {
+        fprintf(stderr, "fxrun: %s: set train.predict to the value holding class scores\n", cfg.path);
+        rc = 1;
+    }
+    int batch = cfg.train.batch;
+    if (rc == 0 && (fx_graph_keep(g, pred) != FX_OK || fx_graph_plan(g, batch, FX_MODE_INFER, be) != FX_OK))
+        rc = cli_error(ctx);
+    fx_checkpoint_meta meta;
+    if (rc == 0 && fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)
+        rc = cli_error(ctx);
+    fx_loader *ld = NULL;
+    fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg.train.seed };
+    if (rc == 0 && (fx_loader_create(ctx, ds, &cfg.data, &lo, &ld) != FX_OK || fx_loader_start_epoch(ld, 0) != FX_OK))
+        rc = cli_error(ctx);
+    fx_tensor *images = rc == 0 ? fx_graph_value(g, cfg.data.image_input) : NULL;
+    fx_tensor *scores = rc == 0 ? fx_graph_value(g, pred) : NULL;
+    if (rc == 0 && (!images || !scores || scores->shape.ndim != 2)) {
+        fprintf(stderr, "fxrun: %s: '%s' must be an input and '%s' a [batch, classes] value\n", cfg.path,
+                cfg.data.image_input, pred);
+        rc = 1;
+    }
+    float *ibuf = NULL, *sbuf = NULL;
+    int32_t *lbuf = NULL;
+    if (rc == 0) {
+        ibuf = malloc(fx_tensor_bytes(images));
+        sbuf = malloc(fx_tensor_bytes(scores));
+        lbuf = malloc((size_t)batch * sizeof *lbuf);
+        if (!ibuf || !sbuf || !lbuf) {
+            fprintf(stderr, "fxrun: out of memory\n");
+            rc = 1;
+        }
+    }
+    if (rc == 0)
+        fprintf(out, "index,label,predicted,score\n");
+    long long index = 0;
+    int64_t classes = scores ? scores->shape.dim[1] : 0;
+    while (rc == 0) {
+        int count = 0;
+        if (fx_loader_next(ld, ibuf, lbuf, &count) != FX_OK) {
+            rc = cli_error(ctx);
+            break;
+        }
+        if (count == 0)
+            break;
+        if (fx_tensor_upload(images, ibuf) != FX_OK || fx_graph_forward(g) != FX_OK ||
+            fx_tensor_download(scores, sbuf) != FX_OK) {
+            rc = cli_error(ctx);
+            break;
+        }
+        for (int b = 0; b < count; b++, index++) {
+            const float *row = sbuf + b * classes;
+            int64_t best = 0;
+            for (int64_t c = 1; c < classes; c++)
+                if (row[c] > row[best])
+                    best = c;
+            fprintf(out, "%lld,%s,%s,%.6g\n", index, fx_dataset_class_name(ds, lbuf[b]),
+                    fx_dataset_class_name(ds, (int)best), row[best]);
+        }
+    }
+    free(ibuf);
+    free(sbuf);
+    free(lbuf);
+    fx_loader_destroy(ld);
+    fx_dataset_close(ds);
+    if (out && out != stdout)
+        fclose(out);
+    fx_graph_destroy(g);
+    return rc;
+}

@@ -1,0 +1,426 @@
+/* core/train.c - the training and evaluation loops behind `fxrun train`
+ * and `fxrun eval`: data -> batches -> forward/backward -> optimiser, with
+ * metrics as JSON lines, a progress line on a terminal, periodic
+ * checkpoints, and a test-set evaluation after every epoch. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "core/internal.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void format_duration(double s, char *buf, size_t size)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, size, "--");
+    else if (s >= 3600)
+        snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60)
+        snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, size, "%.0fs", s);
+}
+
+/* The value whose argmax is the prediction: train.predict, else the first
+ * input of the first loss node. */
+static const char *predict_name(fx_graph *g, const fx_config *cfg)
+{
+    if (cfg->train.predict[0])
+        return cfg->train.predict;
+    for (int i = 0; i < g->n_losses; i++) {
+        const fx_node *n = &g->nodes[g->losses[i].node];
+        if (n->n_in >= 1)
+            return g->values[n->in[0]].name;
+    }
+    return NULL;
+}
+
+/* Checks that the data fits the graph's inputs. */
+static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                              const char *which)
+{
+    int img = fx_graph_find_value(g, cfg->data.image_input);
+    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    if (img < 0 || g->values[img].producer >= 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.image names '%s', which is not an input of the graph",
+                       cfg->path, cfg->data.image_input);
+    if (lab < 0 || g->values[lab].producer >= 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
+                       cfg->path, cfg->data.label_input);
+    fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i].value != img)
+            continue;
+        if (!fx_shape_equal(&ex, &g->inputs[i].shape)) {
+            char a[64], b[64];
+            return fx_fail(ctx, FX_ERR_SHAPE,
+                           "%s: the %s data gives examples of shape %s but input '%s' is declared %s; set "
+                           "data.channels/size/resize or change the input",
+                           cfg->path, which, fx_shape_str(&ex, a, sizeof a), cfg->data.image_input,
+                           fx_shape_str(&g->inputs[i].shape, b, sizeof b));
+        }
+        if (g->inputs[i].dtype != FX_F32)
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: image input '%s' must be float32", cfg->path, cfg->data.image_input);
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->inputs[i].value == lab && (g->inputs[i].dtype != FX_I32 || g->inputs[i].shape.ndim != 0))
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
+                           cfg->path, cfg->data.label_input, cfg->data.label_input);
+    return FX_OK;
+}
+
+static int64_t count_correct(const float *logits, const int32_t *labels, int count, int64_t classes)
+{
+    int64_t correct = 0;
+    for (int b = 0; b < count; b++) {
+        const float *row = logits + (int64_t)b * classes;
+        int64_t best = 0;
+        for (int64_t c = 1; c < classes; c++)
+            if (row[c] > row[best])
+                best = c;
+        correct += best == labels[b];
+    }
+    return correct;
+}
+
+/* Runs the graph forward over a whole data set (centre crops, no
+ * shuffling) in inference behaviour. The graph must be planned with
+ * batch `batch`. A final partial batch is padded with copies of its first
+ * example; only real examples are counted. */
+static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                                  fx_eval_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const char *pred = predict_name(g, cfg);
+    if (!pred)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: cannot tell which value holds the class scores; set train.predict",
+                       cfg->path);
+    fx_tensor *images = fx_graph_value(g, cfg->data.image_input);
+    fx_tensor *labels = fx_graph_value(g, cfg->data.label_input);
+    fx_tensor *scores = fx_graph_value(g, pred);
+    if (!scores || scores->shape.ndim != 2)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: train.predict '%s' must be a computed [batch, classes] value",
+                       cfg->path, pred);
+    int64_t batch = g->batch;
+    fx_loader_options lo = { .batch = (int)batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed };
+    fx_loader *ld = NULL;
+    fx_status st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
+    if (st != FX_OK)
+        return st;
+    int64_t img_numel = fx_tensor_numel(images);
+    int64_t per = img_numel / batch;
+    int64_t classes = scores->shape.dim[1];
+    float *ibuf = fx_malloc(ctx, (size_t)img_numel * sizeof(float), "an evaluation batch");
+    int32_t *lbuf = fx_malloc(ctx, (size_t)batch * sizeof(int32_t), "evaluation labels");
+    float *sbuf = fx_malloc(ctx, (size_t)(batch * classes) * sizeof(float), "evaluation scores");
+    if (!ibuf || !lbuf || !sbuf)
+        st = FX_ERR_NOMEM;
+    if (st == FX_OK)
+        st = fx_loader_start_epoch(ld, 0);
+    int64_t correct = 0, full_batches = 0;
+    double loss_sum = 0;
+    fx_graph_set_training(g, 0);
+    while (st == FX_OK) {
+        int count = 0;
+        st = fx_loader_next(ld, ibuf, lbuf, &count);
+        if (st != FX_OK || count == 0)
+            break;
+        for (int b = count; b < batch; b++) {
+            memcpy(ibuf + b * per, ibuf, (size_t)per * sizeof(float));
+            lbuf[b] = lbuf[0];
+        }
+        st = fx_tensor_upload(images, ibuf);
+        if (st == FX_OK)
+            st = fx_tensor_upload(labels, lbuf);
+        if (st == FX_OK)
+            st = fx_graph_forward(g);
+        if (st == FX_OK)
+            st = fx_tensor_download(scores, sbuf);
+        if (st != FX_OK)
+            break;
+        correct += count_correct(sbuf, lbuf, count, classes);
+        res->examples += count;
+        if (count == batch && g->n_losses) {
+            float total;
+            st = fx_graph_loss_total(g, &total);
+            loss_sum += total;
+            full_batches++;
+        }
+    }
+    fx_graph_set_training(g, 1);
+    free(ibuf);
+    free(lbuf);
+    free(sbuf);
+    fx_loader_destroy(ld);
+    if (st != FX_OK)
+        return st;
+    res->accuracy = res->examples ? (double)correct / (double)res->examples : 0;
+    res->loss = full_batches ? loss_sum / (double)full_batches : NAN;
+    return FX_OK;
+}
+
+static fx_status open_dataset(fx_context *ctx, const fx_config *cfg, const fx_data_source *src, const char *which,
+                              fx_dataset **out)
+{
+    *out = NULL;
+    if (src->kind == FX_DATA_NONE)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: no data.%s set is configured", cfg->path, which);
+    fx_status st = fx_dataset_open(ctx, src, &cfg->data, out);
+    if (st != FX_OK)
+        fx_fail_prefix(ctx, st, "%s: data.%s", cfg->path, which);
+    return st;
+}
+
+static void json_number(FILE *f, const char *key, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.6g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
+{
+    FILE *log = opt->log ? opt->log : stdout;
+    const fx_train_config *tc = &cfg->train;
+    fx_dataset *train_ds = NULL, *test_ds = NULL;
+    fx_optimizer *optimizer = NULL;
+    fx_loader *ld = NULL;
+    FILE *metrics = NULL;
+    float *ibuf = NULL, *sbuf = NULL;
+    int32_t *lbuf = NULL;
+    fx_status st = open_dataset(ctx, cfg, &cfg->data.train, "train", &train_ds);
+    if (st == FX_OK && cfg->data.test.kind != FX_DATA_NONE)
+        st = open_dataset(ctx, cfg, &cfg->data.test, "test", &test_ds);
+    if (st == FX_OK)
+        st = check_inputs(ctx, g, cfg, train_ds, "train");
+    if (st == FX_OK && test_ds)
+        st = check_inputs(ctx, g, cfg, test_ds, "test");
+    if (st == FX_OK && fx_dataset_size(train_ds) < tc->batch)
+        st = fx_fail(ctx, FX_ERR_INVALID, "%s: the training set has %lld examples, fewer than train.batch %d",
+                     cfg->path, (long long)fx_dataset_size(train_ds), tc->batch);
+    const char *pred = st == FX_OK ? predict_name(g, cfg) : NULL;
+    if (st == FX_OK && pred)
+        st = fx_graph_keep(g, pred);
+    if (st == FX_OK)
+        st = fx_graph_plan(g, tc->batch, FX_MODE_TRAIN, opt->backend);
+    if (st == FX_OK)
+        st = fx_optimizer_create(g, tc, &optimizer);
+
+    fx_checkpoint_meta meta;
+    memset(&meta, 0, sizeof meta);
+    char ckpt[FX_PATH_MAX] = "";
+    if (tc->checkpoint[0])
+        snprintf(ckpt, sizeof ckpt, "%s", tc->checkpoint);
+    if (st == FX_OK && opt->resume) {
+        struct stat sb;
+        if (!ckpt[0])
+            st = fx_fail(ctx, FX_ERR_INVALID, "%s: --resume needs train.checkpoint to name a checkpoint file", cfg->path);
+        else if (stat(ckpt, &sb) != 0)
+            st = fx_fail(ctx, FX_ERR_IO, "%s: nothing to resume: checkpoint '%s' does not exist (%s); run without --resume",
+                         cfg->path, ckpt, strerror(errno));
+        else
+            st = fx_checkpoint_load(ctx, ckpt, g, optimizer, &meta);
+        if (st == FX_OK)
+            fprintf(log, "resumed from %s: epoch %lld, step %lld\n", ckpt, (long long)meta.epoch, (long long)meta.step);
+    }
+    fx_loader_options lo = { .batch = tc->batch, .shuffle = 1, .augment = 1, .drop_last = 1, .seed = tc->seed };
+    if (st == FX_OK)
+        st = fx_loader_create(ctx, train_ds, &cfg->data, &lo, &ld);
+    if (st == FX_OK && opt->metrics_path) {
+        metrics = fopen(opt->metrics_path, opt->resume ? "a" : "w");
+        if (!metrics)
+            st = fx_fail(ctx, FX_ERR_IO, "%s: cannot open metrics file for writing: %s", opt->metrics_path,
+                         strerror(errno));
+    }
+    fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
+    fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
+    fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
+    int64_t classes = scores && scores->shape.ndim == 2 ? scores->shape.dim[1] : 0;
+    if (st == FX_OK) {
+        ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
+        lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
+        sbuf = fx_malloc(ctx, (size_t)(tc->batch * (classes ? classes : 1)) * sizeof(float), "scores");
+        if (!ibuf || !lbuf || !sbuf)
+            st = FX_ERR_NOMEM;
+    }
+    int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
+    int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
+    int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
+    int64_t total_steps = (int64_t)epochs * per_epoch;
+    if (max_steps > 0 && max_steps < total_steps)
+        total_steps = max_steps;
+    if (st == FX_OK) {
+        fprintf(log, "training '%s' on %s: %lld parameters, %lld examples, batch %d, %d epoch%s (%lld steps)\n",
+                g->name, opt->backend ? opt->backend->device_name : "cpu", (long long)fx_graph_param_numel(g),
+                (long long)fx_dataset_size(train_ds), tc->batch, epochs, epochs == 1 ? "" : "s",
+                (long long)total_steps);
+        fflush(log);
+    }
+    int64_t step = meta.step;
+    double t_start = now_seconds();
+    int64_t steps_this_run = 0;
+    for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
+        st = fx_loader_start_epoch(ld, epoch);
+        /* A resumed run skips the batches of a partly done epoch. */
+        int64_t skip = step - epoch * per_epoch;
+        double loss_sum = 0, window_loss = 0;
+        int64_t correct = 0, seen = 0, window_steps = 0, epoch_steps = 0;
+        double t_window = now_seconds();
+        while (st == FX_OK && step < total_steps) {
+            int count = 0;
+            st = fx_loader_next(ld, ibuf, lbuf, &count);
+            if (st != FX_OK || count == 0)
+                break;
+            if (skip > 0) {
+                skip--;
+                continue;
+            }
+            fx_graph_set_step(g, (uint64_t)step);
+            float lr = fx_lr_at(tc, step, per_epoch, total_steps);
+            st = fx_tensor_upload(images, ibuf);
+            if (st == FX_OK)
+                st = fx_tensor_upload(labels, lbuf);
+            if (st == FX_OK)
+                st = fx_graph_forward(g);
+            if (st == FX_OK)
+                st = fx_graph_backward(g);
+            if (st == FX_OK)
+                st = fx_optimizer_step(optimizer, lr);
+            float loss = 0;
+            if (st == FX_OK)
+                st = fx_graph_loss_total(g, &loss);
+            if (st == FX_OK && !isfinite(loss))
+                st = fx_fail(ctx, FX_ERR_INVALID,
+                             "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
+                             (long long)step, loss);
+            if (st == FX_OK && scores) {
+                st = fx_tensor_download(scores, sbuf);
+                correct += count_correct(sbuf, lbuf, count, classes);
+            }
+            if (st != FX_OK)
+                break;
+            seen += count;
+            loss_sum += loss;
+            window_loss += loss;
+            step++;
+            epoch_steps++;
+            window_steps++;
+            steps_this_run++;
+            double elapsed = now_seconds() - t_start;
+            double rate = steps_this_run / (elapsed > 1e-9 ? elapsed : 1e-9);
+            if (opt->progress) {
+                char eta[32];
+                format_duration((double)(total_steps - step) / rate, eta, sizeof eta);
+                fprintf(stderr, "\r  epoch %lld/%d  step %lld/%lld  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s   ",
+                        (long long)epoch + 1, epochs, (long long)step, (long long)total_steps, loss_sum / epoch_steps,
+                        seen ? 100.0 * correct / seen : 0.0, rate * tc->batch, eta);
+                fflush(stderr);
+            }
+            if (metrics && (step % (tc->log_every > 0 ? tc->log_every : 50) == 0 || step == total_steps)) {
+                double dt = now_seconds() - t_window;
+                fprintf(metrics, "{\"event\":\"train\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1,
+                        (long long)step);
+                json_number(metrics, "lr", lr);
+                json_number(metrics, "loss", window_loss / (double)window_steps);
+                for (int l = 0; l < g->n_losses; l++) {
+                    float v = 0;
+                    fx_graph_loss_value(g, l, &v);
+                    char key[FX_NAME_MAX + 8];
+                    snprintf(key, sizeof key, "loss.%s", fx_graph_loss_name(g, l));
+                    json_number(metrics, key, v);
+                }
+                json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
+                json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
+                fprintf(metrics, "}\n");
+                fflush(metrics);
+                window_loss = 0;
+                window_steps = 0;
+                t_window = now_seconds();
+            }
+            if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
+                fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
+                snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+            }
+        }
+        if (st != FX_OK)
+            break;
+        if (opt->progress)
+            fprintf(stderr, "\r%*s\r", 100, "");
+        int epoch_done = step >= (epoch + 1) * per_epoch;
+        fx_eval_result ev = { 0, NAN, NAN };
+        if (test_ds)
+            st = evaluate_planned(ctx, g, cfg, test_ds, &ev);
+        if (st != FX_OK)
+            break;
+        double elapsed = now_seconds() - t_start;
+        fprintf(log, "epoch %lld/%d: train loss %.4f, train accuracy %.2f%%", (long long)epoch + 1, epochs,
+                epoch_steps ? loss_sum / epoch_steps : NAN, seen ? 100.0 * correct / seen : 0.0);
+        if (test_ds)
+            fprintf(log, ", test loss %.4f, test accuracy %.2f%% (%lld images)", ev.loss, 100.0 * ev.accuracy,
+                    (long long)ev.examples);
+        fprintf(log, " [%.1f s]\n", elapsed);
+        fflush(log);
+        if (metrics) {
+            fprintf(metrics, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1, (long long)step);
+            json_number(metrics, "train_loss", epoch_steps ? loss_sum / epoch_steps : NAN);
+            json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
+            if (test_ds) {
+                json_number(metrics, "test_loss", ev.loss);
+                json_number(metrics, "test_accuracy", ev.accuracy);
+            }
+            json_number(metrics, "seconds", elapsed);
+            fprintf(metrics, "}\n");
+            fflush(metrics);
+        }
+        if (ckpt[0]) {
+            fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+            snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+            st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+            if (st == FX_OK && ctx->options.verbose > 1)
+                fprintf(log, "checkpoint written: %s\n", ckpt);
+        }
+    }
+    if (opt->progress)
+        fprintf(stderr, "\r%*s\r", 100, "");
+    if (metrics)
+        fclose(metrics);
+    free(ibuf);
+    free(lbuf);
+    free(sbuf);
+    fx_loader_destroy(ld);
+    fx_optimizer_destroy(optimizer);
+    fx_dataset_close(train_ds);
+    fx_dataset_close(test_ds);
+    return st;
+}
+
+fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt,
+                      fx_eval_result *result)
+{
+    fx_dataset *ds = NULL;
+    const fx_data_source *src = cfg->data.test.kind != FX_DATA_NONE ? &cfg->data.test : &cfg->data.train;
+    fx_status st = open_dataset(ctx, cfg, src, src == &cfg->data.test ? "test" : "train", &ds);
+    if (st == FX_OK)
+        st = check_inputs(ctx, g, cfg, ds, "evaluation");
+    if (st == FX_OK && !g->planned)
+        st = fx_graph_plan(g, cfg->train.batch, FX_MODE_TRAIN, opt->backend);
+    if (st == FX_OK && cfg->train.checkpoint[0]) {
+        fx_checkpoint_meta meta;
+        st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);
+    }
+    if (st == FX_OK)
+        st = evaluate_planned(ctx, g, cfg, ds, result);
+    fx_dataset_close(ds);
+    return st;
+}
