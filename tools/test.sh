@@ -1,0 +1,16 @@
+#!/bin/sh
+# tools/test.sh - the whole test suite: installs missing packages, builds
+# fx twice (Release, and Debug with AddressSanitizer + UBSan) and runs every
+# test with ctest in both builds.
+set -eu
+cd "$(dirname "$0")/.."
+tools/install-deps.sh --tests
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFX_BUILD_TESTS=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j"$jobs")
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFX_SANITIZE=ON -DFX_BUILD_TESTS=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    FX_TEST_QUICK=1 ctest --output-on-failure -j"$jobs")
+echo "fx: all tests passed (Release and ASan+UBSan builds)"
