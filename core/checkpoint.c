@@ -564,10 +564,14 @@ static void ckpt_match_range(const ckpt_entry *entries, int begin, int end, ckpt
             continue;
         }
         const ckpt_record *rec = &c->records[match[i]];
-        if (!fx_shape_equal(&rec->shape, &t->shape) || rec->dtype != (int)t->dtype)
+        if (rec->dtype != (int)t->dtype)
             mismatch_note(msg, msg_size, n_bad, "tensor '%s' is %s %s in the checkpoint but %s %s in the graph",
                           entries[i].name, fx_dtype_name((fx_dtype)rec->dtype),
                           fx_shape_str(&rec->shape, a, sizeof a), fx_dtype_name(t->dtype),
+                          fx_shape_str(&t->shape, b, sizeof b));
+        else if (!fx_shape_equal(&rec->shape, &t->shape))
+            mismatch_note(msg, msg_size, n_bad, "tensor '%s' is %s in the checkpoint but %s in the graph",
+                          entries[i].name, fx_shape_str(&rec->shape, a, sizeof a),
                           fx_shape_str(&t->shape, b, sizeof b));
     }
     for (uint32_t k = rbegin; k < rend; k++) {

@@ -8,10 +8,11 @@
  * Update rules (g = gradient, w = parameter, wd = weight decay as L2 added
  * to the gradient, the PyTorch convention so hyper-parameters carry over):
  *   SGD:      g' = g + wd*w
- *             momentum 0:  w -= lr*g'                (no state)
- *             else:        v = momentum*v + g'       ("<param>.velocity")
- *                          w -= lr*v                 (classic)
- *                          w -= lr*(g' + momentum*v) (Nesterov)
+ *             v = momentum*v + g'       ("<param>.velocity")
+ *             w -= lr*v                 (classic; momentum 0 is plain SGD)
+ *             w -= lr*(g' + momentum*v) (Nesterov)
+ *             The velocity exists even with momentum 0 because the backend
+ *             contract (fx_backend_ops.sgd_update) always passes one.
  *   Adam:     g' = g + wd*w
  *             m = b1*m + (1-b1)*g'                   ("<param>.m")
  *             v = b2*v + (1-b2)*g'^2                 ("<param>.v")
@@ -179,7 +180,9 @@ fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimi
             st = optimizer_add_state(ctx, slot, p.value, "m");
             if (st == FX_OK)
                 st = optimizer_add_state(ctx, slot, p.value, "v");
-        } else if (opt->momentum > 0.0f) {
+        } else {
+            /* Also without momentum: the backend contract passes every
+             * tensor (v = 0*v + g' then equals the plain step). */
             st = optimizer_add_state(ctx, slot, p.value, "velocity");
         }
         opt->n_states += slot->n_state;
@@ -263,7 +266,7 @@ fx_status fx_optimizer_step(fx_optimizer *opt, float lr)
             if (!ops->sgd_update)
                 return fx_fail(opt->ctx, FX_ERR_UNSUPPORTED, "backend '%s' has no SGD update (sgd_update): "
                                "use another backend", slot->backend->name);
-            st = ops->sgd_update(slot->backend, p.value, p.grad, slot->n_state ? &slot->state[0] : NULL, lr,
+            st = ops->sgd_update(slot->backend, p.value, p.grad, &slot->state[0], lr,
                                  opt->momentum, opt->weight_decay, opt->nesterov);
         }
         if (st != FX_OK)
