@@ -39,6 +39,7 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o);
 int cli_cmd_run(fx_context *ctx, const cli_options *o);
 int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
+int cli_cmd_bench(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. */

@@ -23,6 +23,8 @@ static void usage(FILE *f)
 "  run      evaluate the graph on tensors fed from .npy files; write outputs\n"
 "           and gradients of the total weighted loss (checks an op against\n"
 "           PyTorch)\n"
+"  bench    time training steps (forward + backward + update) on random\n"
+"           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
 "\n"
@@ -91,7 +93,7 @@ static int parse_long(const char *flag, const char *v, long long min, long long 
 
 static int is_task(const char *s)
 {
-    static const char *const tasks[] = { "train", "eval", "infer", "run", "devices", "ops", NULL };
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "devices", "ops", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -268,6 +270,8 @@ int main(int argc, char **argv)
         rc = cli_cmd_infer(ctx, &o);
     else if (!strcmp(task, "run"))
         rc = cli_cmd_run(ctx, &o);
+    else if (!strcmp(task, "bench"))
+        rc = cli_cmd_bench(ctx, &o);
     else if (!strcmp(task, "devices"))
         rc = cli_cmd_devices(ctx, &o);
     else if (!strcmp(task, "ops"))

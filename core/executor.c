@@ -8,7 +8,15 @@
  * later outputs take the smallest free buffer that fits (best fit). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "core/internal.h"
+
+static double exec_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void free_tensor(fx_tensor *t)
 {
@@ -411,6 +419,17 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
 void fx_graph_set_step(fx_graph *g, uint64_t step) { g->step = step; }
 void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
 void fx_graph_set_training(fx_graph *g, int training) { g->eval_only = !training; }
+void fx_graph_set_profiling(fx_graph *g, int on) { g->profiling = on; }
+void fx_graph_reset_profile(fx_graph *g)
+{
+    for (int n = 0; n < g->n_nodes; n++)
+        g->nodes[n].time_fwd = g->nodes[n].time_bwd = 0;
+}
+void fx_graph_node_time(const fx_graph *g, int node, double *forward_ms, double *backward_ms)
+{
+    *forward_ms = node >= 0 && node < g->n_nodes ? 1e3 * g->nodes[node].time_fwd : 0;
+    *backward_ms = node >= 0 && node < g->n_nodes ? 1e3 * g->nodes[node].time_bwd : 0;
+}
 
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
@@ -453,7 +472,17 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     call.aux = aux;
     call.grad_out = backward ? gout : NULL;
     call.grad_in = backward ? gin : NULL;
+    double t0 = g->profiling ? exec_now() : 0;
     fx_status st = backward ? node->backward(&call) : node->forward(&call);
+    if (g->profiling) {
+        if (st == FX_OK && node->backend->ops->synchronize)
+            st = node->backend->ops->synchronize(node->backend);
+        double dt = exec_now() - t0;
+        if (backward)
+            node->time_bwd += dt;
+        else
+            node->time_fwd += dt;
+    }
     if (st != FX_OK && !g->ctx->has_error)
         fx_node_fail(g->ctx, node, st, "%s kernel failed", backward ? "backward" : "forward");
     return st;

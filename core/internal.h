@@ -86,6 +86,7 @@ struct fx_node {
     fx_backend *backend;
     fx_kernel_fn forward, backward;
     int needed;            /* inference: contributes to a kept value */
+    double time_fwd, time_bwd; /* profiling, seconds */
 };
 
 typedef struct fx_graph_input {
@@ -132,6 +133,7 @@ struct fx_graph {
     int n_arena;
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
+    int profiling;
 };
 
 /* attr.c */

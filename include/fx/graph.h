@@ -101,6 +101,14 @@ void fx_graph_set_step(fx_graph *g, uint64_t step);
 void fx_graph_set_training(fx_graph *g, int training);
 void fx_graph_set_seed(fx_graph *g, uint64_t seed);
 
+/* Per-node timing: when on, forward/backward accumulate each node's wall
+ * time (synchronising the backend after every node, so only for
+ * profiling). fx_graph_node_time returns milliseconds summed since the
+ * last reset. */
+void fx_graph_set_profiling(fx_graph *g, int on);
+void fx_graph_reset_profile(fx_graph *g);
+void fx_graph_node_time(const fx_graph *g, int node, double *forward_ms, double *backward_ms);
+
 /* Lookup after planning. NULL if unknown (no error recorded). */
 fx_tensor *fx_graph_value(fx_graph *g, const char *name);
 fx_tensor *fx_graph_value_grad(fx_graph *g, const char *name);
