@@ -12,6 +12,19 @@ typedef struct cpu_kernel_row {
 
 static const cpu_kernel_row cpu_kernel_table[] = {
     /* BEGIN KERNEL TABLE: add one ROW(op) line per op, keep sorted by group */
+    ROW(batchnorm),
+    ROW(relu),
+    ROW(elu),
+    ROW(dropout),
+    ROW(resize_bilinear),
+    ROW(concat),
+    ROW(l2_normalize),
+    ROW(add),
+    ROW(mul),
+    ROW(scale),
+    ROW(flatten),
+    ROW(reshape),
+    ROW(softmax_cross_entropy),
     /* END KERNEL TABLE */
     { NULL, NULL, NULL }
 };

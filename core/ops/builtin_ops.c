@@ -6,6 +6,19 @@
 
 static const fx_op_def *const builtin_ops[] = {
     /* BEGIN OP TABLE: add one &fx_op_<name>, line per op */
+    &fx_op_batchnorm,
+    &fx_op_relu,
+    &fx_op_elu,
+    &fx_op_dropout,
+    &fx_op_resize_bilinear,
+    &fx_op_concat,
+    &fx_op_l2_normalize,
+    &fx_op_add,
+    &fx_op_mul,
+    &fx_op_scale,
+    &fx_op_flatten,
+    &fx_op_reshape,
+    &fx_op_softmax_cross_entropy,
     /* END OP TABLE */
     NULL
 };

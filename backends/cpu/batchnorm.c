@@ -1,0 +1,224 @@
+/* backends/cpu/batchnorm.c - CPU kernels of batchnorm (see
+ * core/ops/batchnorm.c for the op's contract).
+ *
+ * x is viewed as [N, C, S] with S the product of the spatial dims (1 for
+ * [N, C]). Work is split by channel: one task owns channel c, reads its N
+ * planes of S contiguous floats, and is the only writer of every
+ * per-channel value (statistics, running averages, gamma/beta gradients),
+ * so no reduction crosses threads. Plane sums use eight float lanes (which
+ * the compiler vectorises) and are combined across planes in double. */
+#include <math.h>
+
+#include "backends/cpu/cpu_backend.h"
+
+typedef struct bn_job {
+    int64_t n, c, s;
+    const float *x, *gamma, *beta, *grad_out;
+    float *y, *grad_x, *grad_gamma, *grad_beta;
+    float *running_mean, *running_var;
+    float *save_mean, *save_invstd; /* aux */
+    float momentum, eps;
+    int training;
+} bn_job;
+
+/* Sum of x[0..n) with eight independent lanes: vectorisable without
+ * -ffast-math, and more accurate than one serial float accumulator. */
+static float bn_sum(const float *restrict x, int64_t n)
+{
+    float acc[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += x[i + j];
+    for (; i < n; i++)
+        acc[0] += x[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* Sum of (x - mean)^2. */
+static float bn_sum_sqdev(const float *restrict x, int64_t n, float mean)
+{
+    float acc[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float d = x[i + j] - mean;
+            acc[j] += d * d;
+        }
+    for (; i < n; i++) {
+        float d = x[i] - mean;
+        acc[0] += d * d;
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+/* Sums of g and of g * (x - mean) together (one pass over both planes). */
+static void bn_sum_grad(const float *restrict g, const float *restrict x, int64_t n, float mean, float *sum_g,
+                        float *sum_gx)
+{
+    float ag[8] = { 0 }, agx[8] = { 0 };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            ag[j] += g[i + j];
+            agx[j] += g[i + j] * (x[i + j] - mean);
+        }
+    for (; i < n; i++) {
+        ag[0] += g[i];
+        agx[0] += g[i] * (x[i] - mean);
+    }
+    *sum_g = ((ag[0] + ag[4]) + (ag[1] + ag[5])) + ((ag[2] + ag[6]) + (ag[3] + ag[7]));
+    *sum_gx = ((agx[0] + agx[4]) + (agx[1] + agx[5])) + ((agx[2] + agx[6]) + (agx[3] + agx[7]));
+}
+
+/* y = a * x + b over one plane. */
+static void bn_affine(float *restrict y, const float *restrict x, int64_t n, float a, float b)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a * x[i] + b;
+}
+
+/* gx += k * g + c1 * x + c0 over one plane (the whole batch-stat gradient
+ * folded into three per-channel constants). */
+static void bn_grad_plane(float *restrict gx, const float *restrict g, const float *restrict x, int64_t n,
+                          float k, float c1, float c0)
+{
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += k * g[i] + c1 * x[i] + c0;
+}
+
+static void bn_forward_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    const int64_t m = j->n * j->s;
+    for (int64_t c = begin; c < end; c++) {
+        float mean, invstd;
+        if (j->training) {
+            double sum = 0.0;
+            for (int64_t n = 0; n < j->n; n++)
+                sum += bn_sum(j->x + (n * j->c + c) * j->s, j->s);
+            mean = (float)(sum / (double)m);
+            double sq = 0.0;
+            for (int64_t n = 0; n < j->n; n++)
+                sq += bn_sum_sqdev(j->x + (n * j->c + c) * j->s, j->s, mean);
+            double var = sq / (double)m; /* biased: normalisation */
+            invstd = (float)(1.0 / sqrt(var + (double)j->eps));
+            j->save_mean[c] = mean;
+            j->save_invstd[c] = invstd;
+            double unbiased = sq / (double)(m - 1); /* m >= 2 checked by the caller */
+            j->running_mean[c] = j->momentum * j->running_mean[c] + (1.0f - j->momentum) * mean;
+            j->running_var[c] = j->momentum * j->running_var[c] + (1.0f - j->momentum) * (float)unbiased;
+        } else {
+            mean = j->running_mean[c];
+            invstd = (float)(1.0 / sqrt((double)j->running_var[c] + (double)j->eps));
+        }
+        float a = j->gamma[c] * invstd;
+        float b = j->beta[c] - mean * a;
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            bn_affine(j->y + off, j->x + off, j->s, a, b);
+        }
+    }
+}
+
+static void bn_backward_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    const int64_t m = j->n * j->s;
+    for (int64_t c = begin; c < end; c++) {
+        float mean, invstd;
+        if (j->training) {
+            mean = j->save_mean[c];
+            invstd = j->save_invstd[c];
+        } else {
+            mean = j->running_mean[c];
+            invstd = (float)(1.0 / sqrt((double)j->running_var[c] + (double)j->eps));
+        }
+        double sum_g = 0.0, sum_gx = 0.0; /* sum g, sum g * (x - mean) */
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            float sg, sgx;
+            bn_sum_grad(j->grad_out + off, j->x + off, j->s, mean, &sg, &sgx);
+            sum_g += sg;
+            sum_gx += sgx;
+        }
+        if (j->grad_gamma)
+            j->grad_gamma[c] += (float)(sum_gx * invstd);
+        if (j->grad_beta)
+            j->grad_beta[c] += (float)sum_g;
+        if (!j->grad_x)
+            continue;
+        /* Training: dx = k * (g - mean(g) - xhat * mean(g * xhat)) with
+         * k = gamma * invstd, xhat = (x - mean) * invstd. Inference: the
+         * statistics are constants and dx = k * g. */
+        float k = j->gamma[c] * invstd;
+        float c1 = 0.0f, c0 = 0.0f;
+        if (j->training) {
+            c1 = (float)(-(double)k * invstd * invstd * sum_gx / (double)m);
+            c0 = (float)(-(double)k * sum_g / (double)m) - c1 * mean;
+        }
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0);
+        }
+    }
+}
+
+static fx_status bn_setup(const fx_kernel_call *call, bn_job *j)
+{
+    const fx_tensor *x = call->in[0];
+    j->n = x->shape.dim[0];
+    j->c = x->shape.dim[1];
+    j->s = 1;
+    for (int d = 2; d < x->shape.ndim; d++)
+        j->s *= x->shape.dim[d];
+    j->x = fx_tensor_f32(x);
+    j->gamma = fx_tensor_f32(call->param[0]);
+    j->beta = fx_tensor_f32(call->param[1]);
+    j->running_mean = fx_tensor_f32(call->param[2]);
+    j->running_var = fx_tensor_f32(call->param[3]);
+    j->momentum = (float)fx_node_attr_float(call->node, "momentum");
+    j->eps = (float)fx_node_attr_float(call->node, "eps");
+    j->training = call->training;
+    if (j->training) {
+        if (call->n_aux < 2 || !call->aux[0] || !call->aux[1] || !call->aux[0]->buffer || !call->aux[1]->buffer)
+            return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL,
+                                "batch statistics buffers were not allocated for training");
+        j->save_mean = fx_tensor_f32(call->aux[0]);
+        j->save_invstd = fx_tensor_f32(call->aux[1]);
+    }
+    return FX_OK;
+}
+
+fx_status cpu_batchnorm_forward(const fx_kernel_call *call)
+{
+    bn_job j = { 0 };
+    fx_status st = bn_setup(call, &j);
+    if (st != FX_OK)
+        return st;
+    /* One value per channel has no variance (and no unbiased variance for
+     * the running average): refuse, as PyTorch does, rather than emit
+     * y = beta silently. */
+    if (j.training && j.n * j.s < 2)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
+                            "training needs more than one value per channel, got batch %lld x %lld positions; "
+                            "use a batch of at least 2 or run in inference mode",
+                            (long long)j.n, (long long)j.s);
+    j.y = fx_tensor_f32(call->out[0]);
+    fx_cpu_parallel_for(call->backend, j.c, 1, bn_forward_range, &j);
+    return FX_OK;
+}
+
+fx_status cpu_batchnorm_backward(const fx_kernel_call *call)
+{
+    bn_job j = { 0 };
+    fx_status st = bn_setup(call, &j);
+    if (st != FX_OK)
+        return st;
+    j.grad_out = fx_tensor_f32(call->grad_out[0]);
+    j.grad_x = call->grad_in && call->grad_in[0] ? fx_tensor_f32(call->grad_in[0]) : NULL;
+    j.grad_gamma = call->param_grad && call->param_grad[0] ? fx_tensor_f32(call->param_grad[0]) : NULL;
+    j.grad_beta = call->param_grad && call->param_grad[1] ? fx_tensor_f32(call->param_grad[1]) : NULL;
+    fx_cpu_parallel_for(call->backend, j.c, 1, bn_backward_range, &j);
+    return FX_OK;
+}
