@@ -12,6 +12,11 @@ typedef struct cpu_kernel_row {
 
 static const cpu_kernel_row cpu_kernel_table[] = {
     /* BEGIN KERNEL TABLE: add one ROW(op) line per op, keep sorted by group */
+    ROW(conv2d),
+    ROW(linear),
+    ROW(maxpool2d),
+    ROW(avgpool2d),
+    ROW(global_avgpool),
     ROW(batchnorm),
     ROW(relu),
     ROW(elu),

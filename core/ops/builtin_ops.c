@@ -6,6 +6,11 @@
 
 static const fx_op_def *const builtin_ops[] = {
     /* BEGIN OP TABLE: add one &fx_op_<name>, line per op */
+    &fx_op_conv2d,
+    &fx_op_linear,
+    &fx_op_maxpool2d,
+    &fx_op_avgpool2d,
+    &fx_op_global_avgpool,
     &fx_op_batchnorm,
     &fx_op_relu,
     &fx_op_elu,

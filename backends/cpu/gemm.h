@@ -1,0 +1,62 @@
+/* backends/cpu/gemm.h - single-precision matrix multiply for the CPU
+ * kernels (conv2d, linear).
+ *
+ * All matrices are row-major. cpu_gemm computes
+ *   C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C
+ * where op(X) is X or X^T (trans_* = 1); with beta == 0, C is not read.
+ *
+ * On AVX-512 / AVX2 machines it runs fx's own blocked kernels
+ * (gemm_avx512.c, gemm_avx2.c; driver in gemm_driver.h), single-threaded,
+ * in the calling thread: kernels parallelise over the batch with the
+ * backend's thread pool and must not start another pool underneath.
+ * (OpenBLAS 0.3.21 threads every large call itself, and
+ * openblas_set_num_threads is process-global; measured on the 2-core dev
+ * machine, batch 64, the 64x196x800 conv GEMM of the Fashion-MNIST net:
+ * per image on 2 pool threads with OpenBLAS single-threaded 5.9 ms, one big
+ * OpenBLAS-threaded call 6.3-6.7 ms, both pools at once 6.8-11 ms; and
+ * OpenBLAS 0.3.21 picks its Haswell (AVX2) kernels on Zen 4/5.) Without
+ * AVX2 it falls back to cblas_sgemm (OpenBLAS). */
+#ifndef FX_CPU_GEMM_H
+#define FX_CPU_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fx/fx.h"
+
+/* Floats of workspace cpu_gemm needs for these sizes (packing buffers). */
+size_t cpu_gemm_work_floats(fx_simd_level simd, int64_t m, int64_t n, int64_t k);
+
+/* Single-threaded GEMM. `work` holds cpu_gemm_work_floats(...) floats (may
+ * be NULL when that is 0). */
+void cpu_gemm(fx_simd_level simd, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+              float *work);
+
+/* The same product split over the backend's threads (by rows of C, or by
+ * columns when C has few rows), for single large products (linear
+ * layers). Fails only when scratch memory cannot be had (recorded). */
+fx_status cpu_gemm_parallel(fx_backend *cpu, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                            float *c, int64_t ldc);
+
+/* Gets `floats` of per-thread scratch for every thread of the pool from the
+ * calling (host) thread, so that workers never allocate, and returns the
+ * pointers in a malloc'd array of fx_cpu_threads(cpu) entries (the caller
+ * frees the array, not the scratch). NULL on failure (recorded). The
+ * pointers stay valid until the next fx_cpu_scratch call for that thread. */
+float **cpu_scratch_per_thread(fx_backend *cpu, size_t floats);
+
+/* Rounds a float count up to a whole 64-byte line (16 floats), so buffers
+ * carved one after another from scratch stay aligned. */
+static inline size_t cpu_floats_aligned(size_t floats) { return (floats + 15u) & ~(size_t)15u; }
+
+/* Variants (gemm_avx512.c, gemm_avx2.c): same contract as cpu_gemm. */
+size_t cpu_gemm_avx512_work_floats(int64_t m, int64_t n, int64_t k);
+void cpu_gemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work);
+size_t cpu_gemm_avx2_work_floats(int64_t m, int64_t n, int64_t k);
+void cpu_gemm_avx2(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, float *work);
+
+#endif
