@@ -66,6 +66,15 @@ void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol,
 /* Seeded normal(0,1) data, malloc'd. */
 float *fxtest_random(uint64_t seed, int64_t n);
 
+/* Processes and files (fxtest_proc.c). fxtest_run runs `cmd` through the
+ * shell with stderr merged into stdout, captures up to size-1 bytes, and
+ * returns the exit status (128+signal if killed). */
+const char *fxtest_fxrun(void);
+int fxtest_run(const char *cmd, char *out, size_t size);
+char *fxtest_tempdir(void);            /* malloc'd "/tmp/fxtest.XXXXXX" */
+void fxtest_write_file(const char *path, const char *text);
+void fxtest_remove_tree(const char *dir);
+
 /* Runs a Check suite: returns the process exit code. */
 int fxtest_run_suite(Suite *s);
 
