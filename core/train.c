@@ -268,6 +268,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     int64_t step = meta.step;
     double t_start = now_seconds();
+    fx_eval_result last_eval = { 0, NAN, NAN };
+    int evaluated = 0;
     int64_t steps_this_run = 0;
     for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
         st = fx_loader_start_epoch(ld, epoch);
@@ -359,8 +361,11 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(stderr, "\r%*s\r", 100, "");
         int epoch_done = step >= (epoch + 1) * per_epoch;
         fx_eval_result ev = { 0, NAN, NAN };
-        if (test_ds)
+        if (test_ds) {
             st = evaluate_planned(ctx, g, cfg, test_ds, &ev);
+            last_eval = ev;
+            evaluated = 1;
+        }
         if (st != FX_OK)
             break;
         double elapsed = now_seconds() - t_start;
@@ -393,6 +398,16 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (opt->progress)
         fprintf(stderr, "\r%*s\r", 100, "");
+    if (st == FX_OK) {
+        char took[32];
+        format_duration(now_seconds() - t_start, took, sizeof took);
+        if (evaluated)
+            fprintf(log, "done: %lld steps in %s; test accuracy %.2f%% on %lld images\n", (long long)step, took,
+                    100.0 * last_eval.accuracy, (long long)last_eval.examples);
+        else
+            fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
+        fflush(log);
+    }
     if (metrics)
         fclose(metrics);
     free(ibuf);
