@@ -198,12 +198,14 @@ fx_status fx_data_idx_open(fx_context *ctx, const fx_data_source *src, const fx_
         st = FX_ERR_NOMEM;
         goto done;
     }
+    /* Classes from every label in the file, not only the first `limit`, so
+     * a limited run keeps the full data set's number of classes. */
     int max_label = 0;
-    for (int64_t i = 0; i < n; i++) {
-        ds->labels[i] = labels.data[i];
+    for (uint64_t i = 0; i < labels.count; i++)
         if (labels.data[i] > max_label)
             max_label = labels.data[i];
-    }
+    for (int64_t i = 0; i < n; i++)
+        ds->labels[i] = labels.data[i];
     ds->n_classes = max_label + 1;
     ds->class_names = fx_calloc(ctx, (size_t)ds->n_classes, sizeof(char *), "IDX class names");
     if (!ds->class_names) {

@@ -106,7 +106,8 @@ static fx_status list_entries(fx_context *ctx, const char *dir, int want_dirs, n
         name_list_free(out);
         return st;
     }
-    qsort(out->names, out->n, sizeof(char *), compare_names);
+    if (out->n > 1)
+        qsort(out->names, out->n, sizeof(char *), compare_names);
     return FX_OK;
 }
 
@@ -167,6 +168,8 @@ static void *decode_worker_main(void *arg)
 
 static fx_status decode_all(fx_context *ctx, fx_dataset *ds, int check_size, int threads)
 {
+    if (threads > 64)
+        threads = 64;
     if (threads > ds->n)
         threads = (int)ds->n;
     if (threads < 1)

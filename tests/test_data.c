@@ -335,6 +335,7 @@ START_TEST(test_idx_reads_plain_and_gzip_files)
         cfg.resize = 8;
         fx_dataset *ds3 = open_ok(&src, &cfg);
         ck_assert_int_eq(fx_dataset_size(ds3), 3);
+        ck_assert_int_eq(fx_dataset_classes(ds3), 4); /* from all labels, not the first 3 */
         s = fx_dataset_example_shape(ds3, &cfg);
         ck_assert(s.dim[0] == 3 && s.dim[1] == 8 && s.dim[2] == 8);
         fx_dataset_close(ds3);

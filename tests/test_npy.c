@@ -153,7 +153,7 @@ START_TEST(test_npy_write_produces_numpy_header_and_no_temp_file)
     fclose(f);
     const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
     ck_assert(memcmp(buf, "\x93NUMPY\x01\x00", 8) == 0);
-    /* 10 + 60 + 1 bytes round up to 128, what numpy.save writes too. */
+    /* 10 + 60 + 1 bytes round up to 128 (numpy.save pads to 64 bytes too). */
     ck_assert_int_eq((unsigned char)buf[8] | (unsigned char)buf[9] << 8, 128 - 10);
     ck_assert(memcmp(buf + 10, dict, strlen(dict)) == 0);
     for (int i = 10 + (int)strlen(dict); i < 127; i++)
