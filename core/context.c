@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/internal.h"
+#include "fx/opencl.h"
 
 fx_context_options fx_context_options_default(void)
 {
@@ -28,6 +29,11 @@ fx_status fx_context_create(const fx_context_options *options, fx_context **out,
     fx_status st = fx_register_builtin_ops(&ctx->registry);
     if (st == FX_OK)
         st = fx_cpu_register_kernels(&ctx->registry);
+#ifdef FX_HAVE_OPENCL
+    /* Only table entries: no OpenCL call happens until a backend is made. */
+    if (st == FX_OK)
+        st = fx_opencl_register_kernels(&ctx->registry);
+#endif
     if (st == FX_OK)
         st = fx_cpu_backend_create(ctx, &ctx->cpu);
     if (st != FX_OK) {

@@ -1,0 +1,35 @@
+/* backends/opencl/ocl_kernels.c - the table of OpenCL kernels registered
+ * with the op registry under the backend name "opencl". One line per op;
+ * an op missing here has no OpenCL kernel (planning on OpenCL then fails
+ * naming the node). */
+#include "backends/opencl/ocl_backend.h"
+
+typedef struct ocl_kernel_row {
+    const char *op;
+    fx_kernel_fn forward, backward;
+} ocl_kernel_row;
+
+#define ROW(op) { #op, ocl_##op##_forward, ocl_##op##_backward }
+
+static const ocl_kernel_row ocl_kernel_table[] = {
+    ROW(relu),
+    ROW(elu),
+    ROW(add),
+    ROW(mul),
+    ROW(scale),
+    ROW(flatten),
+    ROW(reshape),
+    ROW(dropout),
+    ROW(softmax_cross_entropy),
+    { NULL, NULL, NULL }
+};
+
+fx_status fx_opencl_register_kernels(fx_registry *reg)
+{
+    for (const ocl_kernel_row *r = ocl_kernel_table; r->op; r++) {
+        fx_status st = fx_registry_add_kernel(reg, r->op, "opencl", r->forward, r->backward);
+        if (st != FX_OK)
+            return st;
+    }
+    return FX_OK;
+}

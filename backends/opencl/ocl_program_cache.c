@@ -1,0 +1,345 @@
+/* backends/opencl/ocl_program_cache.c - OpenCL programs and kernels, built
+ * once per backend and cached on disk.
+ *
+ * In memory: one cl_program per (.cl file, build options) and one cl_kernel
+ * per (program, kernel name), created on first use and released with the
+ * backend.
+ *
+ * On disk: <cache_dir>/<key>.clbin where key is a 128-bit hash (two FNV-1a
+ * streams) of the device name, driver version, platform version, source
+ * text and build options, so a driver update or an edited .cl file misses
+ * instead of loading a stale binary. A file is
+ *   "FXCLBIN1" | u64 binary length | u64 FNV-1a of the binary | binary
+ * written to a temporary name and renamed, so readers never see half a
+ * file. A short, corrupt or rejected entry is rebuilt from source and
+ * rewritten; disk problems never fail a run (the cache is an optimisation),
+ * build errors do (with the build log and the file name).
+ *
+ * Sources: the .cl files embedded at build time, or <FX_CLKERNELS_DIR>/<file>
+ * when that variable is set (kernel development without rebuilding). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/opencl/ocl_backend.h"
+
+#define CACHE_MAGIC "FXCLBIN1"
+#define CACHE_HEADER 24
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t fnv1a_str(uint64_t h, const char *s)
+{
+    h = fnv1a(h, s, strlen(s) + 1); /* the NUL separates fields */
+    return h;
+}
+
+void ocl_program_cache_init(ocl_backend *b)
+{
+    b->cache_dir[0] = '\0';
+    const char *dir = getenv("FX_KERNEL_CACHE_DIR");
+    if (dir && !strcmp(dir, "off"))
+        return;
+    if (dir && *dir) {
+        snprintf(b->cache_dir, sizeof b->cache_dir, "%s", dir);
+        return;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(b->cache_dir, sizeof b->cache_dir, "%s/fx/kernels", xdg);
+    else if (home && *home)
+        snprintf(b->cache_dir, sizeof b->cache_dir, "%s/.cache/fx/kernels", home);
+}
+
+/* mkdir -p; returns 0 when the directory exists afterwards. */
+static int make_dirs(const char *path)
+{
+    char tmp[OCL_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* Source text of `file` (malloc'd copy). */
+static fx_status source_get(fx_context *ctx, const char *file, char **text, size_t *length)
+{
+    const char *dir = getenv("FX_CLKERNELS_DIR");
+    if (dir && *dir) {
+        char path[OCL_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return fx_fail(ctx, FX_ERR_IO, "%s: cannot open OpenCL source (FX_CLKERNELS_DIR is set): %s", path,
+                           strerror(errno));
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        char *buf = n >= 0 ? fx_malloc(ctx, (size_t)n + 1, path) : NULL;
+        if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            fclose(f);
+            free(buf);
+            return n < 0 || buf ? fx_fail(ctx, FX_ERR_IO, "%s: cannot read OpenCL source", path) : FX_ERR_NOMEM;
+        }
+        fclose(f);
+        buf[n] = '\0';
+        *text = buf;
+        *length = (size_t)n;
+        return FX_OK;
+    }
+    for (int i = 0; i < fx_ocl_embedded_source_count; i++) {
+        if (!strcmp(fx_ocl_embedded_sources[i].name, file)) {
+            char *buf = fx_malloc(ctx, fx_ocl_embedded_sources[i].length + 1, file);
+            if (!buf)
+                return FX_ERR_NOMEM;
+            memcpy(buf, fx_ocl_embedded_sources[i].text, fx_ocl_embedded_sources[i].length + 1);
+            *text = buf;
+            *length = fx_ocl_embedded_sources[i].length;
+            return FX_OK;
+        }
+    }
+    return fx_fail(ctx, FX_ERR_INTERNAL, "OpenCL source clkernels/%s is not embedded in this build", file);
+}
+
+static void cache_path(const ocl_backend *b, const char *file, const char *text, const char *options, char *out,
+                       size_t size)
+{
+    uint64_t h[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
+    for (int k = 0; k < 2; k++) {
+        h[k] = fnv1a_str(h[k], b->device_name);
+        h[k] = fnv1a_str(h[k], b->driver_version);
+        h[k] = fnv1a_str(h[k], b->platform_version);
+        h[k] = fnv1a_str(h[k], text);
+        h[k] = fnv1a_str(h[k], options);
+    }
+    char stem[64];
+    snprintf(stem, sizeof stem, "%s", file);
+    char *dot = strrchr(stem, '.');
+    if (dot)
+        *dot = '\0';
+    snprintf(out, size, "%s/%s-%016llx%016llx.clbin", b->cache_dir, stem, (unsigned long long)h[0],
+             (unsigned long long)h[1]);
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Reads and validates a cache entry; returns a malloc'd binary or NULL
+ * (missing, short, corrupt: all mean "build from source"). */
+static unsigned char *cache_read(const char *path, size_t *length, int verbose)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char head[CACHE_HEADER];
+    unsigned char *bin = NULL;
+    if (fread(head, 1, CACHE_HEADER, f) == CACHE_HEADER && !memcmp(head, CACHE_MAGIC, 8)) {
+        uint64_t n = get_u64(head + 8), sum = get_u64(head + 16);
+        if (n > 0 && n < ((uint64_t)1 << 31)) {
+            bin = malloc((size_t)n);
+            if (bin && (fread(bin, 1, (size_t)n, f) != (size_t)n || fgetc(f) != EOF ||
+                        fnv1a(0xcbf29ce484222325ull, bin, (size_t)n) != sum)) {
+                free(bin);
+                bin = NULL;
+            }
+            *length = (size_t)n;
+        }
+    }
+    fclose(f);
+    if (!bin && verbose >= 1)
+        fprintf(stderr, "fx: OpenCL kernel cache entry %s is truncated or corrupt; rebuilding it\n", path);
+    return bin;
+}
+
+static void cache_write(const ocl_backend *b, const char *path, cl_program program)
+{
+    size_t n = 0;
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, NULL) != CL_SUCCESS || n == 0)
+        return;
+    unsigned char *buf = malloc(CACHE_HEADER + n);
+    if (!buf)
+        return;
+    unsigned char *bin = buf + CACHE_HEADER;
+    if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) != CL_SUCCESS) {
+        free(buf);
+        return;
+    }
+    memcpy(buf, CACHE_MAGIC, 8);
+    put_u64(buf + 8, n);
+    put_u64(buf + 16, fnv1a(0xcbf29ce484222325ull, bin, n));
+    char tmp[OCL_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    if (make_dirs(b->cache_dir) == 0) {
+        FILE *f = fopen(tmp, "wb");
+        int ok = f && fwrite(buf, 1, CACHE_HEADER + n, f) == CACHE_HEADER + n;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok || rename(tmp, path) != 0)
+            remove(tmp);
+    }
+    free(buf);
+}
+
+/* Builds `program` and, on failure, records the build log. */
+static fx_status program_build(ocl_backend *b, cl_program program, const char *file, const char *options,
+                               int from_binary)
+{
+    cl_int err = clBuildProgram(program, 1, &b->device, options, NULL, NULL);
+    if (err == CL_SUCCESS)
+        return FX_OK;
+    if (from_binary)
+        return FX_ERR_BACKEND; /* caller falls back to source */
+    size_t n = 0;
+    clGetProgramBuildInfo(program, b->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
+    char *log = malloc(n + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(program, b->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+        log[n] = '\0';
+    }
+    fx_status st = fx_fail(b->ctx, FX_ERR_BACKEND,
+                           "OpenCL: building clkernels/%s (options '%s') for %s failed: %s (%d); build log:\n%s", file,
+                           options, b->device_name, ocl_error_name(err), (int)err, log ? log : "(no memory for the log)");
+    free(log);
+    return st;
+}
+
+static fx_status program_create(fx_backend *be, const char *file, const char *options, cl_program *out)
+{
+    ocl_backend *b = ocl_impl(be);
+    char *text = NULL;
+    size_t length = 0;
+    fx_status st = source_get(be->ctx, file, &text, &length);
+    if (st != FX_OK)
+        return st;
+    char path[OCL_PATH_MAX + 128] = "";
+    cl_int err;
+    if (b->cache_dir[0]) {
+        cache_path(b, file, text, options, path, sizeof path);
+        size_t n = 0;
+        unsigned char *bin = cache_read(path, &n, fx_context_get_options(be->ctx)->verbose);
+        if (bin) {
+            const unsigned char *bins[1] = { bin };
+            cl_int bin_status = CL_SUCCESS;
+            cl_program p = clCreateProgramWithBinary(b->context, 1, &b->device, &n, bins, &bin_status, &err);
+            free(bin);
+            if (p && err == CL_SUCCESS && bin_status == CL_SUCCESS &&
+                program_build(b, p, file, options, 1) == FX_OK) {
+                b->programs_loaded++;
+                free(text);
+                *out = p;
+                return FX_OK;
+            }
+            if (p)
+                clReleaseProgram(p);
+        }
+    }
+    const char *srcs[1] = { text };
+    cl_program p = clCreateProgramWithSource(b->context, 1, srcs, &length, &err);
+    if (!p || err != CL_SUCCESS) {
+        free(text);
+        return ocl_fail(be->ctx, err, "clCreateProgramWithSource");
+    }
+    st = program_build(b, p, file, options, 0);
+    free(text);
+    if (st != FX_OK) {
+        clReleaseProgram(p);
+        return st;
+    }
+    b->programs_built++;
+    if (path[0])
+        cache_write(b, path, p);
+    *out = p;
+    return FX_OK;
+}
+
+/* Build options shared by every program. No fast-math flags: results must
+ * match the CPU kernels within float rounding. */
+static const char *program_options(void) { return "-cl-std=CL1.2"; }
+
+fx_status ocl_kernel_get(fx_backend *be, const char *file, const char *name, cl_kernel *out)
+{
+    ocl_backend *b = ocl_impl(be);
+    const char *options = program_options();
+    for (int i = 0; i < b->n_kernels; i++) {
+        const ocl_kernel_entry *k = &b->kernels[i];
+        if (!strcmp(k->name, name) && !strcmp(b->programs[k->program].file, file)) {
+            *out = k->kernel;
+            return FX_OK;
+        }
+    }
+    int prog = -1;
+    for (int i = 0; i < b->n_programs; i++)
+        if (!strcmp(b->programs[i].file, file) && !strcmp(b->programs[i].options, options))
+            prog = i;
+    if (prog < 0) {
+        if (b->n_programs == OCL_MAX_PROGRAMS)
+            return fx_fail(be->ctx, FX_ERR_INTERNAL, "OpenCL: more than %d programs; raise OCL_MAX_PROGRAMS",
+                           OCL_MAX_PROGRAMS);
+        cl_program p = NULL;
+        fx_status st = program_create(be, file, options, &p);
+        if (st != FX_OK)
+            return st;
+        prog = b->n_programs++;
+        snprintf(b->programs[prog].file, sizeof b->programs[prog].file, "%s", file);
+        snprintf(b->programs[prog].options, sizeof b->programs[prog].options, "%s", options);
+        b->programs[prog].program = p;
+    }
+    if (b->n_kernels == OCL_MAX_KERNELS)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "OpenCL: more than %d kernels; raise OCL_MAX_KERNELS",
+                       OCL_MAX_KERNELS);
+    cl_int err;
+    cl_kernel k = clCreateKernel(b->programs[prog].program, name, &err);
+    if (!k || err != CL_SUCCESS) {
+        char what[160];
+        snprintf(what, sizeof what, "clCreateKernel(%s) from clkernels/%s", name, file);
+        return ocl_fail(be->ctx, err, what);
+    }
+    ocl_kernel_entry *e = &b->kernels[b->n_kernels++];
+    e->program = prog;
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->kernel = k;
+    *out = k;
+    return FX_OK;
+}
+
+void ocl_program_cache_release(ocl_backend *b)
+{
+    for (int i = 0; i < b->n_kernels; i++)
+        clReleaseKernel(b->kernels[i].kernel);
+    for (int i = 0; i < b->n_programs; i++)
+        clReleaseProgram(b->programs[i].program);
+    b->n_kernels = b->n_programs = 0;
+}

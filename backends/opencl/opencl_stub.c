@@ -1,0 +1,30 @@
+/* backends/opencl/opencl_stub.c - the OpenCL API (fx/opencl.h) of a build
+ * without OpenCL: every call fails with FX_ERR_UNSUPPORTED and says how to
+ * get the backend, so callers need no #ifdef. Compiled only when the
+ * OpenCL backend is not (see the OpenCL section of CMakeLists.txt). */
+#include "fx/fx.h"
+#include "fx/opencl.h"
+
+static fx_status not_built(fx_context *ctx)
+{
+    return fx_fail(ctx, FX_ERR_UNSUPPORTED,
+                   "this fx was built without the OpenCL backend; install an OpenCL driver, "
+                   "ocl-icd-opencl-dev, opencl-headers and libclblast-dev, then rebuild with -DFX_OPENCL=ON");
+}
+
+fx_status fx_opencl_backend_create(fx_context *ctx, const char *spec, fx_backend **out)
+{
+    *out = NULL;
+    return not_built(ctx);
+}
+
+fx_status fx_opencl_list_devices(fx_context *ctx, FILE *out)
+{
+    fprintf(out, "  (OpenCL backend not built)\n");
+    return not_built(ctx);
+}
+
+fx_status fx_opencl_register_kernels(fx_registry *reg) { return FX_OK; }
+int fx_opencl_programs_built(const fx_backend *be) { return -1; }
+int fx_opencl_programs_loaded(const fx_backend *be) { return -1; }
+const char *fx_opencl_cache_dir(const fx_backend *be) { return ""; }
