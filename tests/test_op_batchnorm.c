@@ -261,6 +261,40 @@ START_TEST(test_batchnorm_shared_parameters_keep_separate_batch_statistics)
 }
 END_TEST
 
+/* Evaluation reuses the training plan (fx_graph_set_training(g, 0)): the
+ * kernel then sees training = 0 and must use, not update, the running
+ * statistics. */
+START_TEST(test_batchnorm_training_plan_switched_to_evaluation_uses_running_statistics)
+{
+    enum { N = 3, C = 2, S = 6 };
+    fx_context *ctx = fxtest_context();
+    fxtest_case c = bn_case(fx_shape_4d(N, C, 2, 3), NULL);
+    c.randomize_params = 0;
+    fx_graph *g = fxtest_build(ctx, &c);
+    const float rm[C] = { 1.0f, -2.0f }, rv[C] = { 4.0f, 9.0f };
+    param_set(g, "node.running_mean", rm);
+    param_set(g, "node.running_var", rv);
+    fx_graph_set_training(g, 0);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    float *x = value_host(g, "x"), *y = value_host(g, "node");
+    float ref[N * C * S];
+    for (int b = 0; b < N; b++)
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < S; i++) {
+                int k = (b * C + ch) * S + i;
+                ref[k] = (float)((x[k] - rm[ch]) / sqrt(rv[ch] + 1e-5));
+            }
+    fxtest_assert_close(y, ref, N * C * S, 1e-5, 1e-6, "evaluation output");
+    float *rm2 = param_host(g, "node.running_mean");
+    fxtest_assert_close(rm2, rm, C, 0, 0, "running_mean unchanged by evaluation");
+    free(rm2);
+    free(x);
+    free(y);
+    fx_graph_destroy(g);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(test_batchnorm_grad_matches_finite_difference_on_maps)
 {
     fx_context *ctx = fxtest_context();
@@ -340,6 +374,7 @@ static Suite *batchnorm_suite(void)
     tcase_add_test(tc, test_batchnorm_default_momentum_keeps_ninety_percent_of_running_value);
     tcase_add_test(tc, test_batchnorm_inference_uses_running_statistics_and_leaves_them_alone);
     tcase_add_test(tc, test_batchnorm_shared_parameters_keep_separate_batch_statistics);
+    tcase_add_test(tc, test_batchnorm_training_plan_switched_to_evaluation_uses_running_statistics);
     tcase_add_test(tc, test_batchnorm_grad_matches_finite_difference_on_maps);
     tcase_add_test(tc, test_batchnorm_grad_matches_finite_difference_on_vectors_and_odd_shapes);
     tcase_add_test(tc, test_batchnorm_batch_of_one_normalises_over_space);

@@ -174,7 +174,17 @@ START_TEST(test_dropout_is_identity_in_inference_and_at_rate_zero)
     y = fxtest_forward(ctx, &c, 0, NULL);
     fxtest_assert_close(y, x, T, 0, 0, "dropout with rate 0 in training");
     free(y);
+    /* A training plan switched to evaluation (fx_graph_set_training). */
+    c = dropout_case("rate=0.5", fx_shape_2d(3, 7), x);
+    fx_graph *g = fxtest_build(ctx, &c);
+    fx_graph_set_training(g, 0);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    y = download(fx_graph_value(g, "node"));
+    fxtest_assert_close(y, x, T, 0, 0, "dropout in a training plan run for evaluation");
+    free(y);
+    fx_graph_destroy(g);
     /* Gradient of the identity too. */
+    c = dropout_case("rate=0", fx_shape_2d(3, 7), x);
     fxtest_gradcheck(ctx, &c);
     free(x);
     fx_context_destroy(ctx);
