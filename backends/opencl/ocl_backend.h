@@ -10,7 +10,9 @@
 #ifndef FX_OCL_BACKEND_H
 #define FX_OCL_BACKEND_H
 
+#ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 120
+#endif
 #include <CL/cl.h>
 
 #include "fx/fx.h"

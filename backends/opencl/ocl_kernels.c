@@ -21,6 +21,8 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     ROW(reshape),
     ROW(dropout),
     ROW(softmax_cross_entropy),
+    ROW(linear),
+    ROW(conv2d),
     { NULL, NULL, NULL }
 };
 
