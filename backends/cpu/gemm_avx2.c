@@ -63,6 +63,5 @@ static void gemm_microkernel_avx2(int64_t kc, const float *restrict a, const flo
 }
 
 #define GEMM_MICROKERNEL gemm_microkernel_avx2
-#define GEMM_DRIVER cpu_gemm_avx2
-#define GEMM_WORK_FLOATS cpu_gemm_avx2_work_floats
+#define GEMM_NAME(x) cpu_gemm_avx2_##x
 #include "backends/cpu/gemm_driver.h"

@@ -55,6 +55,5 @@ static void gemm_microkernel_avx512(int64_t kc, const float *restrict a, const f
 }
 
 #define GEMM_MICROKERNEL gemm_microkernel_avx512
-#define GEMM_DRIVER cpu_gemm_avx512
-#define GEMM_WORK_FLOATS cpu_gemm_avx512_work_floats
+#define GEMM_NAME(x) cpu_gemm_avx512_##x
 #include "backends/cpu/gemm_driver.h"
