@@ -23,6 +23,9 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     ROW(softmax_cross_entropy),
     ROW(linear),
     ROW(conv2d),
+    ROW(maxpool2d),
+    ROW(avgpool2d),
+    ROW(global_avgpool),
     { NULL, NULL, NULL }
 };
 

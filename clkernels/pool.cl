@@ -1,0 +1,136 @@
+/* clkernels/pool.cl - maxpool2d, avgpool2d and global_avgpool on OpenCL
+ * (wrappers: backends/opencl/ocl_pool.c; CPU twin: backends/cpu/pool.c).
+ * Padded positions never take part: max over in-bounds elements (first
+ * maximum wins, NaN wins), mean divided by the in-bounds count. Backward
+ * passes gather per input pixel over the outputs whose windows cover it,
+ * in ascending output order: no atomics, and the same summation order as
+ * the CPU's scatter loop. Planes are N*C maps of H x W. */
+
+#define WINDOW_ARGS int planes, int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow
+
+__kernel void maxpool_forward(__global const float *x, uint xo, __global float *y, uint yo, __global int *am, uint ao,
+                              int save_argmax, WINDOW_ARGS)
+{
+    int gid = get_global_id(0);
+    if (gid >= planes * oh * ow)
+        return;
+    int ox = gid % ow, t = gid / ow;
+    int oy = t % oh, plane = t / oh;
+    int y0 = max(oy * sh - pt, 0), y1 = min(oy * sh - pt + kh, h);
+    int x0 = max(ox * sw - pl, 0), x1 = min(ox * sw - pl + kw, w);
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    int best_i = y0 * w + x0;
+    float best = xp[best_i];
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            float v = xp[iy * w + ix];
+            if (v > best || (isnan(v) && !isnan(best))) {
+                best = v;
+                best_i = iy * w + ix;
+            }
+        }
+    y[yo + gid] = best;
+    if (save_argmax)
+        am[ao + gid] = best_i;
+}
+
+/* Output rows (or columns) whose window covers input index i: [*lo, *hi). */
+void covering(int i, int stride, int pad, int k, int out, int *lo, int *hi)
+{
+    int a = i + pad - k + 1; /* o*stride >= a */
+    *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+    int b = (i + pad) / stride + 1; /* o*stride <= i + pad */
+    *hi = min(b, out);
+}
+
+__kernel void maxpool_backward(__global const float *dy, uint yo, __global const int *am, uint ao,
+                               __global float *dx, uint xo, WINDOW_ARGS)
+{
+    int gid = get_global_id(0);
+    if (gid >= planes * h * w)
+        return;
+    int ix = gid % w, t = gid / w;
+    int iy = t % h, plane = t / h;
+    int oy0, oy1, ox0, ox1;
+    covering(iy, sh, pt, kh, oh, &oy0, &oy1);
+    covering(ix, sw, pl, kw, ow, &ox0, &ox1);
+    size_t base = (size_t)plane * oh * ow;
+    int self = iy * w + ix;
+    float s = dx[xo + gid];
+    for (int oy = oy0; oy < oy1; oy++)
+        for (int ox = ox0; ox < ox1; ox++) {
+            size_t o = base + oy * ow + ox;
+            if (am[ao + o] == self)
+                s += dy[yo + o];
+        }
+    dx[xo + gid] = s;
+}
+
+__kernel void avgpool_forward(__global const float *x, uint xo, __global float *y, uint yo, WINDOW_ARGS)
+{
+    int gid = get_global_id(0);
+    if (gid >= planes * oh * ow)
+        return;
+    int ox = gid % ow, t = gid / ow;
+    int oy = t % oh, plane = t / oh;
+    int y0 = max(oy * sh - pt, 0), y1 = min(oy * sh - pt + kh, h);
+    int x0 = max(ox * sw - pl, 0), x1 = min(ox * sw - pl + kw, w);
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    float s = 0.0f;
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++)
+            s += xp[iy * w + ix];
+    y[yo + gid] = s / (float)((y1 - y0) * (x1 - x0));
+}
+
+__kernel void avgpool_backward(__global const float *dy, uint yo, __global float *dx, uint xo, WINDOW_ARGS)
+{
+    int gid = get_global_id(0);
+    if (gid >= planes * h * w)
+        return;
+    int ix = gid % w, t = gid / w;
+    int iy = t % h, plane = t / h;
+    int oy0, oy1, ox0, ox1;
+    covering(iy, sh, pt, kh, oh, &oy0, &oy1);
+    covering(ix, sw, pl, kw, ow, &ox0, &ox1);
+    size_t base = (size_t)plane * oh * ow;
+    float s = dx[xo + gid];
+    for (int oy = oy0; oy < oy1; oy++) {
+        int y0 = max(oy * sh - pt, 0), y1 = min(oy * sh - pt + kh, h);
+        for (int ox = ox0; ox < ox1; ox++) {
+            int x0 = max(ox * sw - pl, 0), x1 = min(ox * sw - pl + kw, w);
+            s += dy[yo + base + oy * ow + ox] / (float)((y1 - y0) * (x1 - x0));
+        }
+    }
+    dx[xo + gid] = s;
+}
+
+/* One work-group per plane: strided loads (coalesced across the group) and
+ * a tree reduction in local memory. */
+__kernel void global_avgpool_forward(__global const float *x, uint xo, __global float *y, uint yo, int plane_size,
+                                     __local float *part)
+{
+    int p = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
+    __global const float *xp = x + xo + (size_t)p * plane_size;
+    float s = 0.0f;
+    for (int i = lid; i < plane_size; i += ls)
+        s += xp[i];
+    part[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int k = ls / 2; k > 0; k >>= 1) {
+        if (lid < k)
+            part[lid] += part[lid + k];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0)
+        y[yo + p] = part[0] * (1.0f / (float)plane_size);
+}
+
+__kernel void global_avgpool_backward(__global const float *dy, uint yo, __global float *dx, uint xo, int planes,
+                                      int plane_size)
+{
+    int gid = get_global_id(0);
+    if (gid >= planes * plane_size)
+        return;
+    dx[xo + gid] += dy[yo + gid / plane_size] * (1.0f / (float)plane_size);
+}
