@@ -300,8 +300,13 @@ static fx_status unknown_param(loader *L, const scope *sc, const fx_yaml_node *a
 static fx_status subst_scalar(loader *L, const scope *sc, const fx_yaml_node *node, const fx_yaml_node **out)
 {
     *out = node;
-    if (!sc->block || !node || node->kind != FX_YAML_SCALAR || !strstr(node->text, "${"))
+    if (!node || node->kind != FX_YAML_SCALAR || !strstr(node->text, "${"))
         return FX_OK;
+    if (!sc->block)
+        return fx_yaml_fail(L->doc, node, FX_ERR_INVALID,
+                            "'%s': ${...} is a block parameter and is replaced only inside a block's layers; write "
+                            "the value itself here",
+                            node->text);
     const char *t = node->text;
     if (t[0] == '$' && t[1] == '{') {
         const char *close = strchr(t + 2, '}');
@@ -375,7 +380,7 @@ static fx_status subst_scalar(loader *L, const scope *sc, const fx_yaml_node *no
 static fx_status subst_value(loader *L, const scope *sc, const fx_yaml_node *node, const fx_yaml_node **out)
 {
     *out = node;
-    if (!sc->block || !node || node->kind == FX_YAML_MAPPING)
+    if (!node || node->kind == FX_YAML_MAPPING)
         return FX_OK;
     if (node->kind == FX_YAML_SCALAR)
         return subst_scalar(L, sc, node, out);
@@ -421,8 +426,9 @@ static const char *const layer_loader_keys[] = {"name", "op", "in", "use", "shar
 
 /* The full name of a layer: its `name` (checked), or "<base><index>"
  * made unique, inside the scope's prefix. */
-static fx_status layer_full_name(loader *L, const scope *sc, const fx_yaml_node *name_node, const char *base,
-                                 int index, const char *what, const char **out)
+static fx_status layer_full_name(loader *L, const scope *sc, const fx_yaml_node *layer,
+                                 const fx_yaml_node *name_node, const char *base, int index, const char *what,
+                                 const char **out)
 {
     const char *local;
     if (name_node) {
@@ -454,7 +460,7 @@ static fx_status layer_full_name(loader *L, const scope *sc, const fx_yaml_node 
         if (!full)
             return FX_ERR_NOMEM;
         if (strlen(full) >= FX_NAME_MAX)
-            return fx_yaml_fail(L->doc, NULL, FX_ERR_INVALID,
+            return fx_yaml_fail(L->doc, layer, FX_ERR_INVALID,
                                 "%s: the generated name '%s' is longer than %d characters; give the layer a "
                                 "short `name:`",
                                 what, full, FX_NAME_MAX - 1);
@@ -463,7 +469,7 @@ static fx_status layer_full_name(loader *L, const scope *sc, const fx_yaml_node 
             return FX_OK;
         }
     }
-    return fx_yaml_fail(L->doc, NULL, FX_ERR_INVALID, "%s: cannot make a unique name; give the layer a `name:`",
+    return fx_yaml_fail(L->doc, layer, FX_ERR_INVALID, "%s: cannot make a unique name; give the layer a `name:`",
                         what);
 }
 
@@ -866,7 +872,7 @@ static fx_status expand_block(loader *L, const scope *sc, const fx_yaml_node *la
                             YAML_MAX_BLOCK_DEPTH);
 
     const char *full;
-    TRY(layer_full_name(L, sc, name_node, block, index, what, &full));
+    TRY(layer_full_name(L, sc, layer, name_node, block, index, what, &full));
     TRY(check_name_free(L, full, name_node ? name_node : layer));
 
     /* Keys at the use site: loader keys and the block's parameters. */
@@ -1002,7 +1008,7 @@ static fx_status add_layer(loader *L, const scope *sc, const fx_yaml_node *layer
 
     TRY(expect_scalar_text(L, op_node, what, "op"));
     const char *full;
-    TRY(layer_full_name(L, sc, name_node, op_node->text, index, what, &full));
+    TRY(layer_full_name(L, sc, layer, name_node, op_node->text, index, what, &full));
     TRY(check_name_free(L, full, name_node ? name_node : layer));
     static const char *const op_keys[] = {"name", "op", "in", "share", "init", NULL};
     return add_op_node(L, sc, layer, op_node, name_node, full, inputs, n_inputs, op_keys, what, NULL);
@@ -1158,7 +1164,7 @@ static fx_status read_losses(loader *L, const fx_yaml_node *losses)
         TRY(layer_inputs(L, &top, loss, in_node, what, inputs, &n_inputs));
         TRY(expect_scalar_text(L, op_node, what, "op"));
         const char *full;
-        TRY(layer_full_name(L, &top, name_node, op_node->text, i, what, &full));
+        TRY(layer_full_name(L, &top, loss, name_node, op_node->text, i, what, &full));
         TRY(check_name_free(L, full, name_node ? name_node : loss));
         const fx_op_def *op = NULL;
         TRY(add_op_node(L, &top, loss, op_node, name_node, full, inputs, n_inputs, loss_keys, what, &op));

@@ -439,6 +439,11 @@ START_TEST(test_block_layers_see_inputs_and_splice_parameters_into_text)
                             "      - {name: 'c${ch}x', op: conv2d, out_channels: '${ch}', kernel: [3, '${ch}'], "
                             "padding: same}\n"
                             "      - {name: sum, op: add, in: ['c${ch}x', '${in}']}\n"
+                            "      - name: after${ch}\n"      /* block style: no quotes needed */
+                            "        op: conv2d\n"
+                            "        in: ${in}\n"
+                            "        out_channels: ${ch}\n"
+                            "        kernel: ${ch}\n"
                             "layers:\n"
                             "  - {name: stem, op: conv2d, out_channels: 1, kernel: 1}\n"
                             "  - {name: r, use: res, ch: 1, mode: same}\n");
@@ -448,6 +453,8 @@ START_TEST(test_block_layers_see_inputs_and_splice_parameters_into_text)
     ck_assert_int_eq(k[1], 1);
     ck_assert_str_eq(input_of(&r, "r.sum", 0), "r.c1x");
     ck_assert_str_eq(input_of(&r, "r.sum", 1), "stem");
+    ck_assert_str_eq(input_of(&r, "r.after1", 0), "stem");
+    ck_assert_int_eq(fx_node_attr_int(node(&r, "r.after1"), "out_channels"), 1);
     release(&r);
 }
 END_TEST
@@ -715,6 +722,10 @@ START_TEST(test_wrong_types_say_what_was_expected)
     EXPECT_FAIL(HEAD "layers: [{op: relu}]\ntask: trian\n", FX_ERR_INVALID, "net.yaml:4:7:", "train, eval, infer");
     EXPECT_FAIL(HEAD "layers: {a: 1}\n", FX_ERR_INVALID, "net.yaml:3:9:", "layers: expected a list");
     EXPECT_FAIL(HEAD "layers: [{op: relu, name: [a]}]\n", FX_ERR_INVALID, "name: expected a name, got a list");
+    EXPECT_FAIL(HEAD "layers: [{op: [relu]}]\n", FX_ERR_INVALID, "net.yaml:3:15:", "op: expected a single value, got a list");
+    EXPECT_FAIL(HEAD "layers: [{op: relu}]\ninput: 3\n", FX_ERR_PARSE, "duplicate key 'input'");
+    EXPECT_FAIL("input: [1, 2]\nlayers: [{op: relu}]\n", FX_ERR_INVALID, "net.yaml:1:8:", "input: expected a mapping");
+    EXPECT_FAIL("input: {x: 5}\nlayers: [{op: relu}]\n", FX_ERR_INVALID, "net.yaml:1:12:", "per-example shape");
     EXPECT_FAIL(HEAD "layers: [{op: conv2d, out_channels: abc, kernel: 3}]\n", FX_ERR_INVALID, "net.yaml:3:37:",
                 "expects an integer");
     EXPECT_FAIL(HEAD "layers: [{op: relu, in: {a: 1}}]\n", FX_ERR_INVALID, "net.yaml:3:25:", "got a mapping");
@@ -840,6 +851,8 @@ START_TEST(test_missing_and_unknown_block_parameters_are_reported)
                 FX_ERR_INVALID, "net.yaml:6:10:", "in 's' (use: b)", "net.yaml:5:41:", "'${width}'");
     EXPECT_FAIL(HEAD "blocks:\n  b:\n    params: {name: 3}\n    layers: [{op: relu}]\nlayers: [{op: relu}]\n",
                 FX_ERR_INVALID, "net.yaml:5:14:", "cannot be a block parameter");
+    EXPECT_FAIL(HEAD "layers: [{op: conv2d, out_channels: '${ch}', kernel: 1}]\n", FX_ERR_INVALID,
+                "net.yaml:3:37:", "replaced only inside a block");
     EXPECT_FAIL(HEAD "blocks:\n  b:\n    params: {k: 3}\n    layers: [{op: relu, name: 'x${k'}]\n"
                      "layers: [{use: b}]\n",
                 FX_ERR_INVALID, "without a closing");
@@ -860,6 +873,18 @@ START_TEST(test_recursive_blocks_are_detected)
                 FX_ERR_INVALID, "block 'a' uses itself (a -> b -> a)");
     EXPECT_FAIL(HEAD "blocks:\n  a: {layers: [{op: relu}, {use: a}]}\nlayers: [{use: a}]\n", FX_ERR_INVALID,
                 "net.yaml:4:34:", "uses itself (a -> a)");
+}
+END_TEST
+
+START_TEST(test_deeply_nested_blocks_are_capped)
+{
+    /* b0 uses b1 uses b2 ... uses b19: no cycle, but too deep. */
+    char text[4096];
+    size_t len = (size_t)snprintf(text, sizeof text, HEAD "blocks:\n");
+    for (int i = 0; i < 19; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "  b%d: {layers: [{name: x, use: b%d}]}\n", i, i + 1);
+    len += (size_t)snprintf(text + len, sizeof text - len, "  b19: {layers: [{op: relu}]}\nlayers: [{use: b0}]\n");
+    expect_fail(text, len, FX_ERR_INVALID, "nested more than 16 deep", (const char *)NULL);
 }
 END_TEST
 
@@ -966,6 +991,7 @@ static Suite *yaml_suite(void)
     tcase_add_test(blocks, test_missing_and_unknown_block_parameters_are_reported);
     tcase_add_test(blocks, test_errors_inside_blocks_name_the_use_site_and_the_block_layer);
     tcase_add_test(blocks, test_recursive_blocks_are_detected);
+    tcase_add_test(blocks, test_deeply_nested_blocks_are_capped);
     tcase_add_test(blocks, test_exponential_block_expansion_is_capped);
     tcase_add_test(blocks, test_share_between_instances_requires_the_same_block);
     suite_add_tcase(s, blocks);
