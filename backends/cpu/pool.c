@@ -8,7 +8,6 @@
  * iy*W + ix in the plane is saved in aux[0] (I32) and backward routes the
  * gradient there. avgpool2d divides by the in-bounds element count of each
  * window (count_include_pad = false), in both directions. */
-#include <math.h>
 #include <string.h>
 
 #include "backends/cpu/cpu_backend.h"
@@ -52,15 +51,45 @@ static int64_t pool_grain(int64_t plane_elems)
 
 /* ---- maxpool2d ---- */
 
+/* The max-pool comparison: v replaces the current best when larger, or
+ * when it is NaN (and then stays: nothing is larger than NaN). */
+static inline int pool_beats(float v, float best) { return v > best || (v != v && best == best); }
+
+/* 2x2 windows, stride 2, no padding (the common case): branch-free. */
+static void maxpool_plane_2x2(const float *x, int64_t w, float *y, int32_t *am, int64_t oh, int64_t ow)
+{
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+        int32_t base = (int32_t)(2 * oy * w);
+        for (int64_t ox = 0; ox < ow; ox++) {
+            int32_t i = (int32_t)(2 * ox);
+            float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+            int tb = pool_beats(b, a), td = pool_beats(d, c);
+            float m1 = tb ? b : a, m2 = td ? d : c;
+            int32_t i1 = base + i + tb, i2 = base + (int32_t)w + i + td;
+            int t2 = pool_beats(m2, m1);
+            y[oy * ow + ox] = t2 ? m2 : m1;
+            if (am)
+                am[oy * ow + ox] = t2 ? i2 : i1;
+        }
+    }
+}
+
 static void maxpool_forward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const pool_job *job = arg;
     const fx_window2d *wn = &job->win;
     int64_t in_plane = job->h * job->w, out_plane = wn->out_h * wn->out_w;
+    int fast_2x2 = wn->kernel_h == 2 && wn->kernel_w == 2 && wn->stride_h == 2 && wn->stride_w == 2 &&
+                   wn->pad_top == 0 && wn->pad_left == 0 && wn->pad_bottom == 0 && wn->pad_right == 0;
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = job->x + pl * in_plane;
         float *y = job->y + pl * out_plane;
         int32_t *am = job->argmax ? job->argmax + pl * out_plane : NULL;
+        if (fast_2x2) {
+            maxpool_plane_2x2(x, job->w, y, am, wn->out_h, wn->out_w);
+            continue;
+        }
         for (int64_t oy = 0; oy < wn->out_h; oy++) {
             int64_t y0, y1;
             pool_span(oy, wn->stride_h, wn->pad_top, wn->kernel_h, job->h, &y0, &y1);
@@ -75,7 +104,7 @@ static void maxpool_forward_range(void *arg, int64_t begin, int64_t end, int thr
                     const float *row = x + iy * job->w;
                     for (int64_t ix = x0; ix < x1; ix++) {
                         float v = row[ix];
-                        if (v > best || (isnan(v) && !isnan(best))) {
+                        if (pool_beats(v, best)) {
                             best = v;
                             best_i = iy * job->w + ix;
                         }
