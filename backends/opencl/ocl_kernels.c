@@ -26,6 +26,8 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     ROW(maxpool2d),
     ROW(avgpool2d),
     ROW(global_avgpool),
+    ROW(batchnorm),
+    ROW(l2_normalize),
     { NULL, NULL, NULL }
 };
 
