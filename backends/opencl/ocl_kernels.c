@@ -28,6 +28,8 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     ROW(global_avgpool),
     ROW(batchnorm),
     ROW(l2_normalize),
+    ROW(concat),
+    ROW(resize_bilinear),
     { NULL, NULL, NULL }
 };
 
