@@ -1,13 +1,18 @@
 /* cli/cmd_info.c - `fxrun devices` and `fxrun ops`. */
 #include <stdio.h>
 #include "cli/cli.h"
+#include "fx/opencl.h"
 
 int cli_cmd_devices(fx_context *ctx, const cli_options *o)
 {
     fx_backend *cpu = fx_context_cpu_backend(ctx);
     printf("backend  index  device\n");
     printf("cpu      0      %s\n", cpu->device_name);
-    printf("opencl   -      not available in this build (the OpenCL backend is not implemented yet)\n");
+    printf("opencl devices (select with --backend opencl, opencl:P:D or opencl:NAME):\n");
+    if (fx_opencl_list_devices(ctx, stdout) != FX_OK) {
+        printf("  %s\n", fx_context_error(ctx));
+        fx_context_clear_error(ctx);
+    }
     return 0;
 }
 
@@ -29,9 +34,10 @@ int cli_cmd_ops(fx_context *ctx, const cli_options *o)
     for (int i = 0; i < fx_registry_op_count(reg); i++) {
         const fx_op_def *op = fx_registry_op_at(reg, i);
         int has_cpu = fx_registry_find_kernel(reg, op->name, "cpu", NULL, NULL);
+        int has_ocl = fx_registry_find_kernel(reg, op->name, "opencl", NULL, NULL);
         printf("%s  (%d%s input%s%s)%s\n    %s\n", op->name, op->min_inputs,
                op->max_inputs != op->min_inputs ? "+" : "", op->max_inputs == 1 ? "" : "s",
-               (op->flags & FX_OP_LOSS) ? ", loss" : "", has_cpu ? "  [cpu]" : "", op->doc ? op->doc : "");
+               (op->flags & FX_OP_LOSS) ? ", loss" : "", has_cpu ? (has_ocl ? "  [cpu, opencl]" : "  [cpu]") : (has_ocl ? "  [opencl]" : ""), op->doc ? op->doc : "");
         for (int a = 0; a < op->n_attrs; a++) {
             const fx_attr_spec *s = &op->attrs[a];
             printf("    %-16s %-6s %s%s%s  %s\n", s->name, type_name(s->type), s->required ? "required" : "default ",

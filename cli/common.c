@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "fx/opencl.h"
 
 int cli_error(fx_context *ctx)
 {
@@ -44,10 +45,16 @@ int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_
         return 0;
     }
     if (!strncmp(name, "opencl", 6)) {
-        fprintf(stderr, "fxrun: backend '%s' is not available in this build: the OpenCL backend is not "
-                        "implemented yet; use --backend cpu\n", name);
-        return 1;
+        /* fx_opencl_backend_create fails with FX_ERR_UNSUPPORTED and says
+         * how to get it when this fx was built without OpenCL; a bad index
+         * or name lists the devices. The backend lives until exit. */
+        if (fx_opencl_backend_create(ctx, name, be) != FX_OK) {
+            fprintf(stderr, "fxrun: backend '%s': %s\n", name, fx_context_error(ctx));
+            return 1;
+        }
+        return 0;
     }
-    fprintf(stderr, "fxrun: unknown backend '%s' (available: cpu; run `fxrun devices`)\n", name);
+    fprintf(stderr, "fxrun: unknown backend '%s' (available: cpu, opencl, opencl:P:D, opencl:NAME; "
+                    "run `fxrun devices`)\n", name);
     return 1;
 }
