@@ -54,5 +54,10 @@ FX_CPU_KERNEL_PAIR(scale);
 FX_CPU_KERNEL_PAIR(flatten);
 FX_CPU_KERNEL_PAIR(reshape);
 FX_CPU_KERNEL_PAIR(softmax_cross_entropy);
+FX_CPU_KERNEL_PAIR(topk_mask);
+FX_CPU_KERNEL_PAIR(sad_loss);
+FX_CPU_KERNEL_PAIR(fad_loss);
+FX_CPU_KERNEL_PAIR(filter_diversity);
+FX_CPU_KERNEL_PAIR(occlude);
 
 #endif

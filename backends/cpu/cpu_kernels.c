@@ -30,6 +30,11 @@ static const cpu_kernel_row cpu_kernel_table[] = {
     ROW(flatten),
     ROW(reshape),
     ROW(softmax_cross_entropy),
+    ROW(topk_mask),
+    ROW(sad_loss),
+    ROW(fad_loss),
+    ROW(filter_diversity),
+    ROW(occlude),
     /* END KERNEL TABLE */
     { NULL, NULL, NULL }
 };

@@ -24,6 +24,11 @@ static const fx_op_def *const builtin_ops[] = {
     &fx_op_flatten,
     &fx_op_reshape,
     &fx_op_softmax_cross_entropy,
+    &fx_op_topk_mask,
+    &fx_op_sad_loss,
+    &fx_op_fad_loss,
+    &fx_op_filter_diversity,
+    &fx_op_occlude,
     /* END OP TABLE */
     NULL
 };

@@ -23,6 +23,12 @@ extern const fx_op_def fx_op_scale;
 extern const fx_op_def fx_op_flatten;
 extern const fx_op_def fx_op_reshape;
 extern const fx_op_def fx_op_softmax_cross_entropy;
+/* the paper's ops (docs/losses.md) */
+extern const fx_op_def fx_op_topk_mask;
+extern const fx_op_def fx_op_sad_loss;
+extern const fx_op_def fx_op_fad_loss;
+extern const fx_op_def fx_op_filter_diversity;
+extern const fx_op_def fx_op_occlude;
 
 /* Output size of a 1-D window op (conv, pool) with explicit padding
  * pad_before/pad_after; returns <= 0 when the window does not fit. */

@@ -1,0 +1,88 @@
+/* core/ops/occlude.c - definition of occlude, the synthetic occlusion of
+ * Yin et al.'s FAD branch (docs/losses.md §5).
+ *
+ * image [N, C, H, W] -> output 0: a copy with a window set to `value`
+ * (default -1: black for images scaled to [-1, 1]); output 1: the window
+ * as [1, 4] floats (top, left, height, width) in input pixels.
+ * The window's top-left corner (x, y) is drawn once per batch, uniformly
+ * from the inclusive ranges x_range, y_range of a `frame` x `frame`
+ * frontal face frame, from the node's per-step seed (x first, then y), so
+ * every image of a batch gets the same window and each step a new one.
+ * The corner is then mapped to the input: fit "scale" multiplies it by
+ * H/frame (rows) and W/frame (columns) and rounds; fit "crop" takes the
+ * input to be the centred H x W crop of the frame and subtracts
+ * ((frame - H)/2, (frame - W)/2). The window size is in input pixels. The
+ * window is clipped to the image. Without landmarks there is no per-face
+ * warp (the paper warps the corners through a landmark triangle mesh).
+ * Applied in training and inference alike. Backward passes the gradient
+ * outside the window. Kernels: backends/cpu/occlude.c. */
+#include <string.h>
+
+#include "core/ops/ops.h"
+
+static const fx_attr_spec occlude_attrs[] = {
+    { "value", FX_ATTR_FLOAT, 0, "-1", "value written inside the window" },
+    { "window", FX_ATTR_INTS, 0, "[12, 32]", "window [height, width] in input pixels" },
+    { "x_range", FX_ATTR_INTS, 0, "[10, 68]", "inclusive range of the corner's column in the frame" },
+    { "y_range", FX_ATTR_INTS, 0, "[10, 88]", "inclusive range of the corner's row in the frame" },
+    { "frame", FX_ATTR_INT, 0, "110", "size of the square frame the ranges refer to" },
+    { "fit", FX_ATTR_STRING, 0, "scale", "frame to input: scale (corner * size/frame) or crop (centred crop)" },
+};
+
+static const char *const occlude_inputs[] = { "image" };
+
+static fx_status occlude_pair(fx_infer_call *call, const char *key, int64_t min_first, int ordered)
+{
+    int64_t v[FX_MAX_INTS];
+    int n = fx_node_attr_ints(call->node, key, v, FX_MAX_INTS);
+    if (n != 2)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID, "%s needs two integers, got %d", key, n);
+    if (v[0] < min_first || v[1] < min_first || (ordered && v[1] < v[0]))
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
+                            ordered ? "%s [%lld, %lld] must be an inclusive range [low, high] with 0 <= low <= high"
+                                    : "%s [%lld, %lld] must be two sizes >= 1",
+                            key, (long long)v[0], (long long)v[1]);
+    return FX_OK;
+}
+
+static fx_status occlude_infer(fx_infer_call *call)
+{
+    const fx_shape *x = &call->in[0];
+    char buf[128];
+    if (call->in_dtype[0] != FX_F32)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input must be f32, got %s",
+                            fx_dtype_name(call->in_dtype[0]));
+    if (x->ndim != 4)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input %s must be images [N, C, H, W]",
+                            fx_shape_str(x, buf, sizeof buf));
+    fx_status st = occlude_pair(call, "window", 1, 0);
+    if (st == FX_OK)
+        st = occlude_pair(call, "x_range", 0, 1);
+    if (st == FX_OK)
+        st = occlude_pair(call, "y_range", 0, 1);
+    if (st != FX_OK)
+        return st;
+    if (fx_node_attr_int(call->node, "frame") < 1)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID, "frame %lld must be >= 1",
+                            (long long)fx_node_attr_int(call->node, "frame"));
+    const char *fit = fx_node_attr_string(call->node, "fit");
+    if (!fit || (strcmp(fit, "scale") != 0 && strcmp(fit, "crop") != 0))
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID, "fit '%s' is not one of: scale, crop",
+                            fit ? fit : "");
+    call->out[0] = *x;
+    call->out[1] = fx_shape_2d(1, 4);
+    return FX_OK;
+}
+
+const fx_op_def fx_op_occlude = {
+    .name = "occlude",
+    .doc = "paint a window (same for the whole batch, new each step) with a value; outputs the image and the window",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .input_names = occlude_inputs,
+    .n_outputs = 2,
+    .attrs = occlude_attrs,
+    .n_attrs = 6,
+    .infer = occlude_infer,
+    .flags = 0,
+};
