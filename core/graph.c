@@ -414,7 +414,7 @@ int64_t fx_graph_param_numel(const fx_graph *g)
 {
     int64_t n = 0;
     for (int i = 0; i < g->n_params; i++)
-        if (g->params[i].learnable && g->params[i].shape_known)
+        if (g->params[i].learnable && g->params[i].shape_known && g->params[i].shape.ndim > 0)
             n += fx_shape_numel(&g->params[i].shape);
     return n;
 }

@@ -4,9 +4,11 @@
 # (or with sudo available). Usage: tools/install-deps.sh [--tests]
 set -eu
 
-PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist"
+# OpenCL: the ICD loader, headers and CLBlast build the OpenCL backend; PoCL
+# (an OpenCL device on the CPU) is needed only to run it without a GPU.
+PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind"
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo"
 fi
 
 missing=""
