@@ -4,8 +4,20 @@
 #define FX_CLI_H
 
 #include "fx/fx.h"
+#include "fx/plugin.h"
 
 #define CLI_MAX_TENSORS 32
+#define CLI_MAX_PLUGINS 16
+#define CLI_MAX_BACKENDS 4
+
+/* What fxrun holds for the whole run: the plugin host (loaded plugins and
+ * the backend table) and the backends cli_backend made, released before
+ * the context is destroyed (the host goes after it: see fx/plugin.h). */
+typedef struct cli_runtime {
+    fx_plugin_host *host;
+    fx_backend *backends[CLI_MAX_BACKENDS];
+    int n_backends;
+} cli_runtime;
 
 typedef struct cli_binding {
     const char *name;
@@ -31,6 +43,10 @@ typedef struct cli_options {
     int verbose;
     int n_feed, n_fetch, n_grad;
     cli_binding feed[CLI_MAX_TENSORS], fetch[CLI_MAX_TENSORS], grad[CLI_MAX_TENSORS];
+    int n_plugins;          /* --plugin NAME|PATH, in order */
+    const char *plugins[CLI_MAX_PLUGINS];
+    int plugin_override;    /* --plugin-override: plugins may replace ops */
+    cli_runtime *rt;
 } cli_options;
 
 int cli_cmd_train(fx_context *ctx, const cli_options *o);
@@ -40,11 +56,21 @@ int cli_cmd_run(fx_context *ctx, const cli_options *o);
 int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
 int cli_cmd_bench(fx_context *ctx, const cli_options *o);
+int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
- * error and returns non-zero on failure. */
+ * error and returns non-zero on failure. The plugins the file lists
+ * (`plugins:`) are loaded first, so the graph may use their ops. */
 int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg);
-/* Resolves the backend named by --backend / FX_BACKEND / the file. */
+/* Loads the --plugin plugins (cli/plugins.c). Prints and returns non-zero
+ * on failure. */
+int cli_load_plugins(fx_context *ctx, const cli_options *o);
+/* Loads the plugins a graph file lists (cfg->plugins, read by
+ * fx_graph_load_yaml): a path relative to the file, or, when no such file
+ * exists and the entry is a bare name, a name searched like --plugin's. */
+int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_config *cfg);
+/* Resolves the backend named by --backend / FX_BACKEND / the file through
+ * the plugin host's backend table (cpu, opencl, plugin backends). */
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
 /* Prints "fxrun: <message>" for the context's last error; returns 1. */
 int cli_error(fx_context *ctx);

@@ -13,6 +13,12 @@ int cli_cmd_devices(fx_context *ctx, const cli_options *o)
         printf("  %s\n", fx_context_error(ctx));
         fx_context_clear_error(ctx);
     }
+    /* Backends that plugins (--plugin) added. */
+    for (int i = 0; i < fx_plugin_host_backend_count(o->rt->host); i++) {
+        const char *name, *doc, *plugin;
+        if (fx_plugin_host_backend_at(o->rt->host, i, &name, &doc, &plugin) && plugin[0])
+            printf("%-8s -      %s [plugin %s]\n", name, doc, plugin);
+    }
     return 0;
 }
 

@@ -1,10 +1,9 @@
-/* cli/common.c - loading a graph with command-line overrides, choosing
- * the backend, printing errors. */
+/* cli/common.c - loading a graph (and the plugins it lists) with
+ * command-line overrides, choosing the backend, printing errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
-#include "fx/opencl.h"
 
 int cli_error(fx_context *ctx)
 {
@@ -16,6 +15,13 @@ int cli_error(fx_context *ctx)
 int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg)
 {
     *g = NULL;
+    /* Two passes: fx_graph_load_yaml resolves ops while it builds the
+     * graph, so the plugins the file lists must be loaded first. With a
+     * NULL graph it reads only the config (docs/graph-format.md). */
+    if (fx_graph_load_yaml(ctx, o->graph_path, NULL, cfg) != FX_OK)
+        return cli_error(ctx);
+    if (cfg->n_plugins > 0 && cli_load_config_plugins(ctx, o, cfg) != 0)
+        return 1;
     if (fx_graph_load_yaml(ctx, o->graph_path, g, cfg) != FX_OK)
         return cli_error(ctx);
     if (o->has_seed) {
@@ -40,21 +46,22 @@ int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_
         name = getenv("FX_BACKEND");
     if (!name || !name[0])
         name = cfg && cfg->backend[0] ? cfg->backend : "cpu";
-    if (!strcmp(name, "cpu")) {
-        *be = fx_context_cpu_backend(ctx);
-        return 0;
+    /* cpu, opencl[:...] and plugin backends, all from the host's table;
+     * unknown names get the list of known ones. */
+    cli_runtime *rt = o->rt;
+    if (rt->n_backends == CLI_MAX_BACKENDS) {
+        fprintf(stderr, "fxrun: internal: more than %d backends made in one run\n", CLI_MAX_BACKENDS);
+        return 1;
     }
-    if (!strncmp(name, "opencl", 6)) {
-        /* fx_opencl_backend_create fails with FX_ERR_UNSUPPORTED and says
-         * how to get it when this fx was built without OpenCL; a bad index
-         * or name lists the devices. The backend lives until exit. */
-        if (fx_opencl_backend_create(ctx, name, be) != FX_OK) {
-            fprintf(stderr, "fxrun: backend '%s': %s\n", name, fx_context_error(ctx));
-            return 1;
-        }
-        return 0;
+    if (fx_plugin_host_create_backend(rt->host, name, be) != FX_OK) {
+        const char *msg = fx_context_error(ctx);
+        if (!strncmp(msg, "unknown backend", 15))
+            fprintf(stderr, "fxrun: %s\n", msg);
+        else
+            fprintf(stderr, "fxrun: backend '%s': %s\n", name, msg);
+        return 1;
     }
-    fprintf(stderr, "fxrun: unknown backend '%s' (available: cpu, opencl, opencl:P:D, opencl:NAME; "
-                    "run `fxrun devices`)\n", name);
-    return 1;
+    if (*be != fx_context_cpu_backend(ctx))
+        rt->backends[rt->n_backends++] = *be; /* released by main, after the graphs */
+    return 0;
 }

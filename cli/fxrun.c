@@ -1,5 +1,6 @@
 /* cli/fxrun.c - `fxrun`: runs YAML graphs (train, eval, infer, run) and
- * reports devices and ops. Parses the command line and dispatches. */
+ * reports devices, ops and plugins. Parses the command line, loads the
+ * --plugin plugins and dispatches. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: fxrun [TASK] GRAPH.yaml [options]\n"
-"       fxrun devices | ops | --help | --version\n"
+"       fxrun devices | ops | plugins [GRAPH.yaml] | --help | --version\n"
 "\n"
 "Runs a network described in a YAML graph file (docs/graph-format.md).\n"
 "\n"
@@ -27,10 +28,20 @@ static void usage(FILE *f)
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
+"  plugins  list the loaded plugins (--plugin, and the graph file's\n"
+"           `plugins:` when a file is given), what each registers, and the\n"
+"           backends\n"
 "\n"
 "Options:\n"
 "  --backend NAME     where layers run: cpu (default), opencl (best device),\n"
-"                     opencl:P:D or opencl:NAME (see `fxrun devices`). Also FX_BACKEND.\n"
+"                     opencl:P:D or opencl:NAME (see `fxrun devices`), or a\n"
+"                     backend a plugin adds (`fxrun plugins`). Also FX_BACKEND.\n"
+"  --plugin NAME|PATH load a plugin (repeatable): new ops or backends in a\n"
+"                     shared object. A NAME without '/' is searched in\n"
+"                     $FX_PLUGIN_PATH (folders separated by ':'), then in\n"
+"                     plugins/ next to fxrun and the installed plugin folder.\n"
+"                     A graph file can list plugins too (`plugins:`).\n"
+"  --plugin-override  let plugins replace existing ops (off: refused)\n"
 "  --threads N        CPU threads (default: all cores)\n"
 "  --seed N           override train.seed (initialisation, shuffling, dropout)\n"
 "  --epochs N         override train.epochs\n"
@@ -93,7 +104,7 @@ static int parse_long(const char *flag, const char *v, long long min, long long 
 
 static int is_task(const char *s)
 {
-    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "devices", "ops", NULL };
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "devices", "ops", "plugins", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -172,6 +183,16 @@ int main(int argc, char **argv)
                 o.batch = (int)v;
             else
                 rc = 2;
+        } else if (!strcmp(a, "--plugin")) {
+            NEED_VALUE();
+            if (rc == 0 && o.n_plugins == CLI_MAX_PLUGINS) {
+                fprintf(stderr, "fxrun: too many --plugin options (at most %d)\n", CLI_MAX_PLUGINS);
+                rc = 2;
+            } else if (rc == 0) {
+                o.plugins[o.n_plugins++] = next;
+            }
+        } else if (!strcmp(a, "--plugin-override")) {
+            o.plugin_override = 1;
         } else if (!strcmp(a, "--resume")) {
             o.resume = 1;
         } else if (!strcmp(a, "--checkpoint")) {
@@ -225,7 +246,8 @@ int main(int argc, char **argv)
         free_bindings(&o);
         return rc;
     }
-    int needs_graph = !(o.task && (!strcmp(o.task, "devices") || !strcmp(o.task, "ops")));
+    int needs_graph =
+        !(o.task && (!strcmp(o.task, "devices") || !strcmp(o.task, "ops") || !strcmp(o.task, "plugins")));
     if (needs_graph && !o.graph_path) {
         if (argc <= 1)
             usage(stderr);
@@ -247,6 +269,19 @@ int main(int argc, char **argv)
         free_bindings(&o);
         return 1;
     }
+    cli_runtime rt;
+    memset(&rt, 0, sizeof rt);
+    o.rt = &rt;
+    if (fx_plugin_host_create(ctx, &rt.host) != FX_OK) {
+        cli_error(ctx);
+        fx_context_destroy(ctx);
+        free_bindings(&o);
+        return 1;
+    }
+    if (cli_load_plugins(ctx, &o) != 0) {
+        rc = 1;
+        goto done;
+    }
     const char *task = o.task;
     fx_config cfg;
     char file_task[16];
@@ -254,9 +289,8 @@ int main(int argc, char **argv)
         /* The file's default task. */
         fx_graph *g = NULL;
         if (cli_load(ctx, &o, &g, &cfg) != 0) {
-            fx_context_destroy(ctx);
-            free_bindings(&o);
-            return 1;
+            rc = 1;
+            goto done;
         }
         fx_graph_destroy(g);
         snprintf(file_task, sizeof file_task, "%s", cfg.task[0] ? cfg.task : "train");
@@ -276,11 +310,18 @@ int main(int argc, char **argv)
         rc = cli_cmd_devices(ctx, &o);
     else if (!strcmp(task, "ops"))
         rc = cli_cmd_ops(ctx, &o);
+    else if (!strcmp(task, "plugins"))
+        rc = cli_cmd_plugins(ctx, &o);
     else {
         fprintf(stderr, "fxrun: %s: unknown task '%s' (train, eval, infer, run)\n", o.graph_path, task);
         rc = 2;
     }
+done:
+    /* Backends before the context, the plugin host after it (fx/plugin.h). */
+    for (int i = 0; i < rt.n_backends; i++)
+        fx_plugin_host_release_backend(rt.host, rt.backends[i]);
     fx_context_destroy(ctx);
+    fx_plugin_host_destroy(rt.host);
     free_bindings(&o);
     return rc;
 }

@@ -1,0 +1,243 @@
+/* fx/plugin.h - plugins: new ops (and whole backends) in shared objects
+ * loaded at run time, and the backend table programs choose backends from.
+ *
+ * THE PLUGIN SIDE. A plugin is a shared object (CMake: add_library(NAME
+ * MODULE ...)) that includes this header and defines, in one source file:
+ *
+ *     FX_PLUGIN("prelu", "1.0.0", "PReLU activation with a learnable slope");
+ *
+ *     fx_status fx_plugin_init(fx_plugin *plugin, int abi_version)
+ *     {
+ *         fx_registry *reg = fx_plugin_registry(plugin);
+ *         fx_status st = fx_registry_add_op(reg, &prelu_def);
+ *         if (st == FX_OK)
+ *             st = fx_registry_add_kernel(reg, "prelu", "cpu", prelu_forward, prelu_backward);
+ *         return st;
+ *     }
+ *
+ * FX_PLUGIN exports `fx_plugin_abi`, a manifest whose first member is the
+ * FX_PLUGIN_ABI_VERSION the plugin was compiled with: fx reads it BEFORE
+ * running any plugin code and refuses a plugin built for another ABI.
+ * fx_plugin_init (the name is fixed) then registers ops and kernels with
+ * the same calls the built-in ops use (fx/op.h), and may register OpenCL
+ * programs and whole backends with the calls below.
+ *
+ * A plugin does NOT link libfx: the fx_* functions it calls are resolved
+ * from the program that loads it (fxrun exports them; a program embedding
+ * libfx.so has them; a program linking libfx.a statically must link with
+ * -rdynamic, CMake ENABLE_EXPORTS). Linking libfx into the plugin would give
+ * it a second, separate copy of fx. See docs/plugins.md.
+ *
+ * Transactions: everything a plugin registers during fx_plugin_init is
+ * committed only when fx_plugin_init returns FX_OK. If it fails (or a
+ * registration fails and the plugin passes the status on), every op,
+ * kernel, backend and OpenCL program it registered is removed again, and
+ * any op it replaced is restored: a refused plugin leaves nothing behind.
+ *
+ * THE ABI. FX_PLUGIN_ABI_VERSION is bumped on every change that a compiled
+ * plugin could notice: the layout of any struct in fx/op.h, fx/backend.h,
+ * fx/tensor.h or this header (fx_op_def, fx_attr_spec, fx_param_spec,
+ * fx_infer_call, fx_kernel_call, fx_backend, fx_backend_ops, fx_tensor,
+ * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest), a value of
+ * an enum they use, the meaning of a flag, or the signature or contract of
+ * a function a plugin may call. Adding a new function is not a change (an
+ * old plugin does not call it). The first member of fx_plugin_manifest is
+ * the ABI version in every ABI, forever.
+ *
+ * THE PROGRAM SIDE. A program creates a plugin host for its context,
+ * loads plugins into it, and creates backends through it:
+ *
+ *     fx_plugin_host *host;
+ *     fx_plugin_host_create(ctx, &host);
+ *     fx_plugin_load(host, "prelu", 0);          // FX_PLUGIN_PATH search
+ *     fx_backend *be;
+ *     fx_plugin_host_create_backend(host, "ref", &be);
+ *     ...
+ *     fx_plugin_host_release_backend(host, be);  // after the graphs using it
+ *     fx_context_destroy(ctx);
+ *     fx_plugin_host_destroy(host);              // AFTER the context
+ *
+ * The host keeps every loaded plugin mapped until it is destroyed: the
+ * context's registry points at the plugins' op definitions and kernels, so
+ * destroy the host only after the context (and every graph and backend). */
+#ifndef FX_PLUGIN_H
+#define FX_PLUGIN_H
+
+#include "fx/backend.h"
+#include "fx/op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version 1: fx 0.1. */
+#define FX_PLUGIN_ABI_VERSION 1
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FX_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define FX_PLUGIN_EXPORT
+#endif
+
+/* ---- the plugin side ---------------------------------------------------- */
+
+/* The plugin being loaded; valid only during its fx_plugin_init. */
+typedef struct fx_plugin fx_plugin;
+
+typedef struct fx_plugin_manifest {
+    int abi_version;           /* FX_PLUGIN_ABI_VERSION at build time: ALWAYS first */
+    const char *name;          /* short unique name: "prelu" ([a-z0-9_-], < 64 chars) */
+    const char *version;       /* the plugin's own version, "1.0.0" */
+    const char *description;   /* one line, shown by `fxrun plugins` */
+} fx_plugin_manifest;
+
+/* Defines the exported manifest. Write it once per plugin, at file scope. */
+#define FX_PLUGIN(name, version, description)                                            \
+    FX_PLUGIN_EXPORT extern const fx_plugin_manifest fx_plugin_abi;                      \
+    FX_PLUGIN_EXPORT const fx_plugin_manifest fx_plugin_abi = { FX_PLUGIN_ABI_VERSION, \
+                                                                (name), (version), (description) }
+
+/* The entry point every plugin defines. abi_version is the loading fx's
+ * FX_PLUGIN_ABI_VERSION (equal to the plugin's: fx checked it). Return
+ * FX_OK, or an error recorded with fx_fail(fx_plugin_context(plugin), ...)
+ * — fx then removes everything the plugin registered. */
+FX_PLUGIN_EXPORT fx_status fx_plugin_init(fx_plugin *plugin, int abi_version);
+typedef fx_status (*fx_plugin_init_fn)(fx_plugin *plugin, int abi_version);
+
+/* The registry to add ops and kernels to (fx_registry_add_op,
+ * fx_registry_add_kernel). An op name that already exists is refused by
+ * fx_registry_add_op; to replace one, use fx_plugin_override_op. Kernels
+ * may be added for existing ops (for example for a backend the plugin
+ * brings). */
+fx_registry *fx_plugin_registry(fx_plugin *plugin);
+/* The context, for fx_fail and the options (threads, verbose). */
+fx_context *fx_plugin_context(fx_plugin *plugin);
+
+/* Replaces the existing op def->name (built in or from another plugin)
+ * by `def`, removing all its kernels; the plugin then adds its own. The
+ * user must allow it (fxrun --plugin-override, FX_PLUGIN_ALLOW_OVERRIDE);
+ * otherwise this fails with FX_ERR_INVALID and a message saying so. An op
+ * that does not exist yet is simply added. */
+fx_status fx_plugin_override_op(fx_plugin *plugin, const fx_op_def *def);
+
+/* A backend factory: creates a backend from a spec, the text the user
+ * wrote after --backend ("ref", or "ref:options"). Free the backend with
+ * be->ops->destroy(be) (fx_plugin_host_release_backend does). */
+typedef fx_status (*fx_backend_factory)(fx_context *ctx, const char *spec, fx_backend **out);
+
+/* Registers a backend named `name` ([a-z0-9_-], < 32 characters; the name
+ * before ':' in a spec, and the kernel-table key its kernels register
+ * under). `doc` is one line for `fxrun plugins` / `fxrun devices`. */
+fx_status fx_plugin_add_backend(fx_plugin *plugin, const char *name, const char *doc, fx_backend_factory create);
+
+/* OpenCL kernels of a plugin: the .cl source as a string (usually a
+ * static const array in the plugin). Register it during init (so it is
+ * listed and its name is checked to be unique), then in an "opencl"
+ * kernel get a cl_kernel with fx_opencl_plugin_kernel: the program is
+ * compiled on first use for that backend's device and cached in memory
+ * and in the OpenCL disk cache, like the built-in clkernels/ programs
+ * (the cache key includes the source text, so editing it rebuilds). */
+typedef struct fx_opencl_program {
+    const char *name;          /* unique among loaded plugins: "prelu.cl" */
+    const char *source;        /* OpenCL C 1.2 source text */
+    const char *options;       /* extra build options ("-DTILE=16"), or NULL */
+    const char *const *kernels;/* kernel names, NULL-terminated (for listing and checks) */
+} fx_opencl_program;
+
+fx_status fx_plugin_add_opencl_program(fx_plugin *plugin, const fx_opencl_program *program);
+
+/* For kernels registered under backend "opencl": the kernel `kernel` of
+ * `program` on backend `be`, as a cl_kernel (returned as void * so this
+ * header needs no OpenCL headers), and the backend's in-order
+ * cl_command_queue. fx_tensor buffers of an OpenCL backend carry their
+ * cl_mem in buffer->handle; t->offset is in bytes. Kernels set arguments
+ * and enqueue on that queue themselves (the backend drives it from one
+ * host thread). Fail with FX_ERR_UNSUPPORTED when fx was built without
+ * OpenCL or `be` is not an OpenCL backend, and with FX_ERR_BACKEND and the
+ * build log when the source does not compile. */
+fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *program, const char *kernel,
+                                  void **cl_kernel);
+fx_status fx_opencl_plugin_queue(fx_backend *be, void **cl_command_queue);
+
+/* ---- the program side --------------------------------------------------- */
+
+/* Loaded plugins and the table of backends (name -> factory) of one
+ * context. "cpu" (the context's own CPU backend) and "opencl" (when built
+ * in) are always in the table. */
+typedef struct fx_plugin_host fx_plugin_host;
+
+fx_status fx_plugin_host_create(fx_context *ctx, fx_plugin_host **out);
+/* Unloads the plugins. Call it AFTER fx_context_destroy (see above).
+ * Never touches the context. NULL is a no-op. */
+void fx_plugin_host_destroy(fx_plugin_host *host);
+
+typedef enum fx_plugin_flags {
+    /* Let the plugin replace existing ops (fx_plugin_override_op). */
+    FX_PLUGIN_ALLOW_OVERRIDE = 1u << 0
+} fx_plugin_flags;
+
+/* Loads a plugin. `name_or_path` with a '/' is a file path; a bare name
+ * ("prelu", "prelu.so") is searched, as NAME, NAME.so and libNAME.so, in
+ * the colon-separated folders of $FX_PLUGIN_PATH, then in the folder
+ * `plugins/` next to the running executable (a build tree), then in
+ * `../LIBDIR/fx/plugins` relative to it (an installed fx).
+ *
+ * Refused, with a message naming the file and the fix, and nothing
+ * registered: a missing or unreadable file, a file that is not a shared
+ * object, one that cannot be loaded (undefined symbols, ...), one without
+ * fx_plugin_init or fx_plugin_abi, one built for another ABI version, one
+ * that registers an existing op or backend name (unless allowed), one
+ * whose fx_plugin_init fails.
+ *
+ * Loading a plugin that is already loaded (the same file, or another file
+ * with the same manifest name) does nothing but print a note to stderr
+ * (when the context is verbose) and returns FX_OK. */
+fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigned flags);
+
+/* Resolves a plugin name as fx_plugin_load does, into `out`. */
+fx_status fx_plugin_find(fx_plugin_host *host, const char *name_or_path, char *out, size_t size);
+
+/* What each loaded plugin registered, in load order. Pointers stay valid
+ * until the host is destroyed. */
+typedef struct fx_plugin_summary {
+    const char *path;           /* the file, as resolved (realpath) */
+    const char *name, *version, *description; /* from its manifest */
+    int n_ops;                  /* ops it added */
+    const char *const *ops;
+    int n_overrides;            /* existing ops it replaced */
+    const char *const *overrides;
+    int n_kernels;              /* kernels it added, as "op@backend" */
+    const char *const *kernels;
+    int n_backends;             /* backends it registered */
+    const char *const *backends;
+    int n_opencl_programs;      /* OpenCL programs it registered */
+    const char *const *opencl_programs;
+} fx_plugin_summary;
+
+int fx_plugin_host_count(const fx_plugin_host *host);
+const fx_plugin_summary *fx_plugin_host_at(const fx_plugin_host *host, int index);
+
+/* Adds a backend to the table from the program itself (not a plugin). */
+fx_status fx_plugin_host_add_backend(fx_plugin_host *host, const char *name, const char *doc,
+                                     fx_backend_factory create);
+
+/* Creates the backend a spec names: "cpu" gives the context's CPU backend
+ * (shared, not a new one), "opencl[:...]" an OpenCL backend (see
+ * fx/opencl.h), a plugin backend's name (with ":options" if it takes any)
+ * a backend from its factory. An unknown name fails with FX_ERR_INVALID
+ * and a message listing the backends in the table. */
+fx_status fx_plugin_host_create_backend(fx_plugin_host *host, const char *spec, fx_backend **out);
+/* Destroys a backend made by fx_plugin_host_create_backend (the context's
+ * CPU backend is left alone). Free the graphs planned on it first. */
+void fx_plugin_host_release_backend(fx_plugin_host *host, fx_backend *be);
+
+/* The backend table: name, one-line doc, and the plugin that registered
+ * it ("" for built-in ones). Returns 0 when index is out of range. */
+int fx_plugin_host_backend_count(const fx_plugin_host *host);
+int fx_plugin_host_backend_at(const fx_plugin_host *host, int index, const char **name, const char **doc,
+                              const char **plugin);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

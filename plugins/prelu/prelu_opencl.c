@@ -1,0 +1,209 @@
+/* plugins/prelu/prelu_opencl.c - the OpenCL kernels of the PReLU plugin:
+ * the .cl source (a string, compiled by fx on first use for each device
+ * and kept in fx's OpenCL program cache) and the host wrappers registered
+ * under backend "opencl". Built only when the plugin's CMake finds OpenCL
+ * (PRELU_WITH_OPENCL); otherwise prelu_register_opencl adds nothing.
+ *
+ * Tensors on an OpenCL backend: buffer->handle is a cl_mem and offset is
+ * in bytes; every kernel takes (buffer, element offset) pairs. Forward and
+ * dx are one work-item per element; the slope gradient is one work-group
+ * of PRELU_GROUP work-items per channel (all channels in one group when
+ * the slope is shared), summing in local memory, so nothing races. */
+#include "prelu.h"
+
+#ifndef PRELU_WITH_OPENCL
+
+fx_status prelu_register_opencl(fx_plugin *plugin) { return FX_OK; }
+
+#else
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#define PRELU_GROUP 64
+
+static const char prelu_cl_source[] =
+    "#define GROUP 64\n"
+    "__kernel void prelu_forward(__global const float *x, uint xo, __global const float *a, uint ao,\n"
+    "                            __global float *y, uint yo, int total, int c, int spatial, int shared_slope)\n"
+    "{\n"
+    "    int i = get_global_id(0);\n"
+    "    if (i >= total) return;\n"
+    "    int ch = shared_slope ? 0 : (i / spatial) % c;\n"
+    "    float v = x[xo + i];\n"
+    "    y[yo + i] = v > 0.0f ? v : a[ao + ch] * v;\n"
+    "}\n"
+    "__kernel void prelu_backward_x(__global const float *x, uint xo, __global const float *a, uint ao,\n"
+    "                               __global const float *g, uint go, __global float *gx, uint gxo,\n"
+    "                               int total, int c, int spatial, int shared_slope)\n"
+    "{\n"
+    "    int i = get_global_id(0);\n"
+    "    if (i >= total) return;\n"
+    "    int ch = shared_slope ? 0 : (i / spatial) % c;\n"
+    "    float gi = g[go + i];\n"
+    "    gx[gxo + i] += x[xo + i] > 0.0f ? gi : a[ao + ch] * gi;\n"
+    "}\n"
+    "/* Group k sums g * x over x <= 0 for channel k (all channels when\n"
+    " * shared) and adds the sum to ga[k]. */\n"
+    "__kernel void prelu_backward_slope(__global const float *x, uint xo, __global const float *g, uint go,\n"
+    "                                   __global float *ga, uint gao, int n, int c, int spatial,\n"
+    "                                   int shared_slope)\n"
+    "{\n"
+    "    __local float sums[GROUP];\n"
+    "    int k = get_group_id(0), l = get_local_id(0);\n"
+    "    int count = shared_slope ? n * c * spatial : n * spatial;\n"
+    "    float acc = 0.0f;\n"
+    "    for (int j = l; j < count; j += GROUP) {\n"
+    "        int off = shared_slope ? j : ((j / spatial) * c + k) * spatial + j % spatial;\n"
+    "        float v = x[xo + off];\n"
+    "        acc += v > 0.0f ? 0.0f : g[go + off] * v;\n"
+    "    }\n"
+    "    sums[l] = acc;\n"
+    "    barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "    for (int s = GROUP / 2; s > 0; s >>= 1) {\n"
+    "        if (l < s) sums[l] += sums[l + s];\n"
+    "        barrier(CLK_LOCAL_MEM_FENCE);\n"
+    "    }\n"
+    "    if (l == 0) ga[gao + k] += sums[0];\n"
+    "}\n";
+
+static const char *const prelu_cl_kernels[] = { "prelu_forward", "prelu_backward_x", "prelu_backward_slope", NULL };
+
+static const fx_opencl_program prelu_cl_program = {
+    .name = "prelu.cl",
+    .source = prelu_cl_source,
+    .options = NULL,
+    .kernels = prelu_cl_kernels,
+};
+
+/* Arguments are set in order; the first failure is kept. */
+typedef struct cl_args {
+    cl_kernel kernel;
+    cl_uint index;
+    cl_int err;
+} cl_args;
+
+static void arg(cl_args *a, size_t size, const void *value)
+{
+    cl_int e = clSetKernelArg(a->kernel, a->index++, size, value);
+    if (a->err == CL_SUCCESS)
+        a->err = e;
+}
+
+static void arg_tensor(cl_args *a, const fx_tensor *t)
+{
+    cl_mem mem = (cl_mem)t->buffer->handle;
+    cl_uint offset = (cl_uint)(t->offset / sizeof(float));
+    arg(a, sizeof mem, &mem);
+    arg(a, sizeof offset, &offset);
+}
+
+static void arg_int(cl_args *a, int64_t v)
+{
+    cl_int x = (cl_int)v;
+    arg(a, sizeof x, &x);
+}
+
+static fx_status begin(const fx_kernel_call *call, const char *name, cl_args *a)
+{
+    void *k = NULL;
+    fx_status st = fx_opencl_plugin_kernel(call->backend, &prelu_cl_program, name, &k);
+    a->kernel = (cl_kernel)k;
+    a->index = 0;
+    a->err = CL_SUCCESS;
+    return st;
+}
+
+static fx_status launch(const fx_kernel_call *call, cl_args *a, size_t global, size_t local, const char *what)
+{
+    void *q = NULL;
+    fx_status st = fx_opencl_plugin_queue(call->backend, &q);
+    if (st != FX_OK)
+        return st;
+    if (a->err != CL_SUCCESS)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_BACKEND, "%s: clSetKernelArg failed (%d)", what,
+                            (int)a->err);
+    if (global == 0)
+        return FX_OK;
+    size_t rounded = (global + local - 1) / local * local;
+    cl_int err = clEnqueueNDRangeKernel((cl_command_queue)q, a->kernel, 1, NULL, &rounded, &local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_BACKEND, "%s: clEnqueueNDRangeKernel failed (%d)", what,
+                            (int)err);
+    return FX_OK;
+}
+
+static fx_status prelu_ocl_forward(const fx_kernel_call *call)
+{
+    int64_t n, c, spatial;
+    int shared;
+    prelu_layout(call, &n, &c, &spatial, &shared);
+    int64_t total = n * c * spatial;
+    if (total > 0x7fffffff)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED, "more than 2^31 elements on OpenCL");
+    cl_args a;
+    fx_status st = begin(call, "prelu_forward", &a);
+    if (st != FX_OK)
+        return st;
+    arg_tensor(&a, call->in[0]);
+    arg_tensor(&a, call->param[0]);
+    arg_tensor(&a, call->out[0]);
+    arg_int(&a, total);
+    arg_int(&a, c);
+    arg_int(&a, spatial);
+    arg_int(&a, shared);
+    return launch(call, &a, (size_t)total, PRELU_GROUP, "prelu forward");
+}
+
+static fx_status prelu_ocl_backward(const fx_kernel_call *call)
+{
+    int64_t n, c, spatial;
+    int shared;
+    prelu_layout(call, &n, &c, &spatial, &shared);
+    int64_t total = n * c * spatial;
+    if (total > 0x7fffffff)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED, "more than 2^31 elements on OpenCL");
+    cl_args a;
+    fx_status st;
+    if (call->grad_in[0]) {
+        st = begin(call, "prelu_backward_x", &a);
+        if (st != FX_OK)
+            return st;
+        arg_tensor(&a, call->in[0]);
+        arg_tensor(&a, call->param[0]);
+        arg_tensor(&a, call->grad_out[0]);
+        arg_tensor(&a, call->grad_in[0]);
+        arg_int(&a, total);
+        arg_int(&a, c);
+        arg_int(&a, spatial);
+        arg_int(&a, shared);
+        st = launch(call, &a, (size_t)total, PRELU_GROUP, "prelu backward (input)");
+        if (st != FX_OK)
+            return st;
+    }
+    if (!call->param_grad[0])
+        return FX_OK;
+    st = begin(call, "prelu_backward_slope", &a);
+    if (st != FX_OK)
+        return st;
+    arg_tensor(&a, call->in[0]);
+    arg_tensor(&a, call->grad_out[0]);
+    arg_tensor(&a, call->param_grad[0]);
+    arg_int(&a, n);
+    arg_int(&a, c);
+    arg_int(&a, spatial);
+    arg_int(&a, shared);
+    size_t groups = shared ? 1 : (size_t)c;
+    return launch(call, &a, groups * PRELU_GROUP, PRELU_GROUP, "prelu backward (slope)");
+}
+
+fx_status prelu_register_opencl(fx_plugin *plugin)
+{
+    fx_status st = fx_plugin_add_opencl_program(plugin, &prelu_cl_program);
+    if (st == FX_OK)
+        st = fx_registry_add_kernel(fx_plugin_registry(plugin), "prelu", "opencl", prelu_ocl_forward,
+                                    prelu_ocl_backward);
+    return st;
+}
+
+#endif
