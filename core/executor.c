@@ -33,6 +33,8 @@ void fx_graph_release_plan(fx_graph *g)
             v->tensor.buffer = NULL; /* arena-owned */
         free_tensor(&v->tensor);
         free_tensor(&v->grad);
+        free_tensor(&v->mirror);
+        free_tensor(&v->mirror_grad);
     }
     for (int i = 0; i < g->n_nodes; i++)
         for (int a = 0; a < FX_MAX_AUX; a++)
@@ -162,11 +164,41 @@ fx_status fx_graph_keep(fx_graph *g, const char *name)
 }
 
 /* Moves (or first creates and initialises) parameter storage on `be`. */
-static fx_status place_params(fx_graph *g, fx_backend *be)
+/* A parameter lives on the backend of the nodes that use it; nodes that
+ * share it must run on one backend. */
+static fx_status param_backends(fx_graph *g, fx_backend *main_be, fx_backend **where)
+{
+    for (int i = 0; i < g->n_params; i++)
+        where[i] = NULL;
+    for (int n = 0; n < g->n_nodes; n++) {
+        fx_node *node = &g->nodes[n];
+        for (int k = 0; k < node->op->n_params; k++) {
+            int pi = node->param[k];
+            if (where[pi] && where[pi] != node->backend)
+                return fx_node_fail(g->ctx, node, FX_ERR_UNSUPPORTED,
+                                    "parameter '%s' is shared by layers placed on backends '%s' and '%s'; a "
+                                    "shared parameter must stay on one backend (drop --fallback or give the op a "
+                                    "kernel on both)",
+                                    g->params[pi].name, where[pi]->name, node->backend->name);
+            where[pi] = node->backend;
+        }
+    }
+    for (int i = 0; i < g->n_params; i++)
+        if (!where[i])
+            where[i] = main_be;
+    return FX_OK;
+}
+
+static fx_status place_params(fx_graph *g, fx_backend *main_be)
 {
     fx_context *ctx = g->ctx;
-    for (int i = 0; i < g->n_params; i++) {
+    fx_backend **where = fx_calloc(ctx, (size_t)g->n_params + 1, sizeof *where, "parameter placement");
+    if (!where)
+        return FX_ERR_NOMEM;
+    fx_status pst = param_backends(g, main_be, where);
+    for (int i = 0; i < g->n_params && pst == FX_OK; i++) {
         fx_graph_param *p = &g->params[i];
+        fx_backend *be = where[i];
         if (!p->shape_known || p->shape.ndim == 0)
             continue; /* absent (e.g. conv bias: false) or unused */
         if (p->value.buffer && p->value.buffer->backend == be)
@@ -193,11 +225,14 @@ static fx_status place_params(fx_graph *g, fx_backend *be)
         if (st == FX_OK)
             st = fx_tensor_upload(&p->value, host);
         free(host);
-        if (st != FX_OK)
-            return st;
+        if (st != FX_OK) {
+            pst = st;
+            break;
+        }
         p->initialised = 1;
     }
-    return FX_OK;
+    free(where);
+    return pst;
 }
 
 static fx_status alloc_value(fx_graph *g, fx_backend *be, fx_tensor *t, const fx_value *v, const char *what)
@@ -207,6 +242,48 @@ static fx_status alloc_value(fx_graph *g, fx_backend *be, fx_tensor *t, const fx
     char label[FX_NAME_MAX + 32];
     snprintf(label, sizeof label, "%s '%s'", what, v->name);
     return fx_backend_alloc_tensor(be, t, label);
+}
+
+/* A value read by a node on another backend than its home gets a mirror
+ * there (and a mirror gradient in training). With --fallback there are at
+ * most two backends, so one mirror per value is enough. */
+static fx_status alloc_mirrors(fx_graph *g, int training)
+{
+    fx_status st = FX_OK;
+    for (int n = 0; n < g->n_nodes && st == FX_OK; n++) {
+        fx_node *node = &g->nodes[n];
+        if (!node->needed)
+            continue;
+        for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+            fx_value *v = &g->values[node->in[i]];
+            if (v->home == node->backend || v->mirror.buffer)
+                continue;
+            st = alloc_value(g, node->backend, &v->mirror, v, "copy of");
+            if (st == FX_OK && training && v->needs_grad)
+                st = alloc_value(g, node->backend, &v->mirror_grad, v, "gradient copy of");
+        }
+    }
+    return st;
+}
+
+/* Copies between backends through host memory. */
+static fx_status copy_across(fx_context *ctx, fx_tensor *dst, const fx_tensor *src, int add)
+{
+    size_t bytes = fx_tensor_bytes(src);
+    float *a = fx_malloc(ctx, bytes, "a cross-backend copy");
+    float *b = add ? fx_malloc(ctx, bytes, "a cross-backend copy") : NULL;
+    fx_status st = a && (!add || b) ? fx_tensor_download(src, a) : FX_ERR_NOMEM;
+    if (st == FX_OK && add) {
+        st = fx_tensor_download(dst, b);
+        int64_t n = fx_tensor_numel(src);
+        for (int64_t i = 0; st == FX_OK && i < n; i++)
+            a[i] += b[i];
+    }
+    if (st == FX_OK)
+        st = fx_tensor_upload(dst, a);
+    free(a);
+    free(b);
+    return st;
 }
 
 /* Inference arena: best-fit reuse of released buffers. */
@@ -269,14 +346,16 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             fx_value *v = &g->values[node->out[k]];
             size_t bytes = (size_t)fx_shape_numel(&v->shape) * fx_dtype_size(v->dtype);
             int best = -1;
+            fx_backend *home = node->backend;
+            v->home = home;
             for (int s = 0; s < n_slots; s++)
-                if (slots[s].free && slots[s].buf->size >= bytes &&
+                if (slots[s].free && slots[s].buf->backend == home && slots[s].buf->size >= bytes &&
                     (best < 0 || slots[s].buf->size < slots[best].buf->size))
                     best = s;
             if (best < 0) {
                 char label[FX_NAME_MAX + 32];
                 snprintf(label, sizeof label, "activation '%s'", v->name);
-                st = be->ops->buffer_alloc(be, bytes, label, &slots[n_slots].buf);
+                st = home->ops->buffer_alloc(home, bytes, label, &slots[n_slots].buf);
                 if (st != FX_OK)
                     break;
                 best = n_slots++;
@@ -290,7 +369,7 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
         for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
             node->aux[a].dtype = node->aux_dtype[a];
             node->aux[a].shape = node->aux_shape[a];
-            st = fx_backend_alloc_tensor(be, &node->aux[a], "a saved tensor");
+            st = fx_backend_alloc_tensor(node->backend, &node->aux[a], "a saved tensor");
         }
         /* Release inputs read for the last time here (not graph inputs). */
         for (int i = 0; i < node->n_in; i++) {
@@ -314,7 +393,7 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
     if (!g->arena) {
         st = FX_ERR_NOMEM;
         for (int s = 0; s < n_slots; s++)
-            be->ops->buffer_free(be, slots[s].buf);
+            slots[s].buf->backend->ops->buffer_free(slots[s].buf->backend, slots[s].buf);
         n_slots = 0;
     }
     for (int s = 0; s < n_slots; s++)
@@ -326,8 +405,11 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
     /* Graph inputs get their own buffers. */
     for (int i = 0; i < g->n_inputs && st == FX_OK; i++) {
         fx_value *v = &g->values[g->inputs[i].value];
+        v->home = be;
         st = alloc_value(g, be, &v->tensor, v, "input");
     }
+    if (st == FX_OK)
+        st = alloc_mirrors(g, 0);
     return st;
 }
 
@@ -358,28 +440,31 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
     fx_status st = FX_OK;
     for (int i = 0; i < g->n_values && st == FX_OK; i++) {
         fx_value *v = &g->values[i];
-        st = alloc_value(g, be, &v->tensor, v, "activation");
+        v->home = v->producer >= 0 ? g->nodes[v->producer].backend : be;
+        st = alloc_value(g, v->home, &v->tensor, v, "activation");
         if (st == FX_OK && v->needs_grad)
-            st = alloc_value(g, be, &v->grad, v, "gradient of");
+            st = alloc_value(g, v->home, &v->grad, v, "gradient of");
     }
     for (int n = 0; n < g->n_nodes && st == FX_OK; n++) {
         fx_node *node = &g->nodes[n];
         for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
             node->aux[a].dtype = node->aux_dtype[a];
             node->aux[a].shape = node->aux_shape[a];
-            st = fx_backend_alloc_tensor(be, &node->aux[a], "a saved tensor");
+            st = fx_backend_alloc_tensor(node->backend, &node->aux[a], "a saved tensor");
         }
     }
     for (int i = 0; i < g->n_params && st == FX_OK; i++) {
         fx_graph_param *p = &g->params[i];
-        if (!p->learnable || !p->shape_known || p->shape.ndim == 0)
+        if (!p->learnable || !p->shape_known || p->shape.ndim == 0 || !p->value.buffer)
             continue;
         p->grad.dtype = FX_F32;
         p->grad.shape = p->shape;
         char label[FX_NAME_MAX * 2 + 16];
         snprintf(label, sizeof label, "gradient of '%s'", p->name);
-        st = fx_backend_alloc_tensor(be, &p->grad, label);
+        st = fx_backend_alloc_tensor(p->value.buffer->backend, &p->grad, label);
     }
+    if (st == FX_OK)
+        st = alloc_mirrors(g, 1);
     return st;
 }
 
@@ -395,11 +480,22 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
     fx_status st = infer_shapes(g, batch);
     if (st != FX_OK)
         return st;
+    g->n_fallback = 0;
     for (int n = 0; n < g->n_nodes; n++) {
         fx_node *node = &g->nodes[n];
         node->backend = be;
-        if (!fx_registry_find_kernel(&ctx->registry, node->op->name, be->name, &node->forward, &node->backward))
-            return fx_node_fail(ctx, node, FX_ERR_UNSUPPORTED, "no kernel for backend '%s'", be->name);
+        if (fx_registry_find_kernel(&ctx->registry, node->op->name, be->name, &node->forward, &node->backward))
+            continue;
+        if (g->fallback && g->fallback != be &&
+            fx_registry_find_kernel(&ctx->registry, node->op->name, g->fallback->name, &node->forward,
+                                    &node->backward)) {
+            node->backend = g->fallback;
+            g->n_fallback++;
+            continue;
+        }
+        return fx_node_fail(ctx, node, FX_ERR_UNSUPPORTED, "op '%s' has no kernel for backend '%s'%s",
+                            node->op->name, be->name,
+                            g->fallback ? "" : "; `--fallback cpu` lets such ops run on the CPU");
     }
     st = place_params(g, be);
     if (st != FX_OK)
@@ -418,6 +514,9 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
 
 void fx_graph_set_step(fx_graph *g, uint64_t step) { g->step = step; }
 void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
+void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback) { g->fallback = fallback; }
+int fx_graph_fallback_count(const fx_graph *g) { return g->n_fallback; }
+const char *fx_node_backend_name(const fx_node *node) { return node->backend ? node->backend->name : ""; }
 void fx_graph_set_training(fx_graph *g, int training) { g->eval_only = !training; }
 void fx_graph_set_profiling(fx_graph *g, int on) { g->profiling = on; }
 void fx_graph_reset_profile(fx_graph *g)
@@ -438,8 +537,19 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     fx_tensor *param[FX_MAX_PARAMS], *pgrad[FX_MAX_PARAMS], *aux[FX_MAX_AUX];
     for (int i = 0; i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
-        in[i] = &v->tensor;
-        gin[i] = v->needs_grad && v->grad.buffer ? &v->grad : NULL;
+        int away = v->home && v->home != node->backend;
+        if (away && !backward) {
+            fx_status cst = copy_across(g->ctx, &v->mirror, &v->tensor, 0);
+            if (cst != FX_OK)
+                return cst;
+        }
+        in[i] = away ? &v->mirror : &v->tensor;
+        gin[i] = v->needs_grad && v->grad.buffer ? (away ? &v->mirror_grad : &v->grad) : NULL;
+        if (away && gin[i]) {
+            fx_status cst = fx_tensor_zero(gin[i]);
+            if (cst != FX_OK)
+                return cst;
+        }
     }
     for (int k = 0; k < node->n_out; k++) {
         fx_value *v = &g->values[node->out[k]];
@@ -485,6 +595,12 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     }
     if (st != FX_OK && !g->ctx->has_error)
         fx_node_fail(g->ctx, node, st, "%s kernel failed", backward ? "backward" : "forward");
+    /* Gradients computed on a mirror go home. */
+    for (int i = 0; backward && st == FX_OK && i < node->n_in; i++) {
+        fx_value *v = &g->values[node->in[i]];
+        if (gin[i] && gin[i] == &v->mirror_grad)
+            st = copy_across(g->ctx, &v->grad, &v->mirror_grad, 1);
+    }
     return st;
 }
 

@@ -53,6 +53,9 @@ typedef struct fx_value {
     int require_grad;     /* user asked for its gradient */
     int last_use;         /* inference arena: last node index reading it */
     float *seed;          /* pending seeded gradient (host, owned) */
+    fx_backend *home;     /* backend holding tensor and grad (producer's) */
+    fx_tensor mirror;     /* copy on the other backend, when a consumer runs there */
+    fx_tensor mirror_grad;/* that consumer's gradient contribution, added home after it runs */
 } fx_value;
 
 typedef struct fx_graph_param {
@@ -134,6 +137,8 @@ struct fx_graph {
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
     int profiling;
+    fx_backend *fallback;  /* where ops without a kernel on `backend` may run */
+    int n_fallback;        /* nodes placed on the fallback in this plan */
 };
 
 /* attr.c */

@@ -83,6 +83,13 @@ fx_status fx_graph_keep(fx_graph *g, const char *name);
  * different batch keeps parameter values. */
 fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *backend);
 int64_t fx_graph_batch(const fx_graph *g);
+/* Allows planning to place a node whose op has no kernel on the requested
+ * backend on `fallback` instead (normally the CPU), inserting the copies
+ * between the two. NULL (the default) makes a missing kernel an error. */
+void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback);
+/* Nodes the last plan placed on the fallback, and where a node runs. */
+int fx_graph_fallback_count(const fx_graph *g);
+const char *fx_node_backend_name(const fx_node *node);
 
 /* Executes. forward() runs all nodes (training) or those needed by kept
  * values (inference). backward() zeroes gradients, seeds each loss with its
