@@ -28,6 +28,7 @@ typedef struct cli_options {
     const char *task;       /* train, eval, infer, run, devices, ops; NULL = the file's */
     const char *graph_path;
     const char *backend;    /* NULL = FX_BACKEND or the file's */
+    const char *fallback;   /* --fallback cpu: ops without a kernel run on the CPU */
     int threads;
     int has_seed;
     unsigned long long seed;
@@ -74,5 +75,7 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
 /* Prints "fxrun: <message>" for the context's last error; returns 1. */
 int cli_error(fx_context *ctx);
+/* Prints, once, which layers the plan put on the fallback backend. */
+void cli_note_fallback(fx_graph *g);
 
 #endif

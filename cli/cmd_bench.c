@@ -39,6 +39,8 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
     fx_optimizer *opt = NULL;
     if (rc == 0 && (fx_graph_plan(g, batch, FX_MODE_TRAIN, be) != FX_OK || fx_optimizer_create(g, &cfg.train, &opt) != FX_OK))
         rc = cli_error(ctx);
+    if (rc == 0)
+        cli_note_fallback(g);
     /* Seeded data: normal images, labels in [0, classes) of the first loss's scores. */
     fx_rng rng;
     fx_rng_seed(&rng, cfg.train.seed);

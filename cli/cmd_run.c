@@ -102,6 +102,8 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
         rc = fail("--grad needs --mode train%s%s", "", "");
     if (rc == 0 && fx_graph_plan(g, batch, train_mode ? FX_MODE_TRAIN : FX_MODE_INFER, be) != FX_OK)
         rc = cli_error(ctx);
+    if (rc == 0)
+        cli_note_fallback(g);
     if (rc == 0 && inference && cfg.train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         if (fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)

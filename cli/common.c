@@ -34,6 +34,15 @@ int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg
         cfg->train.max_steps = o->steps;
     if (o->batch > 0)
         cfg->train.batch = o->batch;
+    if (o->fallback) {
+        if (strcmp(o->fallback, "cpu") != 0) {
+            fprintf(stderr, "fxrun: --fallback supports only 'cpu', got '%s'\n", o->fallback);
+            fx_graph_destroy(*g);
+            *g = NULL;
+            return 1;
+        }
+        fx_graph_set_fallback(*g, fx_context_cpu_backend(ctx));
+    }
     if (o->checkpoint)
         snprintf(cfg->train.checkpoint, sizeof cfg->train.checkpoint, "%s", o->checkpoint);
     return 0;
@@ -64,4 +73,19 @@ int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_
     if (*be != fx_context_cpu_backend(ctx))
         rt->backends[rt->n_backends++] = *be; /* released by main, after the graphs */
     return 0;
+}
+
+void cli_note_fallback(fx_graph *g)
+{
+    int n = fx_graph_fallback_count(g);
+    if (n == 0)
+        return;
+    fprintf(stderr, "fxrun: note: %d layer%s without a kernel on the chosen backend run%s on the CPU (--fallback):", n,
+            n == 1 ? "" : "s", n == 1 ? "s" : "");
+    for (int i = 0; i < fx_graph_node_count(g); i++) {
+        const fx_node *node = fx_graph_node_at(g, i);
+        if (!strcmp(fx_node_backend_name(node), "cpu"))
+            fprintf(stderr, " %s (%s)", fx_node_name(node), fx_node_op_name(node));
+    }
+    fprintf(stderr, "\n");
 }

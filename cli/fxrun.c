@@ -42,6 +42,8 @@ static void usage(FILE *f)
 "                     plugins/ next to fxrun and the installed plugin folder.\n"
 "                     A graph file can list plugins too (`plugins:`).\n"
 "  --plugin-override  let plugins replace existing ops (off: refused)\n"
+"  --fallback cpu     let ops that have no kernel on --backend run on the CPU\n"
+"                     (copies inserted; a note lists them)\n"
 "  --threads N        CPU threads (default: all cores)\n"
 "  --seed N           override train.seed (initialisation, shuffling, dropout)\n"
 "  --epochs N         override train.epochs\n"
@@ -152,6 +154,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--backend")) {
             NEED_VALUE();
             o.backend = next;
+        } else if (!strcmp(a, "--fallback")) {
+            NEED_VALUE();
+            o.fallback = next;
         } else if (!strcmp(a, "--threads")) {
             NEED_VALUE();
             if (rc == 0 && parse_long(a, next, 1, &v) == 0)

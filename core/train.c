@@ -215,6 +215,14 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         st = fx_graph_plan(g, tc->batch, FX_MODE_TRAIN, opt->backend);
     if (st == FX_OK)
         st = fx_optimizer_create(g, tc, &optimizer);
+    if (st == FX_OK && fx_graph_fallback_count(g) > 0) {
+        fprintf(log, "note: %d layer%s without a kernel on %s run on the fallback backend:", fx_graph_fallback_count(g),
+                fx_graph_fallback_count(g) == 1 ? "" : "s", opt->backend ? opt->backend->name : "cpu");
+        for (int n = 0; n < g->n_nodes; n++)
+            if (g->nodes[n].backend != g->backend)
+                fprintf(log, " %s", g->nodes[n].name);
+        fprintf(log, "\n");
+    }
 
     fx_checkpoint_meta meta;
     memset(&meta, 0, sizeof meta);
