@@ -81,6 +81,11 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         call.in = in_shapes;
         call.in_dtype = in_dtypes;
         call.n_params = node->op->n_params;
+        /* Known parameter shapes (shared or bound parameters) are given to
+         * the shape function, which may keep or check them. */
+        for (int k = 0; k < node->op->n_params; k++)
+            if (g->params[node->param[k]].shape_known)
+                call.param[k] = g->params[node->param[k]].shape;
         fx_status st = node->op->infer(&call);
         if (st != FX_OK) {
             if (!ctx->has_error || !ctx->error[0])

@@ -311,7 +311,39 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
     } else if (st == FX_OK) {
         int first_learnable = 1;
         int first_param = g->n_params;
+        int bound[FX_MAX_PARAMS] = { 0 };
+        for (int b = 0; b < desc->n_bind && st == FX_OK; b++) {
+            int slot = -1, found = -1;
+            for (int k = 0; k < op->n_params; k++)
+                if (desc->bind_slot[b] && !strcmp(op->params[k].name, desc->bind_slot[b]))
+                    slot = k;
+            for (int i = 0; i < g->n_params; i++)
+                if (desc->bind_param[b] && !strcmp(g->params[i].name, desc->bind_param[b]))
+                    found = i;
+            if (slot < 0 || b >= FX_MAX_PARAMS) {
+                char valid[256] = "";
+                size_t used = 0;
+                for (int k = 0; k < op->n_params && used < sizeof valid; k++)
+                    used += (size_t)snprintf(valid + used, sizeof valid - used, "%s%s", k ? ", " : "", op->params[k].name);
+                char msg[600];
+                snprintf(msg, sizeof msg, "bind: '%s' is not a parameter of %s (it has: %s)",
+                         desc->bind_slot[b] ? desc->bind_slot[b] : "", op->name, op->n_params ? valid : "none");
+                st = fail_at(g, pos, FX_ERR_INVALID, "%s: %s", label, msg);
+            } else if (found < 0) {
+                st = fail_at(g, pos, FX_ERR_INVALID, "%s: bind: no parameter named '%s' exists above this layer "
+                             "(write <layer>.<parameter>, e.g. k5.weight)", label,
+                             desc->bind_param[b] ? desc->bind_param[b] : "");
+            } else if (g->params[found].learnable != op->params[slot].learnable) {
+                st = fail_at(g, pos, FX_ERR_INVALID, "%s: bind: '%s' is a learnable parameter on one side only",
+                             label, desc->bind_param[b]);
+            } else {
+                node->param[slot] = found;
+                bound[slot] = 1;
+            }
+        }
         for (int k = 0; k < op->n_params && st == FX_OK; k++) {
+            if (bound[k])
+                continue;
             char pname[FX_NAME_MAX * 2];
             snprintf(pname, sizeof pname, "%s.%s", name, op->params[k].name);
             st = add_param(g, pname, &op->params[k], init_for(g, desc, op, k, &first_learnable), g->n_nodes,

@@ -422,7 +422,7 @@ static fx_status layer_get(loader *L, const scope *sc, const fx_yaml_node *layer
 
 /* ---- layers -------------------------------------------------------------------- */
 
-static const char *const layer_loader_keys[] = {"name", "op", "in", "use", "share", "init", NULL};
+static const char *const layer_loader_keys[] = {"name", "op", "in", "use", "share", "init", "bind", NULL};
 
 /* The full name of a layer: its `name` (checked), or "<base><index>"
  * made unique, inside the scope's prefix. */
@@ -675,9 +675,47 @@ static fx_status add_op_node(loader *L, const scope *sc, const fx_yaml_node *lay
         TRY(expect_scalar_text(L, init, what, "init"));
         init_text = init->text;
     }
+    /* bind: {weight: k5.weight}: this layer's parameter slots use
+     * parameters of layers written above (<layer>.<parameter>). */
+    const fx_yaml_node *bind;
+    TRY(layer_get(L, sc, layer, "bind", &bind));
+    const char *bind_slot[FX_MAX_PARAMS], *bind_param[FX_MAX_PARAMS];
+    int n_bind = 0;
+    if (bind) {
+        if (bind->kind != FX_YAML_MAPPING || bind->n > FX_MAX_PARAMS)
+            return fx_yaml_fail(L->doc, bind, FX_ERR_INVALID,
+                                "%s: bind: expected a mapping {parameter: layer.parameter}, e.g. {weight: k5.weight}",
+                                what);
+        for (int i = 0; i < bind->n; i++) {
+            const fx_yaml_node *target = bind->pairs[i].value;
+            TRY(expect_scalar_text(L, target, what, "bind"));
+            const char *dot = strrchr(target->text, '.');
+            if (!dot || dot == target->text || !dot[1])
+                return fx_yaml_fail(L->doc, target, FX_ERR_INVALID,
+                                    "%s: bind: '%s' must name a parameter as <layer>.<parameter>, e.g. k5.weight",
+                                    what, target->text);
+            char *layer_name = arena_printf(L, "%.*s", (int)(dot - target->text), target->text);
+            if (!layer_name)
+                return FX_ERR_NOMEM;
+            const name_entry *e = lookup_scoped(L, sc, layer_name);
+            if (!e || e->kind != NAME_NODE)
+                return fx_yaml_fail(L->doc, target, FX_ERR_INVALID,
+                                    "%s: bind: '%s' is not a layer written above", what, layer_name);
+            bind_slot[n_bind] = bind->pairs[i].key->text;
+            bind_param[n_bind] = arena_printf(L, "%s%s", e->name, dot);
+            if (!bind_param[n_bind])
+                return FX_ERR_NOMEM;
+            n_bind++;
+        }
+    }
 
     fx_node_desc desc;
     memset(&desc, 0, sizeof desc);
+    desc.n_bind = n_bind;
+    for (int i = 0; i < n_bind; i++) {
+        desc.bind_slot[i] = bind_slot[i];
+        desc.bind_param[i] = bind_param[i];
+    }
     desc.name = full;
     desc.op = op->name;
     desc.inputs = inputs;
@@ -1010,7 +1048,7 @@ static fx_status add_layer(loader *L, const scope *sc, const fx_yaml_node *layer
     const char *full;
     TRY(layer_full_name(L, sc, layer, name_node, op_node->text, index, what, &full));
     TRY(check_name_free(L, full, name_node ? name_node : layer));
-    static const char *const op_keys[] = {"name", "op", "in", "share", "init", NULL};
+    static const char *const op_keys[] = {"name", "op", "in", "share", "init", "bind", NULL};
     return add_op_node(L, sc, layer, op_node, name_node, full, inputs, n_inputs, op_keys, what, NULL);
 }
 
@@ -1128,7 +1166,7 @@ static fx_status read_losses(loader *L, const fx_yaml_node *losses)
     /* Every loss reads, by default, the last layer's output. */
     const char *const *last = L->default_in;
     int n_last = L->n_default_in;
-    static const char *const loss_keys[] = {"name", "op", "in", "weight", "share", "init", NULL};
+    static const char *const loss_keys[] = {"name", "op", "in", "weight", "share", "init", "bind", NULL};
     for (int i = 0; i < losses->n; i++) {
         const fx_yaml_node *loss = losses->items[i];
         char what[160];

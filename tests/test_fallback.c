@@ -52,10 +52,10 @@ static fx_graph *build(fx_context *ctx)
     const char *five[] = { "5" }, *four[] = { "4" };
     fx_attr_input a5 = { "out_features", five, 1, 0, pos }, a4 = { "out_features", four, 1, 0, pos };
     const char *in_x[] = { "x" }, *in_f1[] = { "f1" }, *in_c[] = { "c" }, *in_ce[] = { "f2", "label" };
-    fx_node_desc f1 = { "f1", "linear", in_x, 1, &a5, 1, NULL, NULL, pos };
-    fx_node_desc c = { "c", "test_cube", in_f1, 1, NULL, 0, NULL, NULL, pos };
-    fx_node_desc f2 = { "f2", "linear", in_c, 1, &a4, 1, NULL, NULL, pos };
-    fx_node_desc ce = { "ce", "softmax_cross_entropy", in_ce, 2, NULL, 0, NULL, NULL, pos };
+    fx_node_desc f1 = { .name = "f1", .op = "linear", .inputs = in_x, .n_inputs = 1, .attrs = &a5, .n_attrs = 1, .pos = pos };
+    fx_node_desc c = { .name = "c", .op = "test_cube", .inputs = in_f1, .n_inputs = 1, .pos = pos };
+    fx_node_desc f2 = { .name = "f2", .op = "linear", .inputs = in_c, .n_inputs = 1, .attrs = &a4, .n_attrs = 1, .pos = pos };
+    fx_node_desc ce = { .name = "ce", .op = "softmax_cross_entropy", .inputs = in_ce, .n_inputs = 2, .pos = pos };
     ck_assert_int_eq(fx_graph_add_node(g, &f1), FX_OK);
     ck_assert_int_eq(fx_graph_add_node(g, &c), FX_OK);
     ck_assert_int_eq(fx_graph_add_node(g, &f2), FX_OK);

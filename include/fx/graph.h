@@ -49,6 +49,13 @@ typedef struct fx_node_desc {
     const char *share;         /* use this node's parameters; NULL = own */
     const char *init;          /* initialiser of the first learnable param; NULL = default */
     fx_srcpos pos;
+    /* Binds parameter slots of this node to existing parameters by name
+     * (slot bind_slot[i] of the op, e.g. "weight", uses parameter
+     * bind_param[i], e.g. "k5.weight"): ties parameters across different
+     * ops, as a loss on a conv's weights needs. */
+    int n_bind;
+    const char *bind_slot[FX_MAX_PARAMS];
+    const char *bind_param[FX_MAX_PARAMS];
 } fx_node_desc;
 
 fx_status fx_graph_create(fx_context *ctx, const char *name, fx_graph **out);

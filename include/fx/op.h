@@ -71,7 +71,8 @@ typedef struct fx_infer_call {
     fx_shape out[FX_MAX_IO];
     fx_dtype out_dtype[FX_MAX_IO]; /* default F32 */
     int n_params;                  /* = op's n_params */
-    fx_shape param[FX_MAX_PARAMS];
+    fx_shape param[FX_MAX_PARAMS]; /* in: the shape already known for a shared or bound parameter
+                                    * (ndim 0 when not yet known); out: the shape the op needs */
     int n_aux;
     fx_shape aux[FX_MAX_AUX];
     fx_dtype aux_dtype[FX_MAX_AUX];
