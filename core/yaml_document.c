@@ -81,6 +81,7 @@ static fx_yaml_node *new_node(fx_yaml_doc *doc, fx_yaml_kind kind, int line, int
     n->kind = kind;
     n->line = line;
     n->col = col;
+    n->file = doc->path;
     return n;
 }
 
@@ -705,7 +706,7 @@ fx_status fx_yaml_fail(const fx_yaml_doc *doc, const fx_yaml_node *at, fx_status
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (at)
-        return fx_fail(doc->ctx, status, "%s:%d:%d: %s", doc->path, at->line, at->col, msg);
+        return fx_fail(doc->ctx, status, "%s:%d:%d: %s", at->file ? at->file : doc->path, at->line, at->col, msg);
     return fx_fail(doc->ctx, status, "%s: %s", doc->path, msg);
 }
 

@@ -32,6 +32,7 @@ typedef struct fx_yaml_pair {
 struct fx_yaml_node {
     fx_yaml_kind kind;
     int line, col;             /* 1-based, where the node starts */
+    const char *file;          /* the file it was read from (graphs may include block files) */
     const char *text;          /* scalar: NUL-terminated (no NUL inside) */
     size_t len;                /* scalar: strlen(text) */
     int plain;                 /* scalar: written without quotes or tag */

@@ -52,6 +52,8 @@ typedef struct scope {
     int depth;
 } scope;
 
+#define FX_MAX_INCLUDES 8
+
 typedef struct loader {
     fx_context *ctx;
     fx_yaml_doc *doc;
@@ -66,6 +68,7 @@ typedef struct loader {
     int n_nodes;
     int n_losses;
     const char *predict_default;
+    const fx_yaml_node *merged_blocks; /* blocks of this file and its includes */
 } loader;
 
 #define TRY(expr)                  \
@@ -97,7 +100,7 @@ static char *arena_printf(loader *L, const char *fmt, ...)
 
 static fx_srcpos pos_of(const loader *L, const fx_yaml_node *node)
 {
-    fx_srcpos p = {L->doc->path, node ? node->line : 0, node ? node->col : 0};
+    fx_srcpos p = {node && node->file ? node->file : L->doc->path, node ? node->line : 0, node ? node->col : 0};
     return p;
 }
 
@@ -366,6 +369,8 @@ static fx_status subst_scalar(loader *L, const scope *sc, const fx_yaml_node *no
     }
     if (st == FX_OK) {
         fx_yaml_node *n = fx_yaml_new_scalar(L->doc, buf, len, node->line, node->col);
+        if (n)
+            n->file = node->file;
         if (!n)
             st = FX_ERR_NOMEM;
         else
@@ -1177,6 +1182,25 @@ static fx_status read_losses(loader *L, const fx_yaml_node *losses)
         if (fx_yaml_find(loss, "use"))
             return fx_yaml_fail(L->doc, fx_yaml_find(loss, "use")->key, FX_ERR_INVALID,
                                 "%s: a loss is one op; 'use' (blocks) belongs under `layers:`", what);
+        /* `{layer: fad, weight: 1}`: a layer written above whose output 0
+         * is a loss (an op with several outputs, such as fad_loss, whose
+         * other outputs feed later layers). */
+        const fx_yaml_node *layer_node = fx_yaml_get(loss, "layer");
+        if (layer_node && !fx_yaml_is_null(layer_node)) {
+            static const char *const ref_keys[] = {"layer", "weight", NULL};
+            TRY(fx_yaml_check_keys(L->doc, loss, what, ref_keys, NULL));
+            TRY(expect_scalar_text(L, layer_node, what, "layer"));
+            const name_entry *e = lookup_scoped(L, &top, layer_node->text);
+            if (!e || e->kind != NAME_NODE)
+                return fx_yaml_fail(L->doc, layer_node, FX_ERR_INVALID,
+                                    "%s: layer: '%s' is not a layer written under `layers:`", what, layer_node->text);
+            double lw = 1.0;
+            if (weight_node && !fx_yaml_is_null(weight_node))
+                TRY(fx_yaml_read_float(L->doc, weight_node, "weight", -1e9, 1e9, &lw));
+            TRY(fx_graph_add_loss(L->g, e->name, (float)lw, pos_of(L, weight_node ? weight_node : loss)));
+            L->n_losses++;
+            continue;
+        }
         if (!op_node || fx_yaml_is_null(op_node))
             return fx_yaml_fail(L->doc, loss, FX_ERR_INVALID,
                                 "%s: missing key 'op'; write e.g. `{op: softmax_cross_entropy, in: [logits, label]}`",
@@ -1292,13 +1316,84 @@ static fx_status build_graph(loader *L, const fx_yaml_node *root)
     L->default_in = first;
     L->n_default_in = 1;
     TRY(read_params(L, fx_yaml_get(root, "params")));
-    const fx_yaml_node *blocks = fx_yaml_get(root, "blocks");
+    const fx_yaml_node *blocks = L->merged_blocks ? L->merged_blocks : fx_yaml_get(root, "blocks");
     L->blocks = fx_yaml_is_null(blocks) ? NULL : blocks;
     TRY(validate_blocks(L));
     TRY(read_layers(L, fx_yaml_get(root, "layers")));
     TRY(read_losses(L, fx_yaml_get(root, "losses")));
     TRY(check_config_names(L, root));
     return fx_graph_check(L->g);
+}
+
+/* `include: [blocks.yaml, ...]`: files (relative to this one) whose
+ * `blocks:` join this file's, so several graphs share their blocks instead
+ * of copying them. An included file holds only `blocks:` (and `x-` keys
+ * for anchors); a block defined twice is an error naming both places.
+ * Included documents stay alive (in `docs`) until the graph is built. */
+static fx_status read_includes(fx_context *ctx, fx_yaml_doc *doc, const fx_yaml_node *root, const fx_config *cfg,
+                               fx_yaml_doc **docs, int *n_docs, const fx_yaml_node **merged_out)
+{
+    *merged_out = NULL;
+    const fx_yaml_node *inc = fx_yaml_get(root, "include");
+    if (!inc || fx_yaml_is_null(inc))
+        return FX_OK;
+    const fx_yaml_node *const *items = &inc;
+    int n = 1;
+    if (inc->kind == FX_YAML_SEQUENCE) {
+        items = inc->items;
+        n = inc->n;
+    }
+    if (n > FX_MAX_INCLUDES)
+        return fx_yaml_fail(doc, inc, FX_ERR_INVALID, "include: at most %d files", FX_MAX_INCLUDES);
+    const fx_yaml_node *own = fx_yaml_get(root, "blocks");
+    if (own && !fx_yaml_is_null(own))
+        TRY(fx_yaml_expect_mapping(doc, own, "blocks"));
+    int total = own && !fx_yaml_is_null(own) ? own->n : 0;
+    for (int i = 0; i < n; i++) {
+        char path[FX_PATH_MAX];
+        TRY(fx_yaml_read_path(doc, items[i], "include", cfg->dir, path, sizeof path));
+        fx_yaml_doc *d = NULL;
+        fx_status st = fx_yaml_parse_file(ctx, path, &d);
+        if (st != FX_OK)
+            return fx_yaml_fail(doc, items[i], st, "include: %s", fx_context_error(ctx));
+        docs[(*n_docs)++] = d;
+        if (!d->root || d->root->kind != FX_YAML_MAPPING)
+            return fx_yaml_fail(d, d->root, FX_ERR_INVALID, "an included file must be a mapping with `blocks:`");
+        static const char *const inc_keys[] = {"blocks", NULL};
+        TRY(fx_yaml_check_keys(d, d->root, "an included file", inc_keys, "x-"));
+        const fx_yaml_node *b = fx_yaml_get(d->root, "blocks");
+        if (!b || fx_yaml_is_null(b))
+            return fx_yaml_fail(d, d->root, FX_ERR_INVALID, "an included file must define `blocks:`");
+        TRY(fx_yaml_expect_mapping(d, b, "blocks"));
+        total += b->n;
+    }
+    fx_yaml_pair *pairs = fx_yaml_alloc(doc, (size_t)(total ? total : 1) * sizeof *pairs);
+    fx_yaml_node *merged = fx_yaml_alloc(doc, sizeof *merged);
+    if (!pairs || !merged)
+        return FX_ERR_NOMEM;
+    int used = 0;
+    for (int src = -1; src < *n_docs; src++) {
+        const fx_yaml_node *b = src < 0 ? own : fx_yaml_get(docs[src]->root, "blocks");
+        if (!b || fx_yaml_is_null(b))
+            continue;
+        for (int k = 0; k < b->n; k++) {
+            for (int j = 0; j < used; j++)
+                if (!strcmp(pairs[j].key->text, b->pairs[k].key->text))
+                    return fx_yaml_fail(doc, b->pairs[k].key, FX_ERR_INVALID,
+                                        "block '%s' is defined twice (also at %s:%d:%d); rename one",
+                                        b->pairs[k].key->text, pairs[j].key->file, pairs[j].key->line,
+                                        pairs[j].key->col);
+            pairs[used++] = b->pairs[k];
+        }
+    }
+    merged->kind = FX_YAML_MAPPING;
+    merged->line = inc->line;
+    merged->col = inc->col;
+    merged->file = inc->file;
+    merged->n = used;
+    merged->pairs = pairs;
+    *merged_out = merged;
+    return FX_OK;
 }
 
 fx_status fx_graph_load_yaml(fx_context *ctx, const char *path, fx_graph **graph, fx_config *cfg)
@@ -1329,18 +1424,24 @@ fx_status fx_graph_load_yaml(fx_context *ctx, const char *path, fx_graph **graph
                           "got %s",
                           fx_yaml_describe(root, got, sizeof got));
     }
-    static const char *const top_keys[] = {"name",   "task",   "backend", "plugins", "input", "params",
+    static const char *const top_keys[] = {"name",   "task",   "backend", "plugins", "input", "params",  "include",
                                            "blocks", "layers", "losses",  "data",    "train", NULL};
     if (st == FX_OK)
         st = fx_yaml_check_keys(doc, root, "the top level", top_keys, "x-");
     if (st == FX_OK)
         st = fx_yaml_read_config(doc, root, cfg);
+    fx_yaml_doc *included[FX_MAX_INCLUDES];
+    int n_included = 0;
+    const fx_yaml_node *merged = NULL;
+    if (st == FX_OK && graph)
+        st = read_includes(ctx, doc, root, cfg, included, &n_included, &merged);
     if (st == FX_OK && graph) {
         loader L;
         memset(&L, 0, sizeof L);
         L.ctx = ctx;
         L.doc = doc;
         L.cfg = cfg;
+        L.merged_blocks = merged;
         st = build_graph(&L, root);
         fx_name_table_free(&L.names);
         free(L.entries);
@@ -1349,6 +1450,8 @@ fx_status fx_graph_load_yaml(fx_context *ctx, const char *path, fx_graph **graph
         else
             fx_graph_destroy(L.g);
     }
+    for (int i = 0; i < n_included; i++)
+        fx_yaml_doc_free(included[i]);
     fx_yaml_doc_free(doc);
     return st;
 }
