@@ -24,8 +24,9 @@
  *
  * A plugin does NOT link libfx: the fx_* functions it calls are resolved
  * from the program that loads it (fxrun exports them; a program embedding
- * libfx.so has them; a program linking libfx.a statically must link with
- * -rdynamic, CMake ENABLE_EXPORTS). Linking libfx into the plugin would give
+ * libfx.so has them; a program linking libfx.a statically must link the
+ * whole archive and export it: -Wl,--whole-archive and -rdynamic, CMake
+ * ENABLE_EXPORTS). Linking libfx into the plugin would give
  * it a second, separate copy of fx. See docs/plugins.md.
  *
  * Transactions: everything a plugin registers during fx_plugin_init is
