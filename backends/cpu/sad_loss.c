@@ -1,33 +1,35 @@
 /* backends/cpu/sad_loss.c - CPU kernels of sad_loss (definition in
  * core/ops/sad_loss.c; the mathematics and every choice in docs/losses.md).
  *
- * The direct computation smooths each channel (S = M A^T, A the zero-padded
- * 3x3 Gaussian as an HW x HW matrix), normalises and forms the K x K Gram
- * N N^T: a dense K x HW x K product per image (2 x 59 MFLOP at K 320,
- * 24 x 24, forward and again backward). After topk_mask each channel of M
- * holds ~23 non-zeros of 576, and that is what these kernels exploit:
+ * The direct computation smooths each channel (S = M A, A the zero-padded
+ * 3x3 Gaussian as an HW x HW matrix, symmetric because the kernel is),
+ * normalises and forms the K x K Gram N N^T: a dense K x HW x K product per
+ * image (2 x 59 MFLOP at K 320, 24 x 24), forward and again backward.
+ * After topk_mask each channel of M holds ~23 non-zeros of 576, and these
+ * kernels exploit it through
  *
- *   G = S S^T = M (A^T A) M^T = M T,   T = C M^T,   C = A^T A,
+ *   G = S S^T = M A A M^T = M T,   T = A S^T   (HW x K),
  *
- * where C is a 5x5 stencil (weights depend on the position only near the
- * border, where zero padding truncates the sum). So the forward is
- *   1. M's non-zeros as row lists (CSR) and M^T dense (HW x K);
- *   2. T = C M^T: per position q, a combination of <= 25 rows of M^T;
- *   3. G's upper triangle: row i = sum over i's non-zeros p of m_ip T[p, i:];
- *   4. r_i = 1 / max(sqrt(G_ii), eps), G^_ij = r_i r_j G_ij, and
+ * so the Gram costs nnz x K per row instead of HW x K. Per image:
+ *   1. the non-zeros of M as row lists (CSR);
+ *   2. M^T (HW x K) and S^T = A M^T: per position q, a combination of its
+ *      <= 9 neighbours' rows; |s_i|^2 from the columns of S^T;
+ *   3. T = A S^T: per position q, a combination of <= 9 rows of S^T;
+ *   4. G's upper triangle: row i = sum over i's non-zeros p of m_ip T[p, i:];
+ *   5. r_i = 1 / max(|s_i|, eps), G^_ij = r_i r_j G_ij, and
  *      L_b = 2 sum_{i<j} G^_ij^2 / (K (K - 1)).
- * Every step is "dst row = sum of scaled src rows", all vectorised over K
- * (cpu_sad_combine_rows: AVX-512 / AVX2 / scalar), and step 3 costs
- * nnz x K instead of HW x K per row.
+ * Steps 3 and 4 are "dst row = sum of scaled src rows", vectorised over K
+ * (cpu_sad_combine_rows: AVX-512 / AVX2 / scalar).
  *
  * Backward (c = 4 g / (B K (K - 1)), g the loss's incoming gradient):
- * dL/dn_i = c sum_{j != i} G^_ij n_j, through n = s / |s| and A^T gives
- *   dm = P M C,   P_ij = c r_i r_j G^_ij (i != j),
- *                 P_ii = -c r_i^2 sum_{j != i} G^_ij^2 (0 when |s_i| <= eps),
+ * dL/dn_i = c sum_{j != i} G^_ij n_j; through n = s / |s| and the
+ * smoothing this is
+ *   dm = P M A A,   P_ij = c r_i r_j G^_ij (i != j),
+ *                   P_ii = -c r_i^2 sum_{j != i} G^_ij^2 (0 when |s_i| <= eps),
  * computed as Q^T = M^T P (per position, a combination of the rows of P of
- * the channels non-zero there: the CSC lists), then dm^T = C Q^T (the same
- * stencil), then a blocked transpose into dm. Backward recomputes steps
- * 1-4 instead of saving a K x K Gram per image (26 MB at B 64).
+ * the channels non-zero there: the CSC lists), then A (A Q^T) with the
+ * same 3x3 stencil, then a transpose added into dm. Backward recomputes
+ * steps 1-5 rather than keep a K x K Gram per image (26 MB at B 64).
  *
  * Images are independent and spread over the thread pool; each thread
  * works in its own scratch (sad_scratch_floats). Per-image losses go to
@@ -42,19 +44,24 @@
 #include "backends/cpu/gemm.h"
 #include "backends/cpu/sad_loss.h"
 
-#define SAD_TAPS 25 /* the 5x5 support of C = A^T A */
+#define SAD_TAPS 9  /* the 3x3 smoothing kernel */
+#define SAD_COLS 64 /* stencil column block (a multiple of every SIMD width) */
+#define SAD_LANES 16 /* partial sums of the row reductions */
 
 /* The paper's smoothing kernel: the 3x3 Gaussian with sigma 1.5,
- * normalised to sum 1, as the authors' code writes it. */
-static const double sad_gauss[3][3] = {
-    { 0.0947416, 0.118318, 0.0947416 },
-    { 0.118318, 0.147761, 0.118318 },
-    { 0.0947416, 0.118318, 0.0947416 },
+ * normalised to sum 1, as the authors' code writes it. Symmetric, so the
+ * correlation that smooths is also its own adjoint. */
+static const float sad_gauss[3][3] = {
+    { 0.0947416f, 0.118318f, 0.0947416f },
+    { 0.118318f, 0.147761f, 0.118318f },
+    { 0.0947416f, 0.118318f, 0.0947416f },
 };
 
 typedef void (*sad_combine_fn)(float *dst, int64_t len, const float *src, int64_t ld, const int32_t *idx,
                                const float *coef, int64_t count);
 typedef int64_t (*sad_extract_fn)(const float *x, int64_t n, int32_t *pos, float *val);
+typedef void (*sad_transpose_add_fn)(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                                     int64_t cols);
 
 static void sad_combine_rows_scalar(float *dst, int64_t len, const float *src, int64_t ld, const int32_t *idx,
                                     const float *coef, int64_t count)
@@ -80,6 +87,22 @@ static int64_t sad_extract_nonzeros_scalar(const float *x, int64_t n, int32_t *p
     return c;
 }
 
+/* dst[i * ld_dst + q] += src[q * ld_src + i], i < rows, q < cols, in
+ * 16 x 16 tiles. */
+static void sad_transpose_add_scalar(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                                     int64_t cols)
+{
+    for (int64_t q0 = 0; q0 < cols; q0 += 16) {
+        int64_t q1 = q0 + 16 < cols ? q0 + 16 : cols;
+        for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+            int64_t i1 = i0 + 16 < rows ? i0 + 16 : rows;
+            for (int64_t i = i0; i < i1; i++)
+                for (int64_t q = q0; q < q1; q++)
+                    dst[i * ld_dst + q] += src[q * ld_src + i];
+        }
+    }
+}
+
 typedef struct sad_job {
     int64_t batch, k, h, w, hw;
     float eps;
@@ -90,17 +113,18 @@ typedef struct sad_job {
     float **scratch;
     sad_combine_fn combine;
     sad_extract_fn extract;
+    sad_transpose_add_fn transpose_add;
 } sad_job;
 
 /* One thread's working set, carved from its scratch. */
 typedef struct sad_work {
-    int32_t *st_count, *st_idx; /* stencil C: per position q, <= 25 (p, weight) */
+    int32_t *st_count, *st_idx; /* 3x3 stencil: per position, its <= 9 in-image neighbours */
     float *st_coef;
     int32_t *row_start, *pos;   /* CSR of M */
     float *val;
     int32_t *col_start, *col_cursor, *col_ch; /* CSC of M */
     float *col_val;
-    float *mt, *tt;             /* HW x K: M^T then T (backward: Q^T then dm^T) */
+    float *buf0, *buf1;         /* HW x K: S^T, T (backward: Q^T, A Q^T, A A Q^T) */
     float *gram;                /* K x K: G (upper), then P */
     float *r, *rowsum;
     int32_t *big;               /* |s_i| > eps */
@@ -108,8 +132,7 @@ typedef struct sad_work {
 
 static size_t sad_scratch_floats(int64_t k, int64_t hw)
 {
-    size_t n = 0;
-    size_t khw = (size_t)(k * hw);
+    size_t khw = (size_t)(k * hw), n = 0;
     n += cpu_floats_aligned((size_t)hw) * 2 + cpu_floats_aligned((size_t)hw * SAD_TAPS) * 2;
     n += cpu_floats_aligned((size_t)k + 1) + cpu_floats_aligned(khw + 16) * 2;
     n += cpu_floats_aligned((size_t)hw + 1) + cpu_floats_aligned(khw) * 2;
@@ -134,8 +157,8 @@ static sad_work sad_carve(float *base, int64_t k, int64_t hw)
     w.col_start = (int32_t *)(void *)SAD_TAKE((size_t)hw + 1);
     w.col_ch = (int32_t *)(void *)SAD_TAKE(khw);
     w.col_val = SAD_TAKE(khw);
-    w.mt = SAD_TAKE(khw);
-    w.tt = SAD_TAKE(khw);
+    w.buf0 = SAD_TAKE(khw);
+    w.buf1 = SAD_TAKE(khw);
     w.gram = SAD_TAKE((size_t)(k * k));
     w.r = SAD_TAKE((size_t)k);
     w.rowsum = SAD_TAKE((size_t)k);
@@ -144,42 +167,41 @@ static sad_work sad_carve(float *base, int64_t k, int64_t hw)
     return w;
 }
 
-/* C = A^T A as a table: for position q = (qy, qx) and each p within the
- * 5x5 window (and the image), C(q, p) = sum over in-image r adjacent to
- * both of g(r - p) g(r - q), in double, rounded once. */
+/* The smoothing as a table: for position q, its in-image neighbours p and
+ * the weights g(p - q) (out-of-image taps are the zero padding). */
 static void sad_build_stencil(const sad_job *j, sad_work *w)
 {
     for (int64_t qy = 0; qy < j->h; qy++)
         for (int64_t qx = 0; qx < j->w; qx++) {
             int64_t q = qy * j->w + qx;
             int32_t n = 0;
-            for (int64_t py = qy - 2; py <= qy + 2; py++)
-                for (int64_t px = qx - 2; px <= qx + 2; px++) {
+            for (int64_t dy = -1; dy <= 1; dy++)
+                for (int64_t dx = -1; dx <= 1; dx++) {
+                    int64_t py = qy + dy, px = qx + dx;
                     if (py < 0 || py >= j->h || px < 0 || px >= j->w)
                         continue;
-                    double c = 0.0;
-                    int64_t ry0 = (py > qy ? py : qy) - 1, ry1 = (py < qy ? py : qy) + 1;
-                    int64_t rx0 = (px > qx ? px : qx) - 1, rx1 = (px < qx ? px : qx) + 1;
-                    for (int64_t ry = ry0 < 0 ? 0 : ry0; ry <= ry1 && ry < j->h; ry++)
-                        for (int64_t rx = rx0 < 0 ? 0 : rx0; rx <= rx1 && rx < j->w; rx++)
-                            c += sad_gauss[ry - py + 1][rx - px + 1] * sad_gauss[ry - qy + 1][rx - qx + 1];
                     w->st_idx[q * SAD_TAPS + n] = (int32_t)(py * j->w + px);
-                    w->st_coef[q * SAD_TAPS + n] = (float)c;
+                    w->st_coef[q * SAD_TAPS + n] = sad_gauss[dy + 1][dx + 1];
                     n++;
                 }
             w->st_count[q] = n;
         }
 }
 
-/* dst (HW x K) = C src (HW x K). */
-static void sad_apply_stencil(const sad_job *j, const sad_work *w, const float *src, float *dst)
+/* dst (HW x K) = A src (HW x K), in column blocks of SAD_COLS: the block
+ * of the 3 image rows a position reads stays in L1 while the window
+ * slides, where whole K-wide rows would stream from L2. */
+static void sad_smooth_rows(const sad_job *j, const sad_work *w, const float *src, float *dst)
 {
-    for (int64_t q = 0; q < j->hw; q++)
-        j->combine(dst + q * j->k, j->k, src, j->k, w->st_idx + q * SAD_TAPS, w->st_coef + q * SAD_TAPS,
-                   w->st_count[q]);
+    for (int64_t c0 = 0; c0 < j->k; c0 += SAD_COLS) {
+        int64_t len = j->k - c0 < SAD_COLS ? j->k - c0 : SAD_COLS;
+        for (int64_t q = 0; q < j->hw; q++)
+            j->combine(dst + q * j->k + c0, len, src + c0, j->k, w->st_idx + q * SAD_TAPS,
+                       w->st_coef + q * SAD_TAPS, w->st_count[q]);
+    }
 }
 
-/* Steps 1-4 for image b: CSR lists, T, G's upper triangle, norms.
+/* Steps 1-5 for image b: CSR lists, S^T, norms, T, G's upper triangle.
  * Returns L_b. */
 static double sad_image_forward(const sad_job *j, sad_work *w, int64_t b)
 {
@@ -191,30 +213,56 @@ static double sad_image_forward(const sad_job *j, sad_work *w, int64_t b)
         nnz += j->extract(m + i * hw, hw, w->pos + nnz, w->val + nnz);
     }
     w->row_start[k] = (int32_t)nnz;
-    memset(w->mt, 0, (size_t)(hw * k) * sizeof(float));
+    /* M^T into buf1, S^T = A M^T into buf0 (a dense stencil pass beats
+     * scattering each non-zero into 9 rows: measured 1.1 vs 2.3 ms at B 64,
+     * K 320, 24 x 24). */
+    float *restrict mt = w->buf1;
+    memset(mt, 0, (size_t)(hw * k) * sizeof(float));
     for (int64_t i = 0; i < k; i++)
         for (int32_t t = w->row_start[i]; t < w->row_start[i + 1]; t++)
-            w->mt[(int64_t)w->pos[t] * k + i] = w->val[t];
-    sad_apply_stencil(j, w, w->mt, w->tt);
-    for (int64_t i = 0; i < k; i++) {
-        int32_t s = w->row_start[i];
-        j->combine(w->gram + i * k + i, k - i, w->tt + i, k, w->pos + s, w->val + s, w->row_start[i + 1] - s);
+            mt[(int64_t)w->pos[t] * k + i] = w->val[t];
+    float *restrict st = w->buf0;
+    sad_smooth_rows(j, w, mt, st);
+    float *restrict norm2 = w->rowsum;
+    for (int64_t i = 0; i < k; i++)
+        norm2[i] = 0.0f;
+    for (int64_t q = 0; q < hw; q++) {
+        const float *restrict row = st + q * k;
+        for (int64_t i = 0; i < k; i++)
+            norm2[i] += row[i] * row[i];
     }
     for (int64_t i = 0; i < k; i++) {
-        float gii = w->gram[i * k + i];
-        float norm = sqrtf(gii > 0.0f ? gii : 0.0f); /* rounding can leave m^T C m a hair below 0 */
+        float norm = sqrtf(norm2[i]);
         w->big[i] = norm > j->eps;
         w->r[i] = 1.0f / (w->big[i] ? norm : j->eps);
     }
+    sad_smooth_rows(j, w, st, w->buf1); /* T = A S^T */
+    for (int64_t i = 0; i < k; i++) {
+        int32_t s = w->row_start[i];
+        j->combine(w->gram + i * k + i, k - i, w->buf1 + i, k, w->pos + s, w->val + s, w->row_start[i + 1] - s);
+    }
+    /* sum_{i<j} G^_ij^2: per row, SAD_LANES interleaved float partial sums
+     * (a fixed order the compiler can vectorise; one chain of dependent
+     * double adds cost 4 ms at B 64), then double. */
     double sum = 0.0;
     for (int64_t i = 0; i < k; i++) {
         const float *restrict g = w->gram + i * k;
+        const float *restrict r = w->r;
         const float ri = w->r[i];
-        double row = 0.0;
-        for (int64_t jj = i + 1; jj < k; jj++) {
-            float c = ri * w->r[jj] * g[jj];
-            row += (double)c * c;
+        float part[SAD_LANES] = { 0 };
+        int64_t jj = i + 1;
+        for (; jj + SAD_LANES <= k; jj += SAD_LANES)
+            for (int l = 0; l < SAD_LANES; l++) {
+                float c = ri * r[jj + l] * g[jj + l];
+                part[l] += c * c;
+            }
+        for (int l = 0; jj < k; jj++, l++) {
+            float c = ri * r[jj] * g[jj];
+            part[l] += c * c;
         }
+        double row = 0.0;
+        for (int l = 0; l < SAD_LANES; l++)
+            row += part[l];
         sum += row;
     }
     return 2.0 * sum / ((double)k * (double)(k - 1));
@@ -237,8 +285,8 @@ static void sad_backward_range(void *arg, int64_t begin, int64_t end, int thread
     sad_build_stencil(j, &w);
     for (int64_t b = begin; b < end; b++) {
         sad_image_forward(j, &w, b);
-        /* P from G^ (in place: row i's upper part is read before the
-         * lower triangle, which G never used, is written). */
+        /* P from G^, in place: row i's upper part is read before the lower
+         * triangle (which G never used) is written. */
         float *restrict gram = w.gram;
         for (int64_t i = 0; i < k; i++)
             w.rowsum[i] = 0.0f;
@@ -274,24 +322,14 @@ static void sad_backward_range(void *arg, int64_t begin, int64_t end, int thread
                 w.col_ch[slot] = (int32_t)i;
                 w.col_val[slot] = w.val[t];
             }
-        /* Q^T = M^T P into mt, then dm^T = C Q^T into tt. */
+        /* Q^T = M^T P into buf0, A Q^T into buf1, A A Q^T = dm^T into buf0. */
         for (int64_t p = 0; p < hw; p++) {
             int32_t s = w.col_start[p];
-            j->combine(w.mt + p * k, k, gram, k, w.col_ch + s, w.col_val + s, w.col_start[p + 1] - s);
+            j->combine(w.buf0 + p * k, k, gram, k, w.col_ch + s, w.col_val + s, w.col_start[p + 1] - s);
         }
-        sad_apply_stencil(j, &w, w.mt, w.tt);
-        /* dm[i, q] += dm^T[q, i], in 16 x 16 tiles. */
-        float *restrict gm = j->gm + b * k * hw;
-        const float *restrict dmt = w.tt;
-        for (int64_t q0 = 0; q0 < hw; q0 += 16) {
-            int64_t q1 = q0 + 16 < hw ? q0 + 16 : hw;
-            for (int64_t i0 = 0; i0 < k; i0 += 16) {
-                int64_t i1 = i0 + 16 < k ? i0 + 16 : k;
-                for (int64_t i = i0; i < i1; i++)
-                    for (int64_t q = q0; q < q1; q++)
-                        gm[i * hw + q] += dmt[q * k + i];
-            }
-        }
+        sad_smooth_rows(j, &w, w.buf0, w.buf1);
+        sad_smooth_rows(j, &w, w.buf1, w.buf0);
+        j->transpose_add(j->gm + b * k * hw, hw, w.buf0, k, k, hw);
     }
 }
 
@@ -313,6 +351,7 @@ static fx_status sad_setup(const fx_kernel_call *call, sad_job *j)
                  : simd >= FX_SIMD_AVX2 ? cpu_sad_combine_rows_avx2
                                         : sad_combine_rows_scalar;
     j->extract = simd >= FX_SIMD_AVX512 ? cpu_sad_extract_nonzeros_avx512 : sad_extract_nonzeros_scalar;
+    j->transpose_add = simd >= FX_SIMD_AVX512 ? cpu_sad_transpose_add_avx512 : sad_transpose_add_scalar;
     j->scratch = cpu_scratch_per_thread(call->backend, sad_scratch_floats(j->k, j->hw));
     return j->scratch ? FX_OK : FX_ERR_NOMEM;
 }

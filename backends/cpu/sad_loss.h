@@ -10,7 +10,10 @@
  * extract_nonzeros: writes the positions p and values x[p] of the entries
  * of x[0, n) that are != 0 (NaN included) in increasing p, and returns
  * their count. The AVX-512 variant stores whole 16-lane vectors, so pos
- * and val need 16 entries of slack past the largest possible count. */
+ * and val need 16 entries of slack past the largest possible count.
+ *
+ * transpose_add: dst[i * ld_dst + q] += src[q * ld_src + i] for i < rows,
+ * q < cols (the AVX-512 variant transposes 16 x 16 tiles in registers). */
 #ifndef FX_CPU_SAD_LOSS_H
 #define FX_CPU_SAD_LOSS_H
 
@@ -21,5 +24,7 @@ void cpu_sad_combine_rows_avx512(float *dst, int64_t len, const float *src, int6
 void cpu_sad_combine_rows_avx2(float *dst, int64_t len, const float *src, int64_t ld, const int32_t *idx,
                                const float *coef, int64_t count);
 int64_t cpu_sad_extract_nonzeros_avx512(const float *x, int64_t n, int32_t *pos, float *val);
+void cpu_sad_transpose_add_avx512(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                                  int64_t cols);
 
 #endif

@@ -63,3 +63,53 @@ int64_t cpu_sad_extract_nonzeros_avx512(const float *x, int64_t n, int32_t *pos,
     }
     return c;
 }
+
+/* In-register transpose of 16 rows of 16 floats (r[i] lane j -> r[j] lane
+ * i): pairs of rows interleave, then 64-bit pairs, then 128-bit blocks
+ * twice. */
+static void sad_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
+void cpu_sad_transpose_add_avx512(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                                  int64_t cols)
+{
+    __m512 r[16];
+    for (int64_t q0 = 0; q0 < cols; q0 += 16) {
+        int64_t nq = cols - q0 < 16 ? cols - q0 : 16;
+        __mmask16 qmask = nq == 16 ? (__mmask16)0xffff : (__mmask16)((1u << nq) - 1u);
+        for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+            int64_t ni = rows - i0 < 16 ? rows - i0 : 16;
+            __mmask16 imask = ni == 16 ? (__mmask16)0xffff : (__mmask16)((1u << ni) - 1u);
+            /* r[a] = src row q0 + a, columns i0 .. i0 + 15 */
+            for (int a = 0; a < 16; a++)
+                r[a] = a < nq ? _mm512_maskz_loadu_ps(imask, src + (q0 + a) * ld_src + i0) : _mm512_setzero_ps();
+            sad_transpose16(r);
+            /* r[b] = dst row i0 + b, columns q0 .. q0 + 15 */
+            for (int b = 0; b < ni; b++) {
+                float *d = dst + (i0 + b) * ld_dst + q0;
+                _mm512_mask_storeu_ps(d, qmask, _mm512_add_ps(_mm512_maskz_loadu_ps(qmask, d), r[b]));
+            }
+        }
+    }
+}

@@ -30,6 +30,9 @@ static fx_status topk_infer(fx_infer_call *call)
     if (x->ndim != 4)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                             "input %s must be feature maps [N, C, H, W]", fx_shape_str(x, buf, sizeof buf));
+    if (x->dim[2] * x->dim[3] > INT32_MAX)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input %s: maps of more than 2^31 - 1 positions "
+                            "are not supported", fx_shape_str(x, buf, sizeof buf));
     int64_t k = fx_node_attr_int(call->node, "k");
     if (k < 0)
         return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
