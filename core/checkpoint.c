@@ -105,8 +105,11 @@ static fx_status ckpt_collect(fx_context *ctx, const char *path, fx_graph *g, fx
     ckpt_entry *e = fx_calloc(ctx, (size_t)(n_params + n_opt) + 1, sizeof *e, "checkpoint tensor list");
     if (!e)
         return FX_ERR_NOMEM;
+    int used = 0;
     for (int i = 0; i < n_params; i++) {
         fx_param p = fx_graph_param_at(g, i);
+        if (p.absent)
+            continue; /* `bias: false`: nothing to store */
         if (!p.value || !p.value->buffer) {
             free(e);
             return fx_fail(ctx, FX_ERR_INVALID,
@@ -114,9 +117,12 @@ static fx_status ckpt_collect(fx_context *ctx, const char *path, fx_graph *g, fx
                            "(fx_graph_plan) before saving or loading a checkpoint",
                            path, p.name, fx_graph_name(g));
         }
-        e[i].name = p.name;
-        e[i].tensor = p.value;
+        e[used].name = p.name;
+        e[used].tensor = p.value;
+        used++;
     }
+    n_params = used;
+    *n_entries = n_params + n_opt;
     for (int i = 0; i < n_opt; i++) {
         e[n_params + i].tensor = fx_optimizer_state_at(opt, i, &e[n_params + i].name);
         if (!e[n_params + i].tensor) {

@@ -429,7 +429,8 @@ fx_param fx_graph_param_at(fx_graph *g, int i)
     fx_graph_param *gp = &g->params[i];
     p.name = gp->name;
     p.learnable = gp->learnable;
-    p.value = gp->value.buffer || gp->shape_known ? &gp->value : NULL;
+    p.absent = gp->shape_known && gp->shape.ndim == 0;
+    p.value = !p.absent && (gp->value.buffer || gp->shape_known) ? &gp->value : NULL;
     p.grad = gp->grad.buffer ? &gp->grad : NULL;
     return p;
 }

@@ -156,8 +156,8 @@ fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimi
     }
     for (int i = 0; i < n_params; i++) {
         fx_param p = fx_graph_param_at(g, i);
-        if (!p.learnable)
-            continue; /* BN running statistics and other persistent state */
+        if (!p.learnable || p.absent)
+            continue; /* BN running statistics and other persistent state; `bias: false` */
         if (!p.value || !p.value->buffer) {
             fx_optimizer_destroy(opt);
             return fx_fail(ctx, FX_ERR_INVALID,
@@ -251,7 +251,7 @@ fx_status fx_optimizer_step(fx_optimizer *opt, float lr)
     }
     for (int i = 0; i < opt->n_slots; i++) {
         opt_slot *slot = &opt->slots[i];
-        fx_param p = { NULL, 0, NULL, NULL };
+        fx_param p = { 0 };
         fx_status st = optimizer_slot_param(opt, slot, &p);
         if (st != FX_OK)
             return st;

@@ -14,6 +14,8 @@
 #include "fx/data.h"
 #include "fx/npy.h"
 #include "fx/train.h"
+#include "fx/plugin.h"
+#include "fx/opencl.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1

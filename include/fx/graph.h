@@ -148,6 +148,7 @@ typedef struct fx_param {
     int learnable;
     fx_tensor *value;
     fx_tensor *grad;  /* NULL unless learnable and planned for training */
+    int absent;       /* 1: the layer does not use it (conv/linear `bias: false`); value is NULL */
 } fx_param;
 int fx_graph_param_count(const fx_graph *g);
 fx_param fx_graph_param_at(fx_graph *g, int i);
