@@ -42,6 +42,7 @@ typedef struct cli_options {
     const char *mode;       /* run: train | infer */
     int progress;           /* -1 auto, 0 off, 1 on */
     int verbose;
+    int profile;            /* --profile: per-kernel (OpenCL) or per-layer (CPU) times */
     int n_feed, n_fetch, n_grad;
     cli_binding feed[CLI_MAX_TENSORS], fetch[CLI_MAX_TENSORS], grad[CLI_MAX_TENSORS];
     int n_plugins;          /* --plugin NAME|PATH, in order */

@@ -58,6 +58,10 @@ static void usage(FILE *f)
 "  --grad NAME=FILE   run: write d(total loss)/d NAME (input or parameter)\n"
 "  --mode train|infer run: batch statistics and dropout (train, the default\n"
 "                     when --grad is given) or running statistics (infer)\n"
+"  --profile          train/bench: at the end, print where the time went: on\n"
+"                     OpenCL per kernel (calls, total and mean ms, ms per step,\n"
+"                     from OpenCL events) and the host<->device transfers per\n"
+"                     step; on the CPU per layer (forward and backward ms)\n"
 "  --progress / --no-progress  progress line (default: when stderr is a terminal)\n"
 "  -q, --quiet / -v, --verbose\n"
 "  -h, --help / --version\n"
@@ -226,6 +230,8 @@ int main(int argc, char **argv)
                 else
                     rc = parse_binding(next, o.grad, &o.n_grad, a) ? 2 : 0;
             }
+        } else if (!strcmp(a, "--profile")) {
+            o.profile = 1;
         } else if (!strcmp(a, "--progress")) {
             o.progress = 1;
         } else if (!strcmp(a, "--no-progress")) {
