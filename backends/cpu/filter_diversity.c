@@ -11,7 +11,9 @@
  *   Pm_pq = c r_p r_q G^_pq (q != p),
  *   Pm_pp = -c r_p^2 sum_{q != p} G^_pq^2 (0 when |v_p| <= eps).
  * At O 320, C 576, 3x3 this is ~15 MFLOP: filters are spread over the
- * thread pool and the loops are left plain. */
+ * thread pool and the loops are left plain. The weight is the input when
+ * there is one, else the bound parameter (and its gradient the input's or
+ * the parameter's). */
 #include <math.h>
 
 #include "backends/cpu/cpu_backend.h"
@@ -100,14 +102,23 @@ static void fd_backward_range(void *arg, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* The weight: the input, or else the bound parameter. */
+static const fx_tensor *fd_weight(const fx_kernel_call *call)
+{
+    return call->n_in > 0 ? call->in[0] : call->param[0];
+}
+
 static fx_status fd_setup(const fx_kernel_call *call, fd_job *j)
 {
-    const fx_shape *s = &call->in[0]->shape;
+    const fx_tensor *wt = fd_weight(call);
+    if (!wt)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL, "the bound weight is not allocated");
+    const fx_shape *s = &wt->shape;
     j->o = s->dim[0];
     j->c = s->dim[1];
     j->p = s->dim[2] * s->dim[3];
     j->eps = (float)fx_node_attr_float(call->node, "eps");
-    j->w = fx_tensor_f32(call->in[0]);
+    j->w = fx_tensor_f32(wt);
     if (call->n_aux < 1 || !call->aux[0]->buffer)
         return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL, "the per-filter loss buffer was not allocated");
     j->filter_loss = fx_tensor_f32(call->aux[0]);
@@ -130,7 +141,8 @@ fx_status cpu_filter_diversity_forward(const fx_kernel_call *call)
 
 fx_status cpu_filter_diversity_backward(const fx_kernel_call *call)
 {
-    if (!call->grad_in[0] || !call->grad_out[0])
+    fx_tensor *grad = call->n_in > 0 ? call->grad_in[0] : call->param_grad[0];
+    if (!grad || !call->grad_out[0])
         return FX_OK;
     fd_job j = { 0 };
     fx_status st = fd_setup(call, &j);
@@ -138,7 +150,7 @@ fx_status cpu_filter_diversity_backward(const fx_kernel_call *call)
         return st;
     double g = fx_tensor_f32(call->grad_out[0])[0];
     j.coef = 4.0 * g / ((double)j.o * (double)j.p * (double)(j.p - 1));
-    j.gw = fx_tensor_f32(call->grad_in[0]);
+    j.gw = fx_tensor_f32(grad);
     fx_cpu_parallel_for(call->backend, j.o, 1 + 65536 / (j.c * j.p * j.p + 1), fd_backward_range, &j);
     return FX_OK;
 }
