@@ -1,11 +1,14 @@
 /* cli/cmd_bench.c - `fxrun bench GRAPH`: times training steps (forward,
  * backward, optimiser update) of a graph on seeded random data, and the
- * time of each layer, printing medians. No pass/fail: a measurement. */
+ * time of each layer, printing medians. No pass/fail: a measurement.
+ * --profile on OpenCL adds the per-kernel table of the timed steps (from
+ * OpenCL events; the per-layer table synchronises after every layer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "cli/cli.h"
+#include "fx/opencl.h"
 
 static double now_ms(void)
 {
@@ -76,7 +79,14 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         rc = 1;
     }
     fx_backend *sync = be;
+    int kernel_profile = rc == 0 && o->profile && !strcmp(be->name, "opencl");
+    if (kernel_profile && fx_opencl_set_profiling(be, 1) != FX_OK)
+        rc = cli_error(ctx);
     for (int s = 0; rc == 0 && s < warmup + steps; s++) {
+        if (kernel_profile && s == warmup && fx_opencl_profile_reset(be) != FX_OK) {
+            rc = cli_error(ctx);
+            break;
+        }
         double t0 = now_ms();
         fx_graph_set_step(g, (uint64_t)s);
         if (fx_graph_forward(g) != FX_OK || fx_graph_backward(g) != FX_OK ||
@@ -92,6 +102,9 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         printf("bench '%s' on %s: batch %d, %d steps: median %.2f ms/step (min %.2f, max %.2f), %.1f images/s\n",
                fx_graph_name(g), be->device_name, batch, steps, med, times[0], times[steps - 1],
                1e3 * batch / med);
+        if (kernel_profile && (fx_opencl_profile_report(be, stdout, steps) != FX_OK ||
+                               fx_opencl_set_profiling(be, 0) != FX_OK))
+            rc = cli_error(ctx);
         /* Per layer, profiled separately (synchronising after each node). */
         fx_graph_set_profiling(g, 1);
         int prof_steps = steps < 10 ? steps : 10;

@@ -3,6 +3,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "fx/opencl.h"
+
+/* --profile on a backend without kernel events: per-layer wall time
+ * (fx_graph_set_profiling synchronises after every layer), summed over
+ * the run, evaluation forwards included. */
+static void print_layer_profile(const fx_graph *g)
+{
+    double total = 0;
+    for (int n = 0; n < fx_graph_node_count(g); n++) {
+        double f, b;
+        fx_graph_node_time(g, n, &f, &b);
+        total += f + b;
+    }
+    printf("profile (per layer, summed over the run incl. evaluation):\n");
+    printf("  %-20s %-22s %12s %12s %6s\n", "layer", "op", "forward ms", "backward ms", "%");
+    for (int n = 0; n < fx_graph_node_count(g); n++) {
+        const fx_node *node = fx_graph_node_at(g, n);
+        double f, b;
+        fx_graph_node_time(g, n, &f, &b);
+        printf("  %-20s %-22s %12.1f %12.1f %5.1f%%\n", fx_node_name(node), fx_node_op_name(node), f, b,
+               total > 0 ? 100.0 * (f + b) / total : 0.0);
+    }
+}
 
 int cli_cmd_train(fx_context *ctx, const cli_options *o)
 {
@@ -23,8 +46,17 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
     ro.progress = o->progress;
     ro.log = o->verbose > 0 ? stdout : fopen("/dev/null", "w");
     int rc = 0;
-    if (fx_train(ctx, g, &cfg, &ro) != FX_OK)
+    int kernel_profile = o->profile && !strcmp(be->name, "opencl");
+    if (kernel_profile && fx_opencl_set_profiling(be, 1) != FX_OK)
         rc = cli_error(ctx);
+    else if (o->profile && !kernel_profile)
+        fx_graph_set_profiling(g, 1);
+    if (rc == 0 && fx_train(ctx, g, &cfg, &ro) != FX_OK)
+        rc = cli_error(ctx);
+    if (rc == 0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)
+        rc = cli_error(ctx);
+    else if (rc == 0 && o->profile && !kernel_profile)
+        print_layer_profile(g);
     else if (cfg.train.checkpoint[0] && o->verbose > 0)
         printf("checkpoint: %s\n", cfg.train.checkpoint);
     if (ro.log && ro.log != stdout)

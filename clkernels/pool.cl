@@ -34,6 +34,65 @@ __kernel void maxpool_forward(__global const float *x, uint xo, __global float *
         am[ao + gid] = best_i;
 }
 
+/* n / d for 0 <= n < 2^31 without a division instruction: m and sh come
+ * from the host (ocl_divisor in backends/opencl/ocl_backend.c; Granlund &
+ * Montgomery's round-up method). CPUs have no vector integer division, so
+ * a `/` by a run-time value in a kernel PoCL vectorises across work-items
+ * runs lane by lane; a 64-bit multiply and shift stay vector operations. */
+inline int div_magic(int n, uint m, int sh) { return (int)(((ulong)(uint)n * m) >> sh); }
+
+/* 2x2 windows with stride 2 that lie inside the input (no padding): the
+ * common case, without loops, so PoCL vectorises it across work-items.
+ * Same comparisons in the same order as maxpool_forward. */
+__kernel void maxpool2x2_forward(__global const float *x, uint xo, __global float *y, uint yo, __global int *am,
+                                 uint ao, int save_argmax, int total, int h, int w, int oh, int ow, uint ow_m,
+                                 int ow_sh, uint oh_m, int oh_sh)
+{
+    int gid = get_global_id(0);
+    if (gid >= total)
+        return;
+    int t = div_magic(gid, ow_m, ow_sh);
+    int ox = gid - t * ow;
+    int plane = div_magic(t, oh_m, oh_sh);
+    int oy = t - plane * oh;
+    int i0 = 2 * oy * w + 2 * ox;
+    __global const float *xp = x + xo + (size_t)plane * h * w;
+    float v0 = xp[i0], v1 = xp[i0 + 1], v2 = xp[i0 + w], v3 = xp[i0 + w + 1];
+    float best = v0;
+    int bi = i0;
+    if (v1 > best || (isnan(v1) && !isnan(best))) {
+        best = v1;
+        bi = i0 + 1;
+    }
+    if (v2 > best || (isnan(v2) && !isnan(best))) {
+        best = v2;
+        bi = i0 + w;
+    }
+    if (v3 > best || (isnan(v3) && !isnan(best))) {
+        best = v3;
+        bi = i0 + w + 1;
+    }
+    y[yo + gid] = best;
+    if (save_argmax)
+        am[ao + gid] = bi;
+}
+
+/* Windows that do not overlap (stride >= kernel): every input pixel gets
+ * at most one output's gradient, so scattering from the outputs adds the
+ * same single term the gather of maxpool_backward would, with no loops
+ * and no races. One work-item per output. */
+__kernel void maxpool_backward_scatter(__global const float *dy, uint yo, __global const int *am, uint ao,
+                                       __global float *dx, uint xo, int total, int plane_in, int plane_out,
+                                       uint po_m, int po_sh)
+{
+    int gid = get_global_id(0);
+    if (gid >= total)
+        return;
+    int plane = div_magic(gid, po_m, po_sh);
+    size_t i = xo + (size_t)plane * plane_in + am[ao + gid];
+    dx[i] += dy[yo + gid];
+}
+
 /* Output rows (or columns) whose window covers input index i: [*lo, *hi). */
 void covering(int i, int stride, int pad, int k, int out, int *lo, int *hi)
 {

@@ -77,8 +77,11 @@ static fx_status ocl_tensor_write(fx_backend *be, fx_tensor *t, const void *src,
         return st;
     /* Blocking: the caller may free or reuse `src` as soon as we return. */
     cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, src, 0,
-                                      NULL, NULL);
-    return err == CL_SUCCESS ? FX_OK : ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
+                                      NULL, ocl_profile_slot(be));
+    if (err != CL_SUCCESS)
+        return ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
+    ocl_count_transfer(be, OCL_XFER_TO_DEVICE, bytes);
+    return FX_OK;
 }
 
 static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
@@ -87,8 +90,11 @@ static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, 
     if (st != FX_OK || bytes == 0)
         return st;
     cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, dst, 0,
-                                     NULL, NULL);
-    return err == CL_SUCCESS ? FX_OK : ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
+                                     NULL, ocl_profile_slot(be));
+    if (err != CL_SUCCESS)
+        return ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
+    ocl_count_transfer(be, OCL_XFER_TO_HOST, bytes);
+    return FX_OK;
 }
 
 static fx_status ocl_tensor_zero(fx_backend *be, fx_tensor *t)
@@ -100,8 +106,12 @@ static fx_status ocl_tensor_zero(fx_backend *be, fx_tensor *t)
         return st;
     if (b->cl_major > 1 || b->cl_minor >= 2) {
         cl_float zero = 0.0f;
-        cl_int err = clEnqueueFillBuffer(b->queue, ocl_mem(t), &zero, sizeof zero, t->offset, bytes, 0, NULL, NULL);
-        return err == CL_SUCCESS ? FX_OK : ocl_fail(be->ctx, err, "clEnqueueFillBuffer");
+        cl_int err = clEnqueueFillBuffer(b->queue, ocl_mem(t), &zero, sizeof zero, t->offset, bytes, 0, NULL,
+                                         ocl_profile_slot(be));
+        if (err != CL_SUCCESS)
+            return ocl_fail(be->ctx, err, "clEnqueueFillBuffer");
+        ocl_count_transfer(be, OCL_XFER_FILL, bytes);
+        return FX_OK;
     }
     ocl_args a;
     st = ocl_args_begin(be, "elementwise.cl", "fill_zero", &a);
@@ -121,22 +131,43 @@ static fx_status ocl_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
     if (st != FX_OK || bytes == 0 || (ocl_mem(dst) == ocl_mem(src) && dst->offset == src->offset))
         return st;
     cl_int err = clEnqueueCopyBuffer(ocl_impl(be)->queue, ocl_mem(src), ocl_mem(dst), src->offset, dst->offset, bytes,
-                                     0, NULL, NULL);
-    return err == CL_SUCCESS ? FX_OK : ocl_fail(be->ctx, err, "clEnqueueCopyBuffer");
+                                     0, NULL, ocl_profile_slot(be));
+    if (err != CL_SUCCESS)
+        return ocl_fail(be->ctx, err, "clEnqueueCopyBuffer");
+    ocl_count_transfer(be, OCL_XFER_ON_DEVICE, bytes);
+    return FX_OK;
 }
 
 static fx_status ocl_synchronize(fx_backend *be)
 {
     cl_int err = clFinish(ocl_impl(be)->queue);
-    return err == CL_SUCCESS ? FX_OK : ocl_fail(be->ctx, err, "clFinish");
+    if (err != CL_SUCCESS)
+        return ocl_fail(be->ctx, err, "clFinish");
+    ocl_profile_drain(ocl_impl(be));
+    return FX_OK;
+}
+
+void ocl_count_transfer(fx_backend *be, int kind, size_t bytes)
+{
+    ocl_backend *b = ocl_impl(be);
+    b->xfer_bytes[kind] += bytes;
+    b->xfer_calls[kind]++;
+    ocl_profile_record(be, ocl_xfer_name(kind), bytes);
 }
 
 /* ---- launch helpers ---------------------------------------------------- */
 
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a)
 {
+    return ocl_args_begin_opts(be, file, "", name, a);
+}
+
+fx_status ocl_args_begin_opts(fx_backend *be, const char *file, const char *options, const char *name, ocl_args *a)
+{
     memset(a, 0, sizeof *a);
-    return ocl_kernel_get(be, file, name, &a->kernel);
+    fx_status st = ocl_kernel_get_opts(be, file, options, name, &a->kernel);
+    a->name = name;
+    return st;
 }
 
 static void set_arg(ocl_args *a, size_t size, const void *value)
@@ -186,19 +217,35 @@ size_t ocl_group_size(fx_backend *be, size_t limit)
     return g;
 }
 
-static fx_status enqueue(fx_backend *be, ocl_args *a, size_t global, size_t local, const char *what)
+fx_status ocl_launch_nd(fx_backend *be, ocl_args *a, cl_uint dims, const size_t *global, const size_t *local,
+                        const char *what)
 {
-    char msg[160];
+    char msg[200];
     if (a->err != CL_SUCCESS) {
         snprintf(msg, sizeof msg, "clSetKernelArg #%u of kernel %s", (unsigned)a->index, what);
         return ocl_fail(be->ctx, a->err, msg);
     }
-    cl_int err = clEnqueueNDRangeKernel(ocl_impl(be)->queue, a->kernel, 1, NULL, &global, &local, 0, NULL, NULL);
+    size_t g[3] = { 1, 1, 1 };
+    for (cl_uint d = 0; d < dims && d < 3; d++) {
+        if (global[d] == 0)
+            return FX_OK;
+        size_t l = local ? local[d] : 1;
+        g[d] = (global[d] + l - 1) / l * l;
+    }
+    cl_int err = clEnqueueNDRangeKernel(ocl_impl(be)->queue, a->kernel, dims, NULL, g, local, 0, NULL,
+                                        ocl_profile_slot(be));
     if (err != CL_SUCCESS) {
-        snprintf(msg, sizeof msg, "clEnqueueNDRangeKernel(%s, global %zu, local %zu)", what, global, local);
+        snprintf(msg, sizeof msg, "clEnqueueNDRangeKernel(%s, global %zux%zux%zu, local %zux%zux%zu)", what, g[0],
+                 g[1], g[2], local ? local[0] : 0, dims > 1 && local ? local[1] : 0, dims > 2 && local ? local[2] : 0);
         return ocl_fail(be->ctx, err, msg);
     }
+    ocl_profile_record(be, a->name ? a->name : what, 0);
     return FX_OK;
+}
+
+static fx_status enqueue(fx_backend *be, ocl_args *a, size_t global, size_t local, const char *what)
+{
+    return ocl_launch_nd(be, a, 1, &global, &local, what);
 }
 
 fx_status ocl_launch_1d(fx_backend *be, ocl_args *a, size_t n, size_t local, const char *what)
@@ -216,6 +263,27 @@ fx_status ocl_launch_groups(fx_backend *be, ocl_args *a, size_t groups, size_t l
     if (groups == 0)
         return FX_OK;
     return enqueue(be, a, groups * local, local, what);
+}
+
+void ocl_divisor(int d, cl_uint *m, int *shift)
+{
+    /* l = ceil(log2 d); m = ceil(2^(31+l) / d) < 2^32; then for n < 2^31,
+     * n / d = (n * m) >> (31 + l) (Granlund & Montgomery 1994, thm 4.2). */
+    int l = 0;
+    while (l < 31 && ((cl_ulong)1 << l) < (cl_ulong)d)
+        l++;
+    cl_ulong two = (cl_ulong)1 << (31 + l);
+    *m = (cl_uint)((two + (cl_ulong)d - 1) / (cl_ulong)d);
+    *shift = 31 + l;
+}
+
+void ocl_arg_divisor(ocl_args *a, int d)
+{
+    cl_uint m;
+    int shift;
+    ocl_divisor(d > 0 ? d : 1, &m, &shift);
+    set_arg(a, sizeof m, &m);
+    ocl_arg_int(a, shift);
 }
 
 fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out)
@@ -241,6 +309,18 @@ fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out)
 
 /* ---- optimiser updates ------------------------------------------------- */
 
+/* Counts optimiser steps: one each time the first parameter ever updated
+ * is updated again (for per-step profile figures). */
+static void count_optimizer_step(ocl_backend *b, const fx_tensor *w)
+{
+    if (!b->step_mem) {
+        b->step_mem = ocl_mem(w);
+        b->step_offset = w->offset;
+    }
+    if (b->step_mem == ocl_mem(w) && b->step_offset == w->offset)
+        b->optimizer_steps++;
+}
+
 static fx_status opt_check(fx_backend *be, const fx_tensor *w, const fx_tensor *a, const fx_tensor *b2,
                            const fx_tensor *c, const char *which)
 {
@@ -260,6 +340,7 @@ fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_te
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
+    count_optimizer_step(ocl_impl(be), w);
     ocl_arg_tensor(&a, w);
     ocl_arg_tensor(&a, g);
     ocl_arg_tensor(&a, velocity);
@@ -281,6 +362,7 @@ fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_t
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
+    count_optimizer_step(ocl_impl(be), w);
     ocl_arg_tensor(&a, w);
     ocl_arg_tensor(&a, g);
     ocl_arg_tensor(&a, m);
@@ -476,6 +558,9 @@ fx_status fx_opencl_backend_create(fx_context *ctx, const char *spec, fx_backend
     clGetDeviceInfo(b->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof b->local_mem, &b->local_mem, NULL);
     clGetDeviceInfo(b->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof b->max_alloc, &b->max_alloc, NULL);
     clGetDeviceInfo(b->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof b->global_mem, &b->global_mem, NULL);
+    clGetDeviceInfo(b->device, CL_DEVICE_TYPE, sizeof b->device_type, &b->device_type, NULL);
+    clGetDeviceInfo(b->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof b->native_float_width,
+                    &b->native_float_width, NULL);
     if (b->max_work_group == 0)
         b->max_work_group = 1;
     snprintf(be->device_name, sizeof be->device_name, "OpenCL %d:%d %s (%s)", ref.p, ref.d, ref.name, version);
@@ -496,6 +581,15 @@ fx_status fx_opencl_backend_create(fx_context *ctx, const char *spec, fx_backend
         ocl_destroy(be);
         return st;
     }
+    st = ocl_gemm_select(be);
+    if (st != FX_OK) {
+        ocl_destroy(be);
+        return st;
+    }
+    if (fx_context_get_options(ctx)->verbose >= 2)
+        fprintf(stderr, "fx: opencl: %s; GEMM: %s%s%s\n", be->device_name,
+                b->gemm == OCL_GEMM_FX ? "fx kernels (clkernels/gemm.cl " : "CLBlast",
+                b->gemm == OCL_GEMM_FX ? b->gemm_options : "", b->gemm == OCL_GEMM_FX ? ")" : "");
     *out = be;
     return FX_OK;
 }
@@ -508,6 +602,12 @@ static void ocl_destroy(fx_backend *be)
     if (b) {
         if (b->queue)
             clFinish(b->queue);
+        /* The line tests and users look for to see whether the disk cache
+         * worked (a warm start builds nothing). */
+        if (b->context && fx_context_get_options(be->ctx)->verbose >= 2)
+            fprintf(stderr, "fx: opencl: programs built %d, loaded %d from cache (%s)\n", b->programs_built,
+                    b->programs_loaded, b->cache_dir[0] ? b->cache_dir : "disk cache off");
+        ocl_profile_release(b);
         for (int i = 0; i < 2; i++)
             if (b->scratch[i])
                 clReleaseMemObject(b->scratch[i]);

@@ -18,9 +18,11 @@
 #include "fx/fx.h"
 #include "fx/opencl.h"
 
-#define OCL_MAX_PROGRAMS 16
-#define OCL_MAX_KERNELS 96
+#define OCL_MAX_PROGRAMS 24
+#define OCL_MAX_KERNELS 128
 #define OCL_PATH_MAX 1024
+#define OCL_MAX_PROFILE 160  /* distinct kernel names and transfer kinds */
+#define OCL_MAX_PENDING 512  /* profiled commands awaiting their times */
 
 /* One .cl file from clkernels/, embedded by the build (generated file
  * fx_clkernels.c in the build folder). */
@@ -44,6 +46,26 @@ typedef struct ocl_kernel_entry {
     cl_kernel kernel;
 } ocl_kernel_entry;
 
+/* Per-kernel (or per-transfer kind) totals of --profile. */
+typedef struct ocl_profile_entry {
+    char name[64];
+    int64_t calls;
+    double ms;
+    uint64_t bytes;     /* transfers */
+} ocl_profile_entry;
+
+/* A profiled command whose event has not been read yet. */
+typedef struct ocl_pending_event {
+    cl_event event;
+    int entry;
+} ocl_pending_event;
+
+/* Transfer kinds counted always (bytes, calls), timed when profiling. */
+enum { OCL_XFER_TO_DEVICE, OCL_XFER_TO_HOST, OCL_XFER_ON_DEVICE, OCL_XFER_FILL, OCL_XFER_KINDS };
+
+/* Which GEMM implementation the backend uses (ocl_gemm.c). */
+typedef enum ocl_gemm_impl { OCL_GEMM_FX = 0, OCL_GEMM_CLBLAST = 1 } ocl_gemm_impl;
+
 typedef struct ocl_backend {
     fx_context *ctx;
     cl_platform_id platform;
@@ -58,6 +80,10 @@ typedef struct ocl_backend {
     cl_ulong local_mem;           /* CL_DEVICE_LOCAL_MEM_SIZE */
     cl_ulong max_alloc;           /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     cl_ulong global_mem;
+    cl_device_type device_type;
+    cl_uint native_float_width;   /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    ocl_gemm_impl gemm;           /* chosen at creation: CPU -> FX, GPU -> CLBlast */
+    char gemm_options[128];       /* -D tile sizes of clkernels/gemm.cl */
     ocl_program_entry programs[OCL_MAX_PROGRAMS];
     int n_programs;
     ocl_kernel_entry kernels[OCL_MAX_KERNELS];
@@ -69,6 +95,21 @@ typedef struct ocl_backend {
      * in order and one host thread drives it. */
     cl_mem scratch[2];
     size_t scratch_bytes[2];
+    /* Transfers, counted always (tests check a step copies only what it
+     * must); their times and per-kernel times only while profiling. */
+    uint64_t xfer_bytes[OCL_XFER_KINDS];
+    int64_t xfer_calls[OCL_XFER_KINDS];
+    int profiling;                /* queue has CL_QUEUE_PROFILING_ENABLE */
+    ocl_profile_entry profile[OCL_MAX_PROFILE];
+    int n_profile;
+    ocl_pending_event pending[OCL_MAX_PENDING];
+    int n_pending;
+    cl_event slot_event;          /* the command being enqueued */
+    /* Optimiser steps seen (the first parameter's update comes round
+     * again), to report per step when the caller does not know. */
+    cl_mem step_mem;
+    size_t step_offset;
+    int64_t optimizer_steps;
 } ocl_backend;
 
 static inline ocl_backend *ocl_impl(const fx_backend *be) { return (ocl_backend *)be->impl; }
@@ -80,8 +121,11 @@ const char *ocl_error_name(cl_int err);
 fx_status ocl_fail(fx_context *ctx, cl_int err, const char *what);
 
 /* ocl_program_cache.c: the cl_kernel `name` from clkernels/`file`, built
- * (or loaded from the disk cache) on first use. */
+ * (or loaded from the disk cache) on first use; _opts adds build options
+ * (a separate program per distinct options string). */
 fx_status ocl_kernel_get(fx_backend *be, const char *file, const char *name, cl_kernel *out);
+fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *options, const char *name,
+                              cl_kernel *out);
 void ocl_program_cache_release(ocl_backend *b);
 /* Resolves the disk cache directory from the environment into b->cache_dir. */
 void ocl_program_cache_init(ocl_backend *b);
@@ -89,6 +133,7 @@ void ocl_program_cache_init(ocl_backend *b);
 /* Argument helpers: each appends at *index and advances it. */
 typedef struct ocl_args {
     cl_kernel kernel;
+    const char *name;    /* kernel name, for the profile */
     cl_uint index;
     cl_int err;          /* first failure */
 } ocl_args;
@@ -98,6 +143,10 @@ void ocl_arg_int(ocl_args *a, int v);
 void ocl_arg_float(ocl_args *a, float v);
 void ocl_arg_ulong(ocl_args *a, uint64_t v);
 void ocl_arg_local(ocl_args *a, size_t bytes);
+/* Division by a run-time constant d >= 1 in kernels (div_magic in the .cl
+ * files): appends the multiplier (uint) and shift (int) for d. */
+void ocl_arg_divisor(ocl_args *a, int d);
+void ocl_divisor(int d, cl_uint *m, int *shift);
 
 /* Launches a 1-D range of n work-items (rounded up to the work-group size;
  * kernels check bounds). `local` 0 = the backend's choice. */
@@ -109,9 +158,31 @@ size_t ocl_group_size(fx_backend *be, size_t limit);
 
 /* Starts an argument list for kernel `name` of `file`. */
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a);
+/* The same for a program built with extra options (e.g. "-DGEMM_VW=16"). */
+fx_status ocl_args_begin_opts(fx_backend *be, const char *file, const char *options, const char *name, ocl_args *a);
+/* Launches an n-D range (dims 1..3): global sizes are rounded up to
+ * multiples of local (kernels check bounds); local NULL = the driver's
+ * choice. */
+fx_status ocl_launch_nd(fx_backend *be, ocl_args *a, cl_uint dims, const size_t *global, const size_t *local,
+                        const char *what);
+
+/* Profiling (ocl_profile.c): the event of a command just enqueued (NULL
+ * when not profiling) is handed over with the name it is reported under:
+ * ocl_profile_slot returns where clEnqueue* should put the event (NULL
+ * when not profiling), ocl_profile_record then files it under `name`. */
+cl_event *ocl_profile_slot(fx_backend *be);
+void ocl_profile_record(fx_backend *be, const char *name, uint64_t bytes);
+/* Reads the times of every pending event (waits for them). */
+void ocl_profile_drain(ocl_backend *b);
+const char *ocl_xfer_name(int kind);
+void ocl_profile_release(ocl_backend *b);
 
 /* Scratch buffer `slot` (0 or 1) of at least `bytes`. */
 fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out);
+
+/* Counts a transfer of `kind` (OCL_XFER_*) just enqueued, and files its
+ * profiling event. */
+void ocl_count_transfer(fx_backend *be, int kind, size_t bytes);
 
 static inline cl_mem ocl_mem(const fx_tensor *t) { return (cl_mem)t->buffer->handle; }
 static inline size_t ocl_elem_offset(const fx_tensor *t) { return t->offset / 4; }
@@ -123,11 +194,30 @@ fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_te
 fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
                           float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
 
-/* ocl_gemm.c: row-major C[m, n] = alpha op(A) op(B) + beta C via CLBlast;
+/* ocl_gemm.c: row-major C[m, n] = alpha op(A) op(B) + beta C, with fx's
+ * kernels (clkernels/gemm.cl) or CLBlast as the backend chose (b->gemm);
  * offsets and leading dimensions in elements. */
 fx_status ocl_gemm(fx_backend *be, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, cl_mem a,
                    size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                    size_t ldc, const char *what);
+/* A matrix operand of the batched products: matrix z starts at
+ * off + z * stride (stride 0: one matrix shared by the batch). */
+typedef struct ocl_matrix {
+    cl_mem mem;
+    size_t off, ld, stride;
+} ocl_matrix;
+/* C_z = alpha op(A_z) B_z + beta C_z (+ bias[row]) for z < batch: trans_a
+ * 0 (A_z [m, k]) or 1 (A_z stored [k, m]); B_z [k, n]. bias NULL = none. */
+fx_status ocl_gemm_batched(fx_backend *be, int trans_a, size_t m, size_t n, size_t k, float alpha, ocl_matrix a,
+                           ocl_matrix b, float beta, ocl_matrix c, size_t batch, const fx_tensor *bias,
+                           const char *what);
+/* C = alpha sum_{z < batch} A_z B_z^T + beta C with A_z [m, l], B_z [n, l]
+ * (weight gradients summed over the images of a batch). */
+fx_status ocl_gemm_nt_sum(fx_backend *be, size_t m, size_t n, size_t l, float alpha, ocl_matrix a, ocl_matrix b,
+                          size_t batch, float beta, cl_mem c, size_t c_off, size_t ldc, const char *what);
+/* Chooses the GEMM implementation and tile sizes for the device
+ * (FX_OPENCL_GEMM=fx|clblast overrides the rule). */
+fx_status ocl_gemm_select(fx_backend *be);
 
 #define FX_OCL_KERNEL_PAIR(op)                                 \
     fx_status ocl_##op##_forward(const fx_kernel_call *call);  \

@@ -1,14 +1,18 @@
 /* backends/opencl/ocl_conv.c - conv2d on OpenCL (op: core/ops/conv2d.c)
- * as im2col + one CLBlast GEMM per chunk of B images:
- *   col[K, B*P] = im2col(x[first .. first+B))          K = C*kh*kw, P = OH*OW
- *   tmp[O, B*P] = W[O, K] col                           (GEMM, n = B*P: wide
- *                                                         even for 6x6 maps)
- *   y[first+b, o, p] = tmp[o, b*P + p] + bias[o]        (conv_scatter)
- * Backward per chunk, with tmp = dy in GEMM layout (conv_gather):
- *   dW += tmp col^T;   col = W^T tmp;   dx += col2im(col)
+ * as im2col + batched GEMMs (ocl_gemm.c: fx's kernels or CLBlast) over
+ * chunks of B images, K = C*kh*kw, P = OH*OW:
+ *   col[b] = im2col(x[first + b])            [K, P] per image (im2col_planes)
+ *   y[first + b] = W[O, K] col[b] + bias     one batched GEMM writing the
+ *                                            NCHW planes in place
+ * Backward per chunk:
+ *   dW += sum_b dy[first + b] col[b]^T       (ocl_gemm_nt_sum)
+ *   col[b] = W^T dy[first + b];  dx += col2im(col)   (col2im_rows)
  * and db += per-channel sums of dy (one reduction over the whole batch).
+ * A 1x1, stride-1, unpadded conv skips im2col: col[b] is x[b] itself, and
+ * W^T dy adds straight into dx.
  * B is chosen so the columns fit a scratch budget (64 MiB, or a quarter of
- * the device's largest allocation); scratch lives in the backend. */
+ * the device's largest allocation); scratch slot 0 lives in the backend
+ * (slot 1 holds CLBlast's partial weight gradients). */
 #include "backends/opencl/ocl_backend.h"
 #include "core/ops/window2d.h"
 
@@ -19,6 +23,7 @@ typedef struct ocl_conv_geom {
     int kh, kw, sh, sw, pt, pl;
     size_t k, p;
     int chunk;
+    int direct;      /* 1x1, stride 1, no padding: columns = x */
 } ocl_conv_geom;
 
 static fx_status geom_get(const fx_kernel_call *call, ocl_conv_geom *g)
@@ -47,7 +52,9 @@ static fx_status geom_get(const fx_kernel_call *call, ocl_conv_geom *g)
     size_t max_alloc = (size_t)ocl_impl(call->backend)->max_alloc;
     if (max_alloc && max_alloc / 4 < budget)
         budget = max_alloc / 4;
-    size_t per_image = (g->k > (size_t)g->o ? g->k : (size_t)g->o) * g->p * sizeof(float);
+    g->direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->oh == g->h &&
+                g->ow == g->w;
+    size_t per_image = g->k * g->p * sizeof(float);
     size_t chunk = per_image ? budget / per_image : (size_t)g->n;
     if (chunk < 1)
         chunk = 1;
@@ -57,16 +64,31 @@ static fx_status geom_get(const fx_kernel_call *call, ocl_conv_geom *g)
     return FX_OK;
 }
 
-/* im2col or col2im of images [first, first + batch). */
-static fx_status column_pass(fx_backend *be, const char *kernel, const ocl_conv_geom *g, const fx_tensor *x,
-                             cl_mem col, int first, int batch)
+/* im2col_planes (x -> col) or col2im_rows (col -> dx, adding) of images
+ * [first, first + batch). */
+static fx_status column_pass(fx_backend *be, int to_columns, const ocl_conv_geom *g, const fx_tensor *x, cl_mem col,
+                             int first, int batch)
 {
     ocl_args a;
+    if (!to_columns && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w) {
+        /* Stride 1, output the size of the input: the vector kernel. */
+        const char *kernel = "col2im_same_s1";
+        fx_status st = ocl_args_begin(be, "conv.cl", kernel, &a);
+        if (st != FX_OK)
+            return st;
+        ocl_arg_mem(&a, col, 0);
+        ocl_arg_tensor(&a, x);
+        int ints[] = { first, batch, g->c, g->h, g->w, g->kh, g->kw, g->pt, g->pl };
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+            ocl_arg_int(&a, ints[i]);
+        size_t chunks = (g->p + 15) / 16;
+        return ocl_launch_1d(be, &a, (size_t)batch * g->c * chunks, 0, kernel);
+    }
+    const char *kernel = to_columns ? "im2col_planes" : "col2im_rows";
     fx_status st = ocl_args_begin(be, "conv.cl", kernel, &a);
     if (st != FX_OK)
         return st;
-    int is_im2col = kernel[0] == 'i';
-    if (is_im2col) {
+    if (to_columns) {
         ocl_arg_tensor(&a, x);
         ocl_arg_mem(&a, col, 0);
     } else {
@@ -76,36 +98,31 @@ static fx_status column_pass(fx_backend *be, const char *kernel, const ocl_conv_
     int ints[] = { first, batch, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl, g->oh, g->ow };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         ocl_arg_int(&a, ints[i]);
-    size_t items = is_im2col ? g->k * (size_t)batch * g->p : (size_t)batch * g->c * g->h * g->w;
+    size_t items = to_columns ? (size_t)batch * g->k : (size_t)batch * g->c * g->h;
     return ocl_launch_1d(be, &a, items, 0, kernel);
 }
 
-/* conv_scatter (tmp -> y, + bias) or conv_gather (dy -> tmp). */
-static fx_status layout_pass(fx_backend *be, int scatter, const ocl_conv_geom *g, const fx_tensor *y,
-                             const fx_tensor *bias, cl_mem tmp, int first, int batch)
+/* The [K, P] column matrices of images [first, first + batch): x itself
+ * for a direct conv, else scratch filled by im2col. */
+static fx_status columns(fx_backend *be, const ocl_conv_geom *g, const fx_tensor *x, cl_mem col, int first,
+                         int batch, ocl_matrix *out)
 {
-    ocl_args a;
-    const char *kernel = scatter ? "conv_scatter" : "conv_gather";
-    fx_status st = ocl_args_begin(be, "conv.cl", kernel, &a);
-    if (st != FX_OK)
-        return st;
-    if (scatter) {
-        ocl_arg_mem(&a, tmp, 0);
-        ocl_arg_tensor(&a, y);
-        if (bias)
-            ocl_arg_tensor(&a, bias);
-        else
-            ocl_arg_tensor(&a, y); /* unused */
-        ocl_arg_int(&a, bias != NULL);
-    } else {
-        ocl_arg_tensor(&a, y);
-        ocl_arg_mem(&a, tmp, 0);
+    if (g->direct) {
+        ocl_matrix m = { ocl_mem(x), ocl_elem_offset(x) + (size_t)first * g->k * g->p, g->p, g->k * g->p };
+        *out = m;
+        return FX_OK;
     }
-    ocl_arg_int(&a, first);
-    ocl_arg_int(&a, batch);
-    ocl_arg_int(&a, g->o);
-    ocl_arg_int(&a, (int)g->p);
-    return ocl_launch_1d(be, &a, (size_t)batch * g->o * g->p, 0, kernel);
+    ocl_matrix m = { col, 0, g->p, g->k * g->p };
+    *out = m;
+    return column_pass(be, 1, g, x, col, first, batch);
+}
+
+/* Planes [first, first + batch) of an NCHW tensor with `channels` rows of
+ * P: a batch of [channels, P] matrices. */
+static ocl_matrix planes(const fx_tensor *t, int first, size_t channels, size_t p)
+{
+    ocl_matrix m = { ocl_mem(t), ocl_elem_offset(t) + (size_t)first * channels * p, p, channels * p };
+    return m;
 }
 
 fx_status ocl_conv2d_forward(const fx_kernel_call *call)
@@ -115,20 +132,18 @@ fx_status ocl_conv2d_forward(const fx_kernel_call *call)
     fx_status st = geom_get(call, &g);
     const fx_tensor *x = call->in[0], *w = call->param[0];
     const fx_tensor *bias = call->n_params > 1 && ocl_has_tensor(call->param[1]) ? call->param[1] : NULL;
-    cl_mem col = NULL, tmp = NULL;
-    if (st == FX_OK)
+    cl_mem col = NULL;
+    if (st == FX_OK && !g.direct)
         st = ocl_scratch(be, 0, g.k * g.chunk * g.p * sizeof(float), &col);
-    if (st == FX_OK)
-        st = ocl_scratch(be, 1, (size_t)g.o * g.chunk * g.p * sizeof(float), &tmp);
+    ocl_matrix wm = { ocl_mem(w), ocl_elem_offset(w), g.k, 0 };
     for (int first = 0; first < g.n && st == FX_OK; first += g.chunk) {
         int b = g.n - first < g.chunk ? g.n - first : g.chunk;
-        size_t cols = (size_t)b * g.p;
-        st = column_pass(be, "im2col", &g, x, col, first, b);
+        ocl_matrix cols;
+        st = columns(be, &g, x, col, first, b, &cols);
         if (st == FX_OK)
-            st = ocl_gemm(be, 0, 0, (size_t)g.o, cols, g.k, 1.0f, ocl_mem(w), ocl_elem_offset(w), g.k, col, 0, cols,
-                          0.0f, tmp, 0, cols, fx_node_name(call->node));
-        if (st == FX_OK)
-            st = layout_pass(be, 1, &g, call->out[0], bias, tmp, first, b);
+            st = ocl_gemm_batched(be, 0, (size_t)g.o, g.p, g.k, 1.0f, wm, cols, 0.0f,
+                                  planes(call->out[0], first, (size_t)g.o, g.p), (size_t)b, bias,
+                                  fx_node_name(call->node));
     }
     return st;
 }
@@ -161,25 +176,30 @@ fx_status ocl_conv2d_backward(const fx_kernel_call *call)
     int need_dx = ocl_has_tensor(dx), need_dw = ocl_has_tensor(dw);
     if (st != FX_OK || (!need_dx && !need_dw))
         return st;
-    cl_mem col = NULL, tmp = NULL;
-    st = ocl_scratch(be, 0, g.k * g.chunk * g.p * sizeof(float), &col);
-    if (st == FX_OK)
-        st = ocl_scratch(be, 1, (size_t)g.o * g.chunk * g.p * sizeof(float), &tmp);
+    cl_mem col = NULL;
+    if (!g.direct)
+        st = ocl_scratch(be, 0, g.k * g.chunk * g.p * sizeof(float), &col);
+    ocl_matrix wm = { ocl_mem(w), ocl_elem_offset(w), g.k, 0 };
     for (int first = 0; first < g.n && st == FX_OK; first += g.chunk) {
         int b = g.n - first < g.chunk ? g.n - first : g.chunk;
-        size_t cols = (size_t)b * g.p;
-        st = layout_pass(be, 0, &g, dy, NULL, tmp, first, b);
-        if (st == FX_OK && need_dw) {
-            st = column_pass(be, "im2col", &g, x, col, first, b);
+        ocl_matrix dym = planes(dy, first, (size_t)g.o, g.p);
+        if (need_dw) {
+            ocl_matrix cols;
+            st = columns(be, &g, x, col, first, b, &cols);
             if (st == FX_OK)
-                st = ocl_gemm(be, 0, 1, (size_t)g.o, g.k, cols, 1.0f, tmp, 0, cols, col, 0, cols, 1.0f, ocl_mem(dw),
-                              ocl_elem_offset(dw), g.k, what);
+                st = ocl_gemm_nt_sum(be, (size_t)g.o, g.k, g.p, 1.0f, dym, cols, (size_t)b, 1.0f, ocl_mem(dw),
+                                     ocl_elem_offset(dw), g.k, what);
         }
         if (st == FX_OK && need_dx) {
-            st = ocl_gemm(be, 1, 0, g.k, cols, (size_t)g.o, 1.0f, ocl_mem(w), ocl_elem_offset(w), g.k, tmp, 0, cols,
-                          0.0f, col, 0, cols, what);
-            if (st == FX_OK)
-                st = column_pass(be, "col2im", &g, dx, col, first, b);
+            if (g.direct) {
+                st = ocl_gemm_batched(be, 1, g.k, g.p, (size_t)g.o, 1.0f, wm, dym, 1.0f, planes(dx, first, g.k, g.p),
+                                      (size_t)b, NULL, what);
+            } else {
+                ocl_matrix cm = { col, 0, g.p, g.k * g.p };
+                st = ocl_gemm_batched(be, 1, g.k, g.p, (size_t)g.o, 1.0f, wm, dym, 0.0f, cm, (size_t)b, NULL, what);
+                if (st == FX_OK)
+                    st = column_pass(be, 0, &g, dx, col, first, b);
+            }
         }
     }
     return st;

@@ -25,8 +25,40 @@ static int has_argmax(const fx_kernel_call *call)
     return call->n_aux > 0 && call->aux && call->aux[0] && call->aux[0]->buffer;
 }
 
+/* maxpool2d 2x2/2 windows inside the input: the loop-free kernel. */
+static int is_plain_2x2(const fx_window2d *win, int64_t h, int64_t w)
+{
+    return win->kernel_h == 2 && win->kernel_w == 2 && win->stride_h == 2 && win->stride_w == 2 &&
+           win->pad_top == 0 && win->pad_left == 0 && 2 * win->out_h <= h && 2 * win->out_w <= w;
+}
+
 fx_status ocl_maxpool2d_forward(const fx_kernel_call *call)
 {
+    const fx_tensor *x = call->in[0];
+    fx_window2d win;
+    fx_status st0 = fx_window2d_resolve(call->ctx, call->node, x->shape.dim[2], x->shape.dim[3], &win);
+    if (st0 != FX_OK)
+        return st0;
+    if (is_plain_2x2(&win, x->shape.dim[2], x->shape.dim[3])) {
+        ocl_args a;
+        fx_status st = ocl_args_begin(call->backend, "pool.cl", "maxpool2x2_forward", &a);
+        if (st != FX_OK)
+            return st;
+        int save = has_argmax(call);
+        int total = (int)fx_tensor_numel(call->out[0]);
+        ocl_arg_tensor(&a, x);
+        ocl_arg_tensor(&a, call->out[0]);
+        ocl_arg_tensor(&a, save ? call->aux[0] : call->out[0]);
+        ocl_arg_int(&a, save);
+        ocl_arg_int(&a, total);
+        ocl_arg_int(&a, (int)x->shape.dim[2]);
+        ocl_arg_int(&a, (int)x->shape.dim[3]);
+        ocl_arg_int(&a, (int)win.out_h);
+        ocl_arg_int(&a, (int)win.out_w);
+        ocl_arg_divisor(&a, (int)win.out_w);
+        ocl_arg_divisor(&a, (int)win.out_h);
+        return ocl_launch_1d(call->backend, &a, (size_t)total, 0, "maxpool2x2_forward");
+    }
     ocl_args a;
     fx_status st = ocl_args_begin(call->backend, "pool.cl", "maxpool_forward", &a);
     if (st != FX_OK)
@@ -49,6 +81,27 @@ fx_status ocl_maxpool2d_backward(const fx_kernel_call *call)
     if (!has_argmax(call))
         return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL,
                             "maxpool2d backward has no saved argmax (aux 0); forward must run in training mode");
+    const fx_tensor *x = call->in[0];
+    fx_window2d win;
+    fx_status st0 = fx_window2d_resolve(call->ctx, call->node, x->shape.dim[2], x->shape.dim[3], &win);
+    if (st0 != FX_OK)
+        return st0;
+    if (win.stride_h >= win.kernel_h && win.stride_w >= win.kernel_w) {
+        ocl_args a;
+        fx_status st = ocl_args_begin(call->backend, "pool.cl", "maxpool_backward_scatter", &a);
+        if (st != FX_OK)
+            return st;
+        int total = (int)fx_tensor_numel(call->grad_out[0]);
+        int plane_out = (int)(win.out_h * win.out_w);
+        ocl_arg_tensor(&a, call->grad_out[0]);
+        ocl_arg_tensor(&a, call->aux[0]);
+        ocl_arg_tensor(&a, call->grad_in[0]);
+        ocl_arg_int(&a, total);
+        ocl_arg_int(&a, (int)(x->shape.dim[2] * x->shape.dim[3]));
+        ocl_arg_int(&a, plane_out);
+        ocl_arg_divisor(&a, plane_out);
+        return ocl_launch_1d(call->backend, &a, (size_t)total, 0, "maxpool_backward_scatter");
+    }
     ocl_args a;
     fx_status st = ocl_args_begin(call->backend, "pool.cl", "maxpool_backward", &a);
     if (st != FX_OK)

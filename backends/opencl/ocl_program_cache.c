@@ -287,15 +287,24 @@ static fx_status program_create(fx_backend *be, const char *file, const char *op
 
 /* Build options shared by every program. No fast-math flags: results must
  * match the CPU kernels within float rounding. */
-static const char *program_options(void) { return "-cl-std=CL1.2"; }
+#define OCL_BASE_OPTIONS "-cl-std=CL1.2"
 
 fx_status ocl_kernel_get(fx_backend *be, const char *file, const char *name, cl_kernel *out)
 {
+    return ocl_kernel_get_opts(be, file, "", name, out);
+}
+
+fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *extra, const char *name, cl_kernel *out)
+{
     ocl_backend *b = ocl_impl(be);
-    const char *options = program_options();
+    char options[sizeof b->programs[0].options];
+    if (snprintf(options, sizeof options, "%s%s%s", OCL_BASE_OPTIONS, extra && *extra ? " " : "",
+                 extra ? extra : "") >= (int)sizeof options)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "OpenCL: build options for clkernels/%s too long", file);
     for (int i = 0; i < b->n_kernels; i++) {
         const ocl_kernel_entry *k = &b->kernels[i];
-        if (!strcmp(k->name, name) && !strcmp(b->programs[k->program].file, file)) {
+        if (!strcmp(k->name, name) && !strcmp(b->programs[k->program].file, file) &&
+            !strcmp(b->programs[k->program].options, options)) {
             *out = k->kernel;
             return FX_OK;
         }

@@ -28,3 +28,10 @@ fx_status fx_opencl_register_kernels(fx_registry *reg) { return FX_OK; }
 int fx_opencl_programs_built(const fx_backend *be) { return -1; }
 int fx_opencl_programs_loaded(const fx_backend *be) { return -1; }
 const char *fx_opencl_cache_dir(const fx_backend *be) { return ""; }
+fx_status fx_opencl_set_profiling(fx_backend *be, int on) { return not_built(be ? be->ctx : NULL); }
+fx_status fx_opencl_profile_reset(fx_backend *be) { return not_built(be ? be->ctx : NULL); }
+fx_status fx_opencl_profile_report(fx_backend *be, FILE *out, int steps) { return not_built(be ? be->ctx : NULL); }
+fx_status fx_opencl_transfer_bytes(const fx_backend *be, uint64_t *to_device, uint64_t *to_host)
+{
+    return not_built(be ? be->ctx : NULL);
+}

@@ -11,7 +11,9 @@
  * kernel development). Compiled programs are cached in memory per backend
  * and on disk under $FX_KERNEL_CACHE_DIR, else $XDG_CACHE_HOME/fx/kernels,
  * else ~/.cache/fx/kernels; FX_KERNEL_CACHE_DIR=off disables the disk
- * cache. GEMMs run through CLBlast. */
+ * cache. GEMMs run through fx's own kernels (clkernels/gemm.cl) on CPU
+ * devices and through CLBlast on GPUs; FX_OPENCL_GEMM=fx|clblast|auto
+ * overrides that choice. */
 #ifndef FX_OPENCL_H
 #define FX_OPENCL_H
 
@@ -48,6 +50,25 @@ int fx_opencl_programs_loaded(const fx_backend *be);
 
 /* The disk cache directory in use ("" when disabled). */
 const char *fx_opencl_cache_dir(const fx_backend *be);
+
+/* Profiling (fxrun --profile). While on, the queue has
+ * CL_QUEUE_PROFILING_ENABLE and every kernel, CLBlast call and transfer
+ * keeps its event; times are read in batches, at synchronisation and at
+ * report time. Switching waits for queued work and replaces the queue
+ * (a plugin must not hold the queue across the switch). Off by default. */
+fx_status fx_opencl_set_profiling(fx_backend *be, int on);
+/* Forgets the times, call counts, transfer counts and optimiser steps so
+ * far (e.g. after warm-up steps). */
+fx_status fx_opencl_profile_reset(fx_backend *be);
+/* Writes a table to `out`: per kernel name the calls, total and mean ms
+ * and ms per step, slowest first; then per transfer kind (host->device,
+ * device->host, device->device, fill) the calls, bytes and ms per step.
+ * steps > 0 divides by it; steps <= 0 by the optimiser steps the backend
+ * saw since the last reset. */
+fx_status fx_opencl_profile_report(fx_backend *be, FILE *out, int steps);
+/* Bytes copied host->device and device->host since creation or the last
+ * fx_opencl_profile_reset (counted whether profiling is on or not). */
+fx_status fx_opencl_transfer_bytes(const fx_backend *be, uint64_t *to_device, uint64_t *to_host);
 
 #ifdef __cplusplus
 }
