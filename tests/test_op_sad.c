@@ -204,24 +204,53 @@ static float sad_with(const char *simd, int threads, const fxtest_case *c, float
 
 START_TEST(test_sad_loss_same_on_every_simd_level_and_thread_count)
 {
-    /* K 37 (not a multiple of 16: partial tiles and vectors), 24 x 24,
-     * top-k sparse, batch 5 over 2 threads. Threads must not change a bit
-     * (images are independent, the batch sum has a fixed order); SIMD
-     * levels differ only by rounding (FMA vs separate multiply-add). */
-    const int64_t n = 5, k = 37, hw = 576;
-    float *m = sparse_maps(50, n * k, hw, 23);
-    fxtest_case c = sad_case(NULL, fx_shape_4d(n, k, 24, 24), m);
-    float *d0, *d1, *d2, *d3;
-    float l0 = sad_with(NULL, 1, &c, &d0), l1 = sad_with(NULL, 2, &c, &d1);
-    float l2 = sad_with("scalar", 2, &c, &d2), l3 = sad_with("avx2", 1, &c, &d3);
-    ck_assert_msg(l0 == l1, "loss on 1 thread %.9g, on 2 %.9g", l0, l1);
-    fxtest_assert_close(d1, d0, n * k * hw, 0, 0, "dm, 2 threads vs 1");
-    fxtest_assert_close(&l2, &l0, 1, 1e-5, 0, "loss, scalar vs best SIMD");
-    fxtest_assert_close(&l3, &l0, 1, 1e-5, 0, "loss, avx2 vs best SIMD");
-    fxtest_assert_close(d2, d0, n * k * hw, 1e-3, 1e-10, "dm, scalar vs best SIMD");
-    fxtest_assert_close(d3, d0, n * k * hw, 1e-3, 1e-10, "dm, avx2 vs best SIMD");
-    free(d0), free(d1), free(d2), free(d3);
-    free(m);
+    /* K 37 (not a multiple of 16: partial tiles and vectors), batch 5 over
+     * 2 threads; top-k sparse 24 x 24 maps (the row-list path) and dense
+     * 12 x 12 maps (the GEMM path). Threads must not change a bit (images
+     * are independent, the batch sum has a fixed order); SIMD levels
+     * differ only by rounding (FMA or not, another GEMM kernel). */
+    for (int dense = 0; dense < 2; dense++) {
+        const int64_t n = 5, k = 37, side = dense ? 12 : 24, hw = side * side;
+        float *m = dense ? fxtest_random(51, n * k * hw) : sparse_maps(50, n * k, hw, 23);
+        fxtest_case c = sad_case(NULL, fx_shape_4d(n, k, side, side), m);
+        float *d0, *d1, *d2, *d3;
+        float l0 = sad_with(NULL, 1, &c, &d0), l1 = sad_with(NULL, 2, &c, &d1);
+        float l2 = sad_with("scalar", 2, &c, &d2), l3 = sad_with("avx2", 1, &c, &d3);
+        ck_assert_msg(l0 == l1, "%s: loss on 1 thread %.9g, on 2 %.9g", dense ? "dense" : "sparse", l0, l1);
+        fxtest_assert_close(d1, d0, n * k * hw, 0, 0, "dm, 2 threads vs 1");
+        fxtest_assert_close(&l2, &l0, 1, 1e-5, 0, "loss, scalar vs best SIMD");
+        fxtest_assert_close(&l3, &l0, 1, 1e-5, 0, "loss, avx2 vs best SIMD");
+        fxtest_assert_close(d2, d0, n * k * hw, 1e-3, 1e-10, "dm, scalar vs best SIMD");
+        fxtest_assert_close(d3, d0, n * k * hw, 1e-3, 1e-10, "dm, avx2 vs best SIMD");
+        free(d0), free(d1), free(d2), free(d3);
+        free(m);
+    }
+}
+END_TEST
+
+START_TEST(test_sad_loss_sparse_and_dense_paths_agree)
+{
+    /* The same maps with about half the positions zero: once just below the
+     * density at which the GEMM path takes over, and once with a few more
+     * non-zeros (tiny values) that push it over; the answers agree to
+     * rounding. */
+    fx_context *ctx = fxtest_context();
+    const int64_t n = 2, k = 9, hw = 8 * 8;
+    float *a = sparse_maps(70, n * k, hw, 28), *b = malloc((size_t)(n * k * hw) * sizeof(float));
+    ck_assert_ptr_nonnull(b);
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < n * k * hw; i++)
+        nnz += a[i] != 0.0f;
+    ck_assert_msg(nnz <= n * k * hw / 2, "the sparse input has %lld non-zeros", (long long)nnz);
+    for (int64_t i = 0; i < n * k * hw; i++)
+        b[i] = a[i] != 0.0f ? a[i] : 1e-12f; /* all non-zero, same maps to float precision */
+    fxtest_case ca = sad_case(NULL, fx_shape_4d(n, k, 8, 8), a), cb = sad_case(NULL, fx_shape_4d(n, k, 8, 8), b);
+    float *da, *db;
+    float la = run_sad(ctx, &ca, 1.0f, &da), lb = run_sad(ctx, &cb, 1.0f, &db);
+    fxtest_assert_close(&lb, &la, 1, 1e-5, 0, "loss, GEMM path vs row lists");
+    fxtest_assert_close(db, da, n * k * hw, 1e-4, 1e-9, "dm, GEMM path vs row lists");
+    free(da), free(db), free(a), free(b);
+    fx_context_destroy(ctx);
 }
 END_TEST
 
@@ -303,6 +332,7 @@ int main(void)
     tcase_add_test(tc, test_sad_loss_zero_channels_and_images_stay_finite);
     tcase_add_test(tc, test_sad_loss_grad_matches_finite_difference);
     tcase_add_test(tc, test_sad_loss_same_on_every_simd_level_and_thread_count);
+    tcase_add_test(tc, test_sad_loss_sparse_and_dense_paths_agree);
     tcase_add_test(tc, test_sad_loss_gradient_scales_with_the_loss_weight);
     tcase_add_test(tc, test_sad_loss_rejects_bad_input);
     tcase_add_test(tc, test_fxrun_topk_then_sad_matches_pytorch);
