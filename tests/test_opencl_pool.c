@@ -1,6 +1,8 @@
 /* tests/test_opencl_pool.c - CPU vs OpenCL parity of maxpool2d (values,
  * argmax and routed gradients), avgpool2d and global_avgpool: overlapping
- * windows, stride 2, SAME and explicit padding, odd sizes, batch 1.
+ * windows, stride 2, SAME and explicit padding, odd sizes, batch 1; the
+ * loop-free 2x2 forward and the scatter backward of non-overlapping
+ * windows.
  * Skips (passes) without an OpenCL build or device. */
 #include "opencl_parity.h"
 
@@ -32,6 +34,13 @@ static const struct {
     { 2, 2, 9, 9, "kernel=3 stride=2 padding=same" },
     { 1, 1, 1, 1, "kernel=1" },
     { 2, 3, 10, 7, "kernel=[2,3] stride=[2,1] pad=[1,1]" },
+    /* The loop-free 2x2 kernel on odd sizes (last row and column unused),
+     * 2x2 with SAME padding (generic forward, scatter backward), and
+     * non-overlapping 3x3 windows (scatter backward). */
+    { 2, 3, 7, 9, "kernel=2" },
+    { 1, 2, 7, 7, "kernel=2 padding=same" },
+    { 2, 2, 9, 8, "kernel=3 stride=3" },
+    { 1, 5, 28, 28, "kernel=2" },
 };
 
 static void run_pool(const char *op, double rtol, int inference)

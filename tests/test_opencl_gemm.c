@@ -1,0 +1,144 @@
+/* tests/test_opencl_gemm.c - CPU vs OpenCL parity of the GEMM-based ops
+ * (conv2d, linear) through both GEMM implementations of the OpenCL
+ * backend: fx's own kernels (clkernels/gemm.cl, the default on CPU
+ * devices) and CLBlast (the default on GPUs), chosen with FX_OPENCL_GEMM.
+ * The sizes put every block edge of gemm.cl under test: rows not a
+ * multiple of the 8-row block, matrices narrower than a 32-column block
+ * (guarded loads), wider ones whose last block is shifted left, reduction
+ * lengths with and without a vector tail, batch 1, stride 2, 1x1 convs
+ * (no im2col; dx straight from the GEMM) and stride-1 "same" convs (the
+ * vector col2im). Skips (passes) without an OpenCL build or device. */
+#include <stdlib.h>
+
+#include "opencl_parity.h"
+
+static fx_context *ctx;
+static fx_backend *ocl;
+
+static int setup_backend(const char *gemm)
+{
+    setenv("FX_OPENCL_GEMM", gemm, 1);
+    ctx = fxtest_context();
+    ocl = ocltest_backend(ctx);
+    unsetenv("FX_OPENCL_GEMM");
+    return ocl != NULL;
+}
+
+static void teardown_backend(void)
+{
+    if (ocl)
+        ocl->ops->destroy(ocl);
+    fx_context_destroy(ctx);
+    ocl = NULL;
+}
+
+static const struct {
+    int64_t n, c, h, w;
+    const char *attrs;
+} conv_cases[] = {
+    { 3, 7, 15, 13, "out_channels=19 kernel=3 pad=1" },           /* same, odd; 195 columns */
+    { 1, 1, 28, 28, "out_channels=32 kernel=5 pad=2" },           /* batch 1, fashion-mnist c1 */
+    { 2, 32, 14, 14, "out_channels=64 kernel=5 pad=2" },          /* c2: K 800, P 196 */
+    { 2, 5, 11, 9, "out_channels=9 kernel=3 stride=2 pad=1" },    /* stride 2: 6x5 outputs */
+    { 2, 6, 9, 9, "out_channels=10 kernel=3 stride=2 padding=same" },
+    { 3, 24, 6, 7, "out_channels=17 kernel=1" },                  /* 1x1 direct */
+    { 2, 4, 4, 4, "out_channels=3 kernel=3 pad=1 bias=false" },   /* 16 columns, < one block */
+    { 1, 3, 10, 12, "out_channels=8 kernel=[3,5] pad=[1,2]" },    /* same, non-square */
+    { 2, 3, 9, 9, "out_channels=4 kernel=3" },                    /* valid: rows col2im */
+};
+
+static void run_conv(void)
+{
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++) {
+        ocltest_case c = ocltest_unary("conv2d", conv_cases[i].attrs,
+                                       fx_shape_4d(conv_cases[i].n, conv_cases[i].c, conv_cases[i].h, conv_cases[i].w));
+        c.rtol = 1e-5;
+        ocltest_parity(ctx, ocl, &c);
+    }
+}
+
+static void run_linear(void)
+{
+    static const struct {
+        int64_t n, in;
+        const char *attrs;
+    } cases[] = {
+        { 33, 100, "out_features=37" },  /* every edge: 33 rows, 100 = 6*16 + 4 */
+        { 1, 3136, "out_features=256" }, /* batch 1, fashion-mnist f1 */
+        { 64, 256, "out_features=10" },
+        { 7, 5, "out_features=3 bias=false" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ocltest_case c = ocltest_unary("linear", cases[i].attrs, fx_shape_2d(cases[i].n, cases[i].in));
+        c.rtol = 1e-5;
+        ocltest_parity(ctx, ocl, &c);
+    }
+}
+
+START_TEST(test_opencl_conv2d_with_fx_gemm_matches_cpu)
+{
+    if (!setup_backend("fx"))
+        return;
+    run_conv();
+    teardown_backend();
+}
+END_TEST
+
+START_TEST(test_opencl_linear_with_fx_gemm_matches_cpu)
+{
+    if (!setup_backend("fx"))
+        return;
+    run_linear();
+    teardown_backend();
+}
+END_TEST
+
+START_TEST(test_opencl_conv2d_with_clblast_matches_cpu)
+{
+    if (!setup_backend("clblast"))
+        return;
+    run_conv();
+    teardown_backend();
+}
+END_TEST
+
+START_TEST(test_opencl_linear_with_clblast_matches_cpu)
+{
+    if (!setup_backend("clblast"))
+        return;
+    run_linear();
+    teardown_backend();
+}
+END_TEST
+
+START_TEST(test_opencl_gemm_choice_rejects_unknown_name)
+{
+    setenv("FX_OPENCL_GEMM", "cublas", 1);
+    fx_context *c = fxtest_context();
+    fx_backend *be = NULL;
+    fx_status st = fx_opencl_backend_create(c, "opencl", &be);
+    unsetenv("FX_OPENCL_GEMM");
+    if (st == FX_ERR_UNSUPPORTED) { /* no OpenCL here */
+        fx_context_destroy(c);
+        return;
+    }
+    ck_assert_int_eq(st, FX_ERR_INVALID);
+    ck_assert_ptr_null(be);
+    ck_assert_msg(strstr(fx_context_error(c), "FX_OPENCL_GEMM='cublas'") != NULL, "%s", fx_context_error(c));
+    fx_context_destroy(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("opencl_gemm");
+    TCase *tc = tcase_create("parity");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_opencl_conv2d_with_fx_gemm_matches_cpu);
+    tcase_add_test(tc, test_opencl_linear_with_fx_gemm_matches_cpu);
+    tcase_add_test(tc, test_opencl_conv2d_with_clblast_matches_cpu);
+    tcase_add_test(tc, test_opencl_linear_with_clblast_matches_cpu);
+    tcase_add_test(tc, test_opencl_gemm_choice_rejects_unknown_name);
+    suite_add_tcase(s, tc);
+    return fxtest_run_suite(s);
+}
