@@ -485,6 +485,16 @@ static fx_status layer_inputs(loader *L, const scope *sc, const fx_yaml_node *la
     char in_what[160];
     snprintf(in_what, sizeof in_what, "%s: in", what);
     if (!in) {
+        /* A layer that binds parameters and whose op needs no input (a
+         * loss on weights, e.g. filter_diversity) reads nothing. */
+        const fx_yaml_node *op_node = fx_yaml_get(layer, "op");
+        if (fx_yaml_find(layer, "bind") && op_node && op_node->kind == FX_YAML_SCALAR) {
+            const fx_op_def *op = fx_registry_find_op(fx_context_registry(L->ctx), op_node->text);
+            if (op && op->min_inputs == 0) {
+                *n = 0;
+                return FX_OK;
+            }
+        }
         if (L->n_default_in == 0)
             return fx_yaml_fail(L->doc, layer, FX_ERR_INVALID,
                                 "%s: no `in:` and nothing above to read; name the input with `in: <value>`", what);
