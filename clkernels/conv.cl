@@ -222,3 +222,82 @@ __kernel void col2im_same_s1(__global const float *col, uint co, __global float 
             dp[l] += t[l];
     }
 }
+
+/* ---- the same passes in GPU style (backends choose by device: see
+ * ocl_gemm_select): one work-item per element, neighbouring work-items on
+ * neighbouring addresses (coalesced), no loops but the taps. ---- */
+
+/* col[b, k, p] of im2col_planes, one work-item per element (p fastest). */
+__kernel void im2col_elements(__global const float *x, uint xo, __global float *col, uint co, int first, int batch,
+                              int c_in, int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
+{
+    int gid = get_global_id(0);
+    int plane = oh * ow, k_total = c_in * kh * kw;
+    if (gid >= batch * k_total * plane)
+        return;
+    int p = gid % plane, t = gid / plane;
+    int k = t % k_total, b = t / k_total;
+    int c = k / (kh * kw), ij = k - c * kh * kw;
+    int i = ij / kw, j = ij - i * kw;
+    int oy = p / ow, ox = p - oy * ow;
+    int iy = oy * sh - pt + i, ix = ox * sw - pl + j;
+    float v = 0.0f;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+        v = x[xo + (((size_t)(first + b) * c_in + c) * h + iy) * w + ix];
+    col[co + gid] = v;
+}
+
+/* dx[first + b, c, iy, ix] += the column entries im2col took from it: a
+ * gather per input pixel over the taps, in tap order. */
+__kernel void col2im_elements(__global const float *col, uint co, __global float *dx, uint xo, int first, int batch,
+                              int c_in, int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
+{
+    int gid = get_global_id(0);
+    if (gid >= batch * c_in * h * w)
+        return;
+    int ix = gid % w, t = gid / w;
+    int iy = t % h;
+    t /= h;
+    int c = t % c_in, b = t / c_in;
+    int plane = oh * ow;
+    __global const float *cb = col + co + ((size_t)b * c_in + c) * kh * kw * plane;
+    float s = 0.0f;
+    for (int i = 0; i < kh; i++) {
+        int ny = iy + pt - i;
+        if (ny < 0 || ny % sh != 0 || ny / sh >= oh)
+            continue;
+        for (int j = 0; j < kw; j++) {
+            int nx = ix + pl - j;
+            if (nx < 0 || nx % sw != 0 || nx / sw >= ow)
+                continue;
+            s += cb[(size_t)(i * kw + j) * plane + (ny / sh) * ow + nx / sw];
+        }
+    }
+    dx[xo + (((size_t)(first + b) * c_in + c) * h + iy) * w + ix] += s;
+}
+
+/* out[c] += scale * sum_{b < n, p < plane} x[(b*C + c)*plane + p], CPU
+ * style: one work-item per channel summing whole planes with a float16
+ * accumulator (channel_sum's work-group tree spends its time in barriers
+ * on PoCL). Planes not a multiple of 16 add their tail separately. */
+__kernel void channel_sum_rows(__global const float *x, uint xo, __global float *out, uint oo, int n, int channels,
+                               int plane, float scale)
+{
+    int c = get_global_id(0);
+    if (c >= channels)
+        return;
+    float16 acc = (float16)(0.0f);
+    float tail = 0.0f;
+    int pv = plane / 16 * 16;
+    for (int b = 0; b < n; b++) {
+        __global const float *row = x + xo + ((size_t)b * channels + c) * plane;
+        for (int p = 0; p < pv; p += 16)
+            acc += vload16(0, row + p);
+        for (int p = pv; p < plane; p++)
+            tail += row[p];
+    }
+    float8 a8 = acc.lo + acc.hi;
+    float4 a4 = a8.lo + a8.hi;
+    float2 a2 = a4.lo + a4.hi;
+    out[oo + c] += scale * (a2.x + a2.y + tail);
+}

@@ -2,7 +2,7 @@
  * backend: relu, elu, add, mul, scale, copies and gradient accumulation
  * (flatten/reshape), dropout, and the softmax cross-entropy loss.
  * Wrappers: backends/opencl/ocl_elementwise.c. Semantics match the CPU
- * kernels (backends/cpu/*.c) exactly; backward kernels ADD into gradients.
+ * kernels (backends/cpu/, a file per op) exactly; backward kernels ADD into gradients.
  *
  * Every tensor arrives as (buffer, element offset); one work-item per
  * element, consecutive work-items on consecutive addresses (coalesced). */

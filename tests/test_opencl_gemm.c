@@ -1,7 +1,9 @@
 /* tests/test_opencl_gemm.c - CPU vs OpenCL parity of the GEMM-based ops
- * (conv2d, linear) through both GEMM implementations of the OpenCL
- * backend: fx's own kernels (clkernels/gemm.cl, the default on CPU
- * devices) and CLBlast (the default on GPUs), chosen with FX_OPENCL_GEMM.
+ * (conv2d, linear) in both kernel styles of the OpenCL backend, whatever
+ * the device (FX_OPENCL_STYLE): CPU style (the default on CPU devices:
+ * fx's own GEMM kernels, clkernels/gemm.cl, per-plane im2col, vector
+ * col2im, per-channel sums) and GPU style (CLBlast, per-element im2col
+ * and col2im, work-group reductions).
  * The sizes put every block edge of gemm.cl under test: rows not a
  * multiple of the 8-row block, matrices narrower than a 32-column block
  * (guarded loads), wider ones whose last block is shifted left, reduction
@@ -15,12 +17,14 @@
 static fx_context *ctx;
 static fx_backend *ocl;
 
-static int setup_backend(const char *gemm)
+/* style: the kernel variants (cpu: fx's GEMM, per-plane im2col, vector
+ * col2im, per-channel sums; gpu: CLBlast and per-element kernels). */
+static int setup_backend(const char *style)
 {
-    setenv("FX_OPENCL_GEMM", gemm, 1);
+    setenv("FX_OPENCL_STYLE", style, 1);
     ctx = fxtest_context();
     ocl = ocltest_backend(ctx);
-    unsetenv("FX_OPENCL_GEMM");
+    unsetenv("FX_OPENCL_STYLE");
     return ocl != NULL;
 }
 
@@ -75,57 +79,79 @@ static void run_linear(void)
     }
 }
 
-START_TEST(test_opencl_conv2d_with_fx_gemm_matches_cpu)
+START_TEST(test_opencl_conv2d_cpu_style_matches_cpu)
 {
-    if (!setup_backend("fx"))
+    if (!setup_backend("cpu"))
         return;
     run_conv();
     teardown_backend();
 }
 END_TEST
 
-START_TEST(test_opencl_linear_with_fx_gemm_matches_cpu)
+START_TEST(test_opencl_linear_cpu_style_matches_cpu)
 {
-    if (!setup_backend("fx"))
+    if (!setup_backend("cpu"))
         return;
     run_linear();
     teardown_backend();
 }
 END_TEST
 
-START_TEST(test_opencl_conv2d_with_clblast_matches_cpu)
+START_TEST(test_opencl_conv2d_gpu_style_with_clblast_matches_cpu)
 {
-    if (!setup_backend("clblast"))
+    if (!setup_backend("gpu"))
         return;
     run_conv();
     teardown_backend();
 }
 END_TEST
 
-START_TEST(test_opencl_linear_with_clblast_matches_cpu)
+START_TEST(test_opencl_linear_gpu_style_with_clblast_matches_cpu)
 {
-    if (!setup_backend("clblast"))
+    if (!setup_backend("gpu"))
         return;
     run_linear();
     teardown_backend();
 }
 END_TEST
 
-START_TEST(test_opencl_gemm_choice_rejects_unknown_name)
+/* The style's GEMM can be swapped on its own: fx's kernels with the GPU
+ * style's other kernels. */
+START_TEST(test_opencl_conv2d_gpu_style_with_fx_gemm_matches_cpu)
 {
-    setenv("FX_OPENCL_GEMM", "cublas", 1);
+    setenv("FX_OPENCL_GEMM", "fx", 1);
+    int ok = setup_backend("gpu");
+    unsetenv("FX_OPENCL_GEMM");
+    if (!ok)
+        return;
+    run_conv();
+    teardown_backend();
+}
+END_TEST
+
+static void expect_refused(const char *var, const char *value)
+{
+    setenv(var, value, 1);
     fx_context *c = fxtest_context();
     fx_backend *be = NULL;
     fx_status st = fx_opencl_backend_create(c, "opencl", &be);
-    unsetenv("FX_OPENCL_GEMM");
+    unsetenv(var);
     if (st == FX_ERR_UNSUPPORTED) { /* no OpenCL here */
         fx_context_destroy(c);
         return;
     }
     ck_assert_int_eq(st, FX_ERR_INVALID);
     ck_assert_ptr_null(be);
-    ck_assert_msg(strstr(fx_context_error(c), "FX_OPENCL_GEMM='cublas'") != NULL, "%s", fx_context_error(c));
+    char needle[64];
+    snprintf(needle, sizeof needle, "%s='%s'", var, value);
+    ck_assert_msg(strstr(fx_context_error(c), needle) != NULL, "%s", fx_context_error(c));
     fx_context_destroy(c);
+}
+
+START_TEST(test_opencl_unknown_gemm_or_style_name_is_refused)
+{
+    expect_refused("FX_OPENCL_GEMM", "cublas");
+    expect_refused("FX_OPENCL_STYLE", "fpga");
 }
 END_TEST
 
@@ -134,11 +160,12 @@ int main(void)
     Suite *s = suite_create("opencl_gemm");
     TCase *tc = tcase_create("parity");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_opencl_conv2d_with_fx_gemm_matches_cpu);
-    tcase_add_test(tc, test_opencl_linear_with_fx_gemm_matches_cpu);
-    tcase_add_test(tc, test_opencl_conv2d_with_clblast_matches_cpu);
-    tcase_add_test(tc, test_opencl_linear_with_clblast_matches_cpu);
-    tcase_add_test(tc, test_opencl_gemm_choice_rejects_unknown_name);
+    tcase_add_test(tc, test_opencl_conv2d_cpu_style_matches_cpu);
+    tcase_add_test(tc, test_opencl_linear_cpu_style_matches_cpu);
+    tcase_add_test(tc, test_opencl_conv2d_gpu_style_with_clblast_matches_cpu);
+    tcase_add_test(tc, test_opencl_linear_gpu_style_with_clblast_matches_cpu);
+    tcase_add_test(tc, test_opencl_conv2d_gpu_style_with_fx_gemm_matches_cpu);
+    tcase_add_test(tc, test_opencl_unknown_gemm_or_style_name_is_refused);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -82,6 +82,7 @@ typedef struct ocl_backend {
     cl_ulong global_mem;
     cl_device_type device_type;
     cl_uint native_float_width;   /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT */
+    int cpu_style;                /* kernel variants for CPUs (1) or GPUs (0): ocl_gemm_select */
     ocl_gemm_impl gemm;           /* chosen at creation: CPU -> FX, GPU -> CLBlast */
     char gemm_options[128];       /* -D tile sizes of clkernels/gemm.cl */
     ocl_program_entry programs[OCL_MAX_PROGRAMS];
@@ -215,9 +216,15 @@ fx_status ocl_gemm_batched(fx_backend *be, int trans_a, size_t m, size_t n, size
  * (weight gradients summed over the images of a batch). */
 fx_status ocl_gemm_nt_sum(fx_backend *be, size_t m, size_t n, size_t l, float alpha, ocl_matrix a, ocl_matrix b,
                           size_t batch, float beta, cl_mem c, size_t c_off, size_t ldc, const char *what);
-/* Chooses the GEMM implementation and tile sizes for the device
- * (FX_OPENCL_GEMM=fx|clblast overrides the rule). */
+/* Chooses the kernel style (FX_OPENCL_STYLE=cpu|gpu overrides the device
+ * type), the GEMM implementation (the style's, or FX_OPENCL_GEMM=fx|clblast)
+ * and gemm.cl's tile sizes for the device. */
 fx_status ocl_gemm_select(fx_backend *be);
+
+/* ocl_conv.c: out[c] += scale * sum over n and the plane of x[n, c, plane]
+ * (bias gradients of conv2d and linear). */
+fx_status ocl_channel_sum(fx_backend *be, const fx_tensor *x, fx_tensor *out, int n, int channels, int plane,
+                          float scale);
 
 #define FX_OCL_KERNEL_PAIR(op)                                 \
     fx_status ocl_##op##_forward(const fx_kernel_call *call);  \

@@ -70,7 +70,8 @@ static fx_status column_pass(fx_backend *be, int to_columns, const ocl_conv_geom
                              int first, int batch)
 {
     ocl_args a;
-    if (!to_columns && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w) {
+    int cpu = ocl_impl(be)->cpu_style;
+    if (cpu && !to_columns && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w) {
         /* Stride 1, output the size of the input: the vector kernel. */
         const char *kernel = "col2im_same_s1";
         fx_status st = ocl_args_begin(be, "conv.cl", kernel, &a);
@@ -84,7 +85,10 @@ static fx_status column_pass(fx_backend *be, int to_columns, const ocl_conv_geom
         size_t chunks = (g->p + 15) / 16;
         return ocl_launch_1d(be, &a, (size_t)batch * g->c * chunks, 0, kernel);
     }
-    const char *kernel = to_columns ? "im2col_planes" : "col2im_rows";
+    /* CPU: a work-item per plane (im2col) or input row (col2im) with
+     * long contiguous loops; GPU: a work-item per element, coalesced. */
+    const char *kernel = to_columns ? (cpu ? "im2col_planes" : "im2col_elements")
+                                    : (cpu ? "col2im_rows" : "col2im_elements");
     fx_status st = ocl_args_begin(be, "conv.cl", kernel, &a);
     if (st != FX_OK)
         return st;
@@ -98,7 +102,7 @@ static fx_status column_pass(fx_backend *be, int to_columns, const ocl_conv_geom
     int ints[] = { first, batch, g->c, g->h, g->w, g->kh, g->kw, g->sh, g->sw, g->pt, g->pl, g->oh, g->ow };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         ocl_arg_int(&a, ints[i]);
-    size_t items = to_columns ? (size_t)batch * g->k : (size_t)batch * g->c * g->h;
+    size_t items = to_columns ? (size_t)batch * g->k * (cpu ? 1 : g->p) : (size_t)batch * g->c * g->h * (cpu ? 1 : g->w);
     return ocl_launch_1d(be, &a, items, 0, kernel);
 }
 
@@ -123,6 +127,27 @@ static ocl_matrix planes(const fx_tensor *t, int first, size_t channels, size_t 
 {
     ocl_matrix m = { ocl_mem(t), ocl_elem_offset(t) + (size_t)first * channels * p, p, channels * p };
     return m;
+}
+
+fx_status ocl_channel_sum(fx_backend *be, const fx_tensor *x, fx_tensor *out, int n, int channels, int plane,
+                          float scale)
+{
+    ocl_args a;
+    int cpu = ocl_impl(be)->cpu_style;
+    fx_status st = ocl_args_begin(be, "conv.cl", cpu ? "channel_sum_rows" : "channel_sum", &a);
+    if (st != FX_OK)
+        return st;
+    ocl_arg_tensor(&a, x);
+    ocl_arg_tensor(&a, out);
+    ocl_arg_int(&a, n);
+    ocl_arg_int(&a, channels);
+    ocl_arg_int(&a, plane);
+    ocl_arg_float(&a, scale);
+    if (cpu) /* one work-item per channel, each its own group: spread over the cores */
+        return ocl_launch_1d(be, &a, (size_t)channels, 1, "channel_sum_rows");
+    size_t local = ocl_group_size(be, plane == 1 ? 64 : 256);
+    ocl_arg_local(&a, local * sizeof(float));
+    return ocl_launch_groups(be, &a, (size_t)channels, local, "channel_sum");
 }
 
 fx_status ocl_conv2d_forward(const fx_kernel_call *call)
@@ -158,21 +183,8 @@ fx_status ocl_conv2d_backward(const fx_kernel_call *call)
     fx_tensor *dw = call->param_grad ? call->param_grad[0] : NULL;
     fx_tensor *db = call->param_grad && call->n_params > 1 ? call->param_grad[1] : NULL;
     const char *what = fx_node_name(call->node);
-    if (st == FX_OK && ocl_has_tensor(db)) {
-        ocl_args a;
-        st = ocl_args_begin(be, "conv.cl", "channel_sum", &a);
-        if (st != FX_OK)
-            return st;
-        size_t local = ocl_group_size(be, 256);
-        ocl_arg_tensor(&a, dy);
-        ocl_arg_tensor(&a, db);
-        ocl_arg_int(&a, g.n);
-        ocl_arg_int(&a, g.o);
-        ocl_arg_int(&a, (int)g.p);
-        ocl_arg_float(&a, 1.0f);
-        ocl_arg_local(&a, local * sizeof(float));
-        st = ocl_launch_groups(be, &a, (size_t)g.o, local, "channel_sum");
-    }
+    if (st == FX_OK && ocl_has_tensor(db))
+        st = ocl_channel_sum(be, dy, db, g.n, g.o, (int)g.p, 1.0f);
     int need_dx = ocl_has_tensor(dx), need_dw = ocl_has_tensor(dw);
     if (st != FX_OK || (!need_dx && !need_dw))
         return st;

@@ -8,7 +8,9 @@
  *     PoCL keeps a barrier-free work-item's accumulators in registers.
  *   GPU devices -> CLBlast (tuned per device by its authors).
  *   FX_OPENCL_GEMM=fx|clblast overrides the rule (tests run both on one
- *     device; a GPU user can measure ours with fxrun bench).
+ *     device; a GPU user can measure ours with fxrun bench), and
+ *     FX_OPENCL_STYLE=cpu|gpu sets the device class the rule (and the
+ *     choice of im2col/col2im/reduction variants) assumes.
  *
  * The tile sizes of gemm.cl follow the device's native float vector width
  * (16: AVX-512, 32 registers: 8 x 32 blocks; 8: AVX2, 16 registers: 4 x 16;
@@ -68,6 +70,15 @@ static void gemm_tiles(const ocl_backend *b, int *vw, int *tm, int *nt_tm, int *
 fx_status ocl_gemm_select(fx_backend *be)
 {
     ocl_backend *b = ocl_impl(be);
+    const char *style = getenv("FX_OPENCL_STYLE");
+    if (style && *style && strcmp(style, "auto")) {
+        if (strcmp(style, "cpu") && strcmp(style, "gpu"))
+            return fx_fail(be->ctx, FX_ERR_INVALID,
+                           "FX_OPENCL_STYLE='%s': write cpu, gpu or auto (from the device type)", style);
+        b->cpu_style = !strcmp(style, "cpu");
+    } else {
+        b->cpu_style = !(b->device_type & CL_DEVICE_TYPE_GPU);
+    }
     const char *env = getenv("FX_OPENCL_GEMM");
     if (env && *env && strcmp(env, "auto")) {
         if (!strcmp(env, "fx"))
@@ -79,7 +90,7 @@ fx_status ocl_gemm_select(fx_backend *be)
                            "FX_OPENCL_GEMM='%s': write fx (fx's kernels), clblast or auto (fx on CPUs, CLBlast on "
                            "GPUs)", env);
     } else {
-        b->gemm = (b->device_type & CL_DEVICE_TYPE_GPU) ? OCL_GEMM_CLBLAST : OCL_GEMM_FX;
+        b->gemm = b->cpu_style ? OCL_GEMM_FX : OCL_GEMM_CLBLAST;
     }
     int vw, tm, nt_tm, nt_tn;
     gemm_tiles(b, &vw, &tm, &nt_tm, &nt_tn);
@@ -94,7 +105,7 @@ fx_status ocl_gemm_select(fx_backend *be)
  * elsewhere 8 x 8 work-items. */
 static const size_t *gemm_local(const ocl_backend *b, size_t *local)
 {
-    int cpu = (b->device_type & CL_DEVICE_TYPE_CPU) != 0;
+    int cpu = b->cpu_style;
     local[0] = cpu ? 1 : 8;
     local[1] = cpu ? 1 : 8;
     local[2] = 1;

@@ -1,5 +1,5 @@
 /* backends/opencl/ocl_linear.c - linear on OpenCL (op: core/ops/linear.c):
- *   forward   y[N, O]  = b (bias_rows) then += x[N, I] W[O, I]^T  (CLBlast)
+ *   forward   y[N, O]  = b (bias_rows) then += x[N, I] W[O, I]^T  (ocl_gemm)
  *   backward  dx      += dy W;  dW += dy^T x;  db += column sums of dy
  * Bias absent (bias: false): param[1] is NULL. */
 #include "backends/opencl/ocl_backend.h"
@@ -45,20 +45,7 @@ fx_status ocl_linear_backward(const fx_kernel_call *call)
     if (st == FX_OK && ocl_has_tensor(dw))
         st = ocl_gemm(be, 1, 0, out, in, n, 1.0f, ocl_mem(dy), ocl_elem_offset(dy), out, ocl_mem(x),
                       ocl_elem_offset(x), in, 1.0f, ocl_mem(dw), ocl_elem_offset(dw), in, what);
-    if (st == FX_OK && ocl_has_tensor(db)) {
-        ocl_args a;
-        st = ocl_args_begin(be, "conv.cl", "channel_sum", &a);
-        if (st != FX_OK)
-            return st;
-        size_t local = ocl_group_size(be, 64);
-        ocl_arg_tensor(&a, dy);
-        ocl_arg_tensor(&a, db);
-        ocl_arg_int(&a, (int)n);
-        ocl_arg_int(&a, (int)out);
-        ocl_arg_int(&a, 1);
-        ocl_arg_float(&a, 1.0f);
-        ocl_arg_local(&a, local * sizeof(float));
-        st = ocl_launch_groups(be, &a, out, local, "channel_sum");
-    }
+    if (st == FX_OK && ocl_has_tensor(db))
+        st = ocl_channel_sum(be, dy, db, (int)n, (int)out, 1, 1.0f);
     return st;
 }
