@@ -2,7 +2,8 @@
  *  - the small Fashion-MNIST net of test_train.c (conv, batchnorm, relu,
  *    maxpool, stride-2 SAME conv, elu, global average pool, linear),
  *    trained with the same seed on the CPU and on OpenCL through fx_train,
- *    gives the same loss curve (every logged step within 5e-5 relative);
+ *    gives the same loss curve (every step's loss within 5e-5 relative
+ *    over the first 100 steps, 2e-3 over all 184);
  *  - a training step wholly on OpenCL copies only its inputs to the device
  *    and only the fetched scores and loss values back;
  *  - a second fxrun process with the same FX_KERNEL_CACHE_DIR builds no
@@ -20,14 +21,17 @@
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
 /* The CPU and OpenCL kernels sum in different orders (GEMM blocks,
- * reductions), so the curves may drift apart by float rounding amplified
- * by training. Measured on PoCL (AVX-512) against the CPU backend, with
- * the losses as the metrics file prints them (6 significant digits): no
- * difference at all in steps 1-100, and at most 8.1e-6 relative (one unit
- * in the last printed digit) over all 184 steps. The tolerance is ~6x
- * that. A wrong kernel shows far above it: scaling relu's output by 1.001
- * moves the curve by 1e-3 within 90 steps. */
-#define LOSS_RTOL 5e-5
+ * reductions), so the curves drift apart by float rounding that training
+ * amplifies, slowly at first. Measured on PoCL (AVX-512, CPU-style
+ * kernels) against the CPU backend, with the losses as the metrics file
+ * prints them (6 significant digits): at most 6.6e-6 relative in steps
+ * 1-100 (one unit in the last printed digit), then growing: 1.9e-5 by
+ * step 150, 2.2e-4 by step 184. The tolerances are ~8x and ~9x those. A
+ * wrong kernel shows far above them: scaling relu's output by 1.001 moves
+ * the curve by 1e-3 within 90 steps. */
+#define STEPS_CLOSE 100
+#define LOSS_RTOL_CLOSE 5e-5
+#define LOSS_RTOL_ALL 2e-3
 
 static const char *net_yaml =
     "name: small-fmnist\n"
@@ -144,20 +148,28 @@ START_TEST(test_opencl_training_follows_the_cpu_loss_curve)
      * dropped), 4 epochs. */
     ck_assert_int_eq(n_cpu, 184);
     ck_assert_int_eq(n_ocl, n_cpu);
-    double worst = 0;
-    int worst_step = 0;
+    double worst = 0, worst_close = 0;
+    int worst_step = 0, worst_close_step = 0;
     for (int s = 0; s < n_cpu; s++) {
         double rel = fabs(ocl[s] - cpu[s]) / fabs(cpu[s]);
         if (rel > worst) {
             worst = rel;
             worst_step = s + 1;
         }
+        if (s < STEPS_CLOSE && rel > worst_close) {
+            worst_close = rel;
+            worst_close_step = s + 1;
+        }
     }
-    printf("CPU vs OpenCL loss over %d steps: largest relative difference %.3g (step %d; tolerance %.0e); "
-           "last logged losses %.4f vs %.4f\n",
-           n_cpu, worst, worst_step, LOSS_RTOL, cpu[n_cpu - 1], ocl[n_ocl - 1]);
-    ck_assert_msg(worst <= LOSS_RTOL, "step %d: OpenCL loss %.6f, CPU %.6f (relative difference %.3g > %.0e)",
-                  worst_step, ocl[worst_step - 1], cpu[worst_step - 1], worst, LOSS_RTOL);
+    printf("CPU vs OpenCL loss: largest relative difference %.3g in steps 1-%d (step %d; tolerance %.0e), "
+           "%.3g in all %d (step %d; tolerance %.0e); last losses %.4f vs %.4f\n",
+           worst_close, STEPS_CLOSE, worst_close_step, LOSS_RTOL_CLOSE, worst, n_cpu, worst_step, LOSS_RTOL_ALL,
+           cpu[n_cpu - 1], ocl[n_ocl - 1]);
+    ck_assert_msg(worst_close <= LOSS_RTOL_CLOSE,
+                  "step %d: OpenCL loss %.6f, CPU %.6f (relative difference %.3g > %.0e)", worst_close_step,
+                  ocl[worst_close_step - 1], cpu[worst_close_step - 1], worst_close, LOSS_RTOL_CLOSE);
+    ck_assert_msg(worst <= LOSS_RTOL_ALL, "step %d: OpenCL loss %.6f, CPU %.6f (relative difference %.3g > %.0e)",
+                  worst_step, ocl[worst_step - 1], cpu[worst_step - 1], worst, LOSS_RTOL_ALL);
     /* Both learn: the last steps' loss is well below the first. */
     ck_assert_msg(ocl[n_ocl - 1] < 0.7 * ocl[0], "OpenCL loss did not fall: %.4f -> %.4f", ocl[0], ocl[n_ocl - 1]);
     fxtest_remove_tree(dir);
