@@ -4,7 +4,9 @@
  * CFP faces: the SAD loss must fall while the classification accuracy
  * rises. The config is the real file with only its data and schedule
  * changed, so the test follows the config. Skips when ../shared/data is
- * absent. Deterministic: one thread, fixed seed. */
+ * absent. Deterministic: one thread, fixed seed. With FX_TEST_QUICK set
+ * (the sanitizer build in CI, ~8x slower) it trains 3 epochs and checks
+ * only that training runs cleanly with finite losses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +51,10 @@ START_TEST(test_small_interpret_fr_sad_falls_while_accuracy_rises)
                    "include: " FX_SOURCE_DIR "/configs/interpret-fr/blocks.yaml");
     text = replace(text, "train: {imagefolder: ../../shared/data/cfp-nonlfw}",
                    "train: {imagefolder: " FACES ", limit: 140}\n  test: {imagefolder: " FACES ", limit: 140}");
+    int quick = getenv("FX_TEST_QUICK") != NULL;
     text = replace(text, "batch: 32, epochs: 5, predict: logits,\n        checkpoint: interpret-fr-small.fxck}",
-                   "batch: 20, epochs: 15, log_every: 7, seed: 1, predict: logits}");
+                   quick ? "batch: 20, epochs: 3, log_every: 7, seed: 1, predict: logits}"
+                         : "batch: 20, epochs: 15, log_every: 7, seed: 1, predict: logits}");
     char *dir = fxtest_tempdir();
     char yaml[512], metrics[512];
     snprintf(yaml, sizeof yaml, "%s/small.yaml", dir);
@@ -86,14 +90,23 @@ START_TEST(test_small_interpret_fr_sad_falls_while_accuracy_rises)
             acc[n_acc++] = atof(p + 16);
     }
     fclose(f);
-    ck_assert_int_ge(n_sad, 10);
-    ck_assert_int_eq(n_acc, 15);
-    double sad_first = (sad[0] + sad[1] + sad[2]) / 3, sad_last = (sad[n_sad - 1] + sad[n_sad - 2] + sad[n_sad - 3]) / 3;
-    ck_assert_msg(sad_last < 0.95 * sad_first, "SAD did not fall: first %.4f, last %.4f", sad_first, sad_last);
-    double acc_first = acc[0], acc_last = (acc[n_acc - 1] + acc[n_acc - 2] + acc[n_acc - 3]) / 3;
-    ck_assert_msg(acc_last > acc_first && acc_last > 0.15,
-                  "accuracy did not rise: first epoch %.3f, last three epochs %.3f (chance 0.10)", acc_first, acc_last);
-    printf("SAD %.4f -> %.4f, accuracy %.3f -> %.3f\n", sad_first, sad_last, acc_first, acc_last);
+    if (quick) {
+        ck_assert_int_eq(n_acc, 3);
+        for (int i = 0; i < n_sad; i++)
+            ck_assert_msg(sad[i] > 0 && sad[i] < 1, "SAD %g out of (0, 1)", sad[i]);
+        printf("quick run: %d SAD values in (0, 1), %d epochs evaluated\n", n_sad, n_acc);
+    } else {
+        ck_assert_int_ge(n_sad, 10);
+        ck_assert_int_eq(n_acc, 15);
+        double sad_first = (sad[0] + sad[1] + sad[2]) / 3;
+        double sad_last = (sad[n_sad - 1] + sad[n_sad - 2] + sad[n_sad - 3]) / 3;
+        ck_assert_msg(sad_last < 0.95 * sad_first, "SAD did not fall: first %.4f, last %.4f", sad_first, sad_last);
+        double acc_first = acc[0], acc_last = (acc[n_acc - 1] + acc[n_acc - 2] + acc[n_acc - 3]) / 3;
+        ck_assert_msg(acc_last > acc_first && acc_last > 0.15,
+                      "accuracy did not rise: first epoch %.3f, last three epochs %.3f (chance 0.10)", acc_first,
+                      acc_last);
+        printf("SAD %.4f -> %.4f, accuracy %.3f -> %.3f\n", sad_first, sad_last, acc_first, acc_last);
+    }
     fx_graph_destroy(g);
     fx_context_destroy(ctx);
     fxtest_remove_tree(dir);
