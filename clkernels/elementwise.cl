@@ -56,6 +56,23 @@ __kernel void elu_forward(__global const float *x, uint xo, __global float *y, u
     }
 }
 
+/* elu_forward for 16 consecutive elements per work-item (CPU style):
+ * expm1 on a float16 is one vector call (PoCL: SLEEF), where the scalar
+ * kernel calls the scalar expm1 once per work-item. */
+__kernel void elu_forward16(__global const float *x, uint xo, __global float *y, uint yo, float alpha, int n)
+{
+    int i = get_global_id(0) * 16;
+    if (i + 16 <= n) {
+        float16 v = vload16(0, x + xo + i);
+        vstore16(select(alpha * expm1(v), v, v > (float16)(0.0f)), 0, y + yo + i);
+    } else {
+        for (; i < n; i++) {
+            float v = x[xo + i];
+            y[yo + i] = v > 0.0f ? v : alpha * expm1(v);
+        }
+    }
+}
+
 /* dy/dx = 1 for y > 0, else alpha exp(x) = y + alpha. */
 __kernel void elu_backward(__global const float *y, uint yo, __global const float *g, uint go,
                            __global float *gx, uint gxo, float alpha, int n)

@@ -1,9 +1,11 @@
-/* tests/test_opencl_gemm.c - CPU vs OpenCL parity of the GEMM-based ops
- * (conv2d, linear) in both kernel styles of the OpenCL backend, whatever
- * the device (FX_OPENCL_STYLE): CPU style (the default on CPU devices:
- * fx's own GEMM kernels, clkernels/gemm.cl, per-plane im2col, vector
- * col2im, per-channel sums) and GPU style (CLBlast, per-element im2col
- * and col2im, work-group reductions).
+/* tests/test_opencl_styles.c - CPU vs OpenCL parity of the ops whose
+ * OpenCL kernels come in two styles, in both, whatever the device
+ * (FX_OPENCL_STYLE): CPU style (the default on CPU devices: fx's own GEMM
+ * kernels, clkernels/gemm.cl, per-plane im2col, vector col2im, a
+ * work-item per channel for sums and batchnorm statistics, per-plane
+ * batchnorm, 16-wide elu) and GPU style (CLBlast, per-element im2col and
+ * col2im, work-group reductions, a work-item per element). The other
+ * tests/test_opencl_*.c run the device's default style.
  * The sizes put every block edge of gemm.cl under test: rows not a
  * multiple of the 8-row block, matrices narrower than a 32-column block
  * (guarded loads), wider ones whose last block is shifted left, reduction
@@ -115,6 +117,39 @@ START_TEST(test_opencl_linear_gpu_style_with_clblast_matches_cpu)
 }
 END_TEST
 
+static void run_batchnorm_elu(void)
+{
+    const fx_shape shapes[] = { fx_shape_4d(2, 3, 5, 7), fx_shape_2d(9, 5), fx_shape_4d(3, 2, 17, 13) };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        ocltest_case c = ocltest_unary("batchnorm", "momentum=0.8", shapes[s]);
+        c.rtol = 1e-5;
+        ocltest_parity(ctx, ocl, &c);
+        c.inference = 1;
+        ocltest_parity(ctx, ocl, &c);
+        c = ocltest_unary("elu", "alpha=0.7", shapes[s]);
+        c.rtol = 1e-6;
+        ocltest_parity(ctx, ocl, &c);
+    }
+}
+
+START_TEST(test_opencl_batchnorm_elu_cpu_style_match_cpu)
+{
+    if (!setup_backend("cpu"))
+        return;
+    run_batchnorm_elu();
+    teardown_backend();
+}
+END_TEST
+
+START_TEST(test_opencl_batchnorm_elu_gpu_style_match_cpu)
+{
+    if (!setup_backend("gpu"))
+        return;
+    run_batchnorm_elu();
+    teardown_backend();
+}
+END_TEST
+
 /* The style's GEMM can be swapped on its own: fx's kernels with the GPU
  * style's other kernels. */
 START_TEST(test_opencl_conv2d_gpu_style_with_fx_gemm_matches_cpu)
@@ -157,7 +192,7 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("opencl_gemm");
+    Suite *s = suite_create("opencl_styles");
     TCase *tc = tcase_create("parity");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_opencl_conv2d_cpu_style_matches_cpu);
@@ -165,6 +200,8 @@ int main(void)
     tcase_add_test(tc, test_opencl_conv2d_gpu_style_with_clblast_matches_cpu);
     tcase_add_test(tc, test_opencl_linear_gpu_style_with_clblast_matches_cpu);
     tcase_add_test(tc, test_opencl_conv2d_gpu_style_with_fx_gemm_matches_cpu);
+    tcase_add_test(tc, test_opencl_batchnorm_elu_cpu_style_match_cpu);
+    tcase_add_test(tc, test_opencl_batchnorm_elu_gpu_style_match_cpu);
     tcase_add_test(tc, test_opencl_unknown_gemm_or_style_name_is_refused);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);

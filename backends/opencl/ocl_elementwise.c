@@ -63,7 +63,22 @@ static fx_status accumulate(fx_backend *be, const fx_tensor *src, fx_tensor *dst
 
 fx_status ocl_relu_forward(const fx_kernel_call *call) { return unary(call, "relu_forward", 0); }
 fx_status ocl_relu_backward(const fx_kernel_call *call) { return unary_backward(call, "relu_backward", 0); }
-fx_status ocl_elu_forward(const fx_kernel_call *call) { return unary(call, "elu_forward", 1); }
+fx_status ocl_elu_forward(const fx_kernel_call *call)
+{
+    if (!ocl_impl(call->backend)->cpu_style)
+        return unary(call, "elu_forward", 1);
+    /* CPU style: 16 elements per work-item (vector expm1). */
+    ocl_args a;
+    fx_status st = ocl_args_begin(call->backend, EW, "elu_forward16", &a);
+    if (st != FX_OK)
+        return st;
+    int n = numel_int(call->out[0]);
+    ocl_arg_tensor(&a, call->in[0]);
+    ocl_arg_tensor(&a, call->out[0]);
+    ocl_arg_float(&a, (float)fx_node_attr_float(call->node, "alpha"));
+    ocl_arg_int(&a, n);
+    return ocl_launch_1d(call->backend, &a, ((size_t)n + 15) / 16, 0, "elu_forward16");
+}
 fx_status ocl_elu_backward(const fx_kernel_call *call) { return unary_backward(call, "elu_backward", 1); }
 
 static fx_status binary(const fx_kernel_call *call, const char *kernel)

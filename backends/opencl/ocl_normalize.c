@@ -4,7 +4,8 @@
  *
  * batchnorm params: 0 gamma, 1 beta, 2 running_mean, 3 running_var; aux
  * (training): 0 batch mean, 1 batch invstd. Training: bn_stats (a
- * work-group per channel) then bn_apply; inference, or a training plan run
+ * work-group per channel; bn_stats_rows, a work-item per channel, in the
+ * CPU style) then bn_apply; inference, or a training plan run
  * for evaluation (call->training 0): bn_apply with the running statistics.
  * Backward: bn_backward_reduce (per channel, writes gamma/beta gradients
  * and three coefficients to scratch) then bn_backward_apply. */
@@ -23,6 +24,10 @@ static bn_geom bn_geom_of(const fx_tensor *x)
         g.s *= (int)x->shape.dim[d];
     return g;
 }
+
+/* CPU style with planes of at least 16 values: the per-plane apply
+ * kernels (a loop per plane) instead of one work-item per element. */
+static int by_planes(fx_backend *be, const bn_geom *g) { return ocl_impl(be)->cpu_style && g->s >= 16; }
 
 static int bn_has_aux(const fx_kernel_call *call)
 {
@@ -57,7 +62,8 @@ fx_status ocl_batchnorm_forward(const fx_kernel_call *call)
             return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                                 "training needs more than one value per channel, got batch %d x %d positions; "
                                 "use a batch of at least 2 or run in inference mode", g.n, g.s);
-        st = ocl_args_begin(be, NORM, "bn_stats", &a);
+        int cpu = ocl_impl(be)->cpu_style;
+        st = ocl_args_begin(be, NORM, cpu ? "bn_stats_rows" : "bn_stats", &a);
         if (st != FX_OK)
             return st;
         size_t local = ocl_group_size(be, 256);
@@ -71,12 +77,17 @@ fx_status ocl_batchnorm_forward(const fx_kernel_call *call)
         ocl_arg_int(&a, g.s);
         ocl_arg_float(&a, momentum);
         ocl_arg_float(&a, eps);
-        ocl_arg_local(&a, local * sizeof(float));
-        st = ocl_launch_groups(be, &a, (size_t)g.c, local, "bn_stats");
+        if (cpu) {
+            st = ocl_launch_1d(be, &a, (size_t)g.c, 1, "bn_stats_rows");
+        } else {
+            ocl_arg_local(&a, local * sizeof(float));
+            st = ocl_launch_groups(be, &a, (size_t)g.c, local, "bn_stats");
+        }
         if (st != FX_OK)
             return st;
     }
-    st = ocl_args_begin(be, NORM, "bn_apply", &a);
+    int planes = by_planes(be, &g);
+    st = ocl_args_begin(be, NORM, planes ? "bn_apply_planes" : "bn_apply", &a);
     if (st != FX_OK)
         return st;
     int total = (int)fx_tensor_numel(x);
@@ -87,7 +98,13 @@ fx_status ocl_batchnorm_forward(const fx_kernel_call *call)
     bn_stat_args(call, &a, eps);
     ocl_arg_int(&a, g.c);
     ocl_arg_int(&a, g.s);
+    if (planes) {
+        ocl_arg_int(&a, g.n * g.c);
+        return ocl_launch_1d(be, &a, (size_t)g.n * g.c, 1, "bn_apply_planes");
+    }
     ocl_arg_int(&a, total);
+    ocl_arg_divisor(&a, g.s);
+    ocl_arg_divisor(&a, g.c);
     return ocl_launch_1d(be, &a, (size_t)total, 0, "bn_apply");
 }
 
@@ -106,8 +123,9 @@ fx_status ocl_batchnorm_backward(const fx_kernel_call *call)
     cl_mem coef = NULL;
     fx_status st = ocl_scratch(be, 1, (size_t)g.c * 3 * sizeof(float), &coef);
     ocl_args a;
+    int cpu = ocl_impl(be)->cpu_style;
     if (st == FX_OK)
-        st = ocl_args_begin(be, NORM, "bn_backward_reduce", &a);
+        st = ocl_args_begin(be, NORM, cpu ? "bn_backward_reduce_rows" : "bn_backward_reduce", &a);
     if (st != FX_OK)
         return st;
     size_t local = ocl_group_size(be, 256);
@@ -123,11 +141,16 @@ fx_status ocl_batchnorm_backward(const fx_kernel_call *call)
     ocl_arg_int(&a, g.n);
     ocl_arg_int(&a, g.c);
     ocl_arg_int(&a, g.s);
-    ocl_arg_local(&a, local * sizeof(float));
-    st = ocl_launch_groups(be, &a, (size_t)g.c, local, "bn_backward_reduce");
+    if (cpu) {
+        st = ocl_launch_1d(be, &a, (size_t)g.c, 1, "bn_backward_reduce_rows");
+    } else {
+        ocl_arg_local(&a, local * sizeof(float));
+        st = ocl_launch_groups(be, &a, (size_t)g.c, local, "bn_backward_reduce");
+    }
     if (st != FX_OK || !ocl_has_tensor(gx))
         return st;
-    st = ocl_args_begin(be, NORM, "bn_backward_apply", &a);
+    int planes = by_planes(be, &g);
+    st = ocl_args_begin(be, NORM, planes ? "bn_backward_apply_planes" : "bn_backward_apply", &a);
     if (st != FX_OK)
         return st;
     int total = (int)fx_tensor_numel(x);
@@ -137,7 +160,13 @@ fx_status ocl_batchnorm_backward(const fx_kernel_call *call)
     ocl_arg_mem(&a, coef, 0);
     ocl_arg_int(&a, g.c);
     ocl_arg_int(&a, g.s);
+    if (planes) {
+        ocl_arg_int(&a, g.n * g.c);
+        return ocl_launch_1d(be, &a, (size_t)g.n * g.c, 1, "bn_backward_apply_planes");
+    }
     ocl_arg_int(&a, total);
+    ocl_arg_divisor(&a, g.s);
+    ocl_arg_divisor(&a, g.c);
     return ocl_launch_1d(be, &a, (size_t)total, 0, "bn_backward_apply");
 }
 
