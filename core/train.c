@@ -277,6 +277,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int64_t step = meta.step;
     double t_start = now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
+    double last_progress = 0; /* the progress line redraws at most 10 times a second */
     int evaluated = 0;
     int64_t steps_this_run = 0;
     for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
@@ -328,7 +329,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             steps_this_run++;
             double elapsed = now_seconds() - t_start;
             double rate = steps_this_run / (elapsed > 1e-9 ? elapsed : 1e-9);
-            if (opt->progress) {
+            if (opt->progress && (now_seconds() - last_progress > 0.1 || step == total_steps)) {
+                last_progress = now_seconds();
                 char eta[32];
                 format_duration((double)(total_steps - step) / rate, eta, sizeof eta);
                 fprintf(stderr, "\r  epoch %lld/%d  step %lld/%lld  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s   ",
