@@ -289,6 +289,7 @@ void ocl_arg_divisor(ocl_args *a, int d)
 fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out)
 {
     ocl_backend *b = ocl_impl(be);
+    b->scratch_gen[slot]++;
     if (b->scratch_bytes[slot] < bytes || !b->scratch[slot]) {
         if (b->scratch[slot])
             clReleaseMemObject(b->scratch[slot]);

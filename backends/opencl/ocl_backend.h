@@ -96,6 +96,13 @@ typedef struct ocl_backend {
      * in order and one host thread drives it. */
     cl_mem scratch[2];
     size_t scratch_bytes[2];
+    uint64_t scratch_gen[2];      /* bumped by every ocl_scratch call on the slot */
+    /* The columns conv2d forward left in scratch slot 0 (ocl_conv.c): its
+     * backward reuses them when nothing took the slot since. */
+    const void *cols_node;
+    cl_mem cols_x;
+    size_t cols_x_offset;
+    uint64_t cols_gen;
     /* Transfers, counted always (tests check a step copies only what it
      * must); their times and per-kernel times only while profiling. */
     uint64_t xfer_bytes[OCL_XFER_KINDS];
@@ -178,7 +185,9 @@ void ocl_profile_drain(ocl_backend *b);
 const char *ocl_xfer_name(int kind);
 void ocl_profile_release(ocl_backend *b);
 
-/* Scratch buffer `slot` (0 or 1) of at least `bytes`. */
+/* Scratch buffer `slot` (0 or 1) of at least `bytes`. Its contents are
+ * the caller's until the next ocl_scratch call on the slot (each call
+ * bumps scratch_gen[slot]). */
 fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out);
 
 /* Counts a transfer of `kind` (OCL_XFER_*) just enqueued, and files its

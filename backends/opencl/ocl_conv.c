@@ -9,7 +9,9 @@
  *   col[b] = W^T dy[first + b];  dx += col2im(col)   (col2im_rows)
  * and db += per-channel sums of dy (one reduction over the whole batch).
  * A 1x1, stride-1, unpadded conv skips im2col: col[b] is x[b] itself, and
- * W^T dy adds straight into dx.
+ * W^T dy adds straight into dx. When one chunk holds the batch and no
+ * other op took the scratch since the forward, backward reuses the
+ * forward's columns (the last conv of a network saves an im2col).
  * B is chosen so the columns fit a scratch budget (64 MiB, or a quarter of
  * the device's largest allocation); scratch slot 0 lives in the backend
  * (slot 1 holds CLBlast's partial weight gradients). */
@@ -170,6 +172,14 @@ fx_status ocl_conv2d_forward(const fx_kernel_call *call)
                                   planes(call->out[0], first, (size_t)g.o, g.p), (size_t)b, bias,
                                   fx_node_name(call->node));
     }
+    ocl_backend *ob = ocl_impl(be);
+    if (st == FX_OK && !g.direct && g.chunk >= g.n) {
+        /* The whole batch's columns stay in slot 0 until someone takes it. */
+        ob->cols_node = call->node;
+        ob->cols_x = ocl_mem(x);
+        ob->cols_x_offset = x->offset;
+        ob->cols_gen = ob->scratch_gen[0];
+    }
     return st;
 }
 
@@ -188,6 +198,14 @@ fx_status ocl_conv2d_backward(const fx_kernel_call *call)
     int need_dx = ocl_has_tensor(dx), need_dw = ocl_has_tensor(dw);
     if (st != FX_OK || (!need_dx && !need_dw))
         return st;
+    /* The columns of this node's forward are still in scratch when it was
+     * the last to take the slot (the last conv of a network, typically):
+     * the weight gradient then needs no second im2col. x has not changed:
+     * nothing writes a value between the forward that read it and the
+     * backward that needs it. */
+    ocl_backend *ob = ocl_impl(be);
+    int reuse = !g.direct && g.chunk >= g.n && ob->cols_node == (const void *)call->node &&
+                ob->cols_x == ocl_mem(x) && ob->cols_x_offset == x->offset && ob->cols_gen == ob->scratch_gen[0];
     cl_mem col = NULL;
     if (!g.direct)
         st = ocl_scratch(be, 0, g.k * g.chunk * g.p * sizeof(float), &col);
@@ -196,8 +214,9 @@ fx_status ocl_conv2d_backward(const fx_kernel_call *call)
         int b = g.n - first < g.chunk ? g.n - first : g.chunk;
         ocl_matrix dym = planes(dy, first, (size_t)g.o, g.p);
         if (need_dw) {
-            ocl_matrix cols;
-            st = columns(be, &g, x, col, first, b, &cols);
+            ocl_matrix cols = { col, 0, g.p, g.k * g.p };
+            if (!reuse)
+                st = columns(be, &g, x, col, first, b, &cols);
             if (st == FX_OK)
                 st = ocl_gemm_nt_sum(be, (size_t)g.o, g.k, g.p, 1.0f, dym, cols, (size_t)b, 1.0f, ocl_mem(dw),
                                      ocl_elem_offset(dw), g.k, what);
