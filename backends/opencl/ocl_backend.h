@@ -257,5 +257,10 @@ FX_OCL_KERNEL_PAIR(batchnorm);
 FX_OCL_KERNEL_PAIR(concat);
 FX_OCL_KERNEL_PAIR(l2_normalize);
 FX_OCL_KERNEL_PAIR(resize_bilinear);
+FX_OCL_KERNEL_PAIR(topk_mask);        /* ocl_paper.c */
+FX_OCL_KERNEL_PAIR(fad_loss);
+FX_OCL_KERNEL_PAIR(filter_diversity);
+FX_OCL_KERNEL_PAIR(occlude);
+FX_OCL_KERNEL_PAIR(sad_loss);         /* ocl_sad_loss.c */
 
 #endif

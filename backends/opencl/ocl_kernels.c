@@ -30,6 +30,11 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     ROW(l2_normalize),
     ROW(concat),
     ROW(resize_bilinear),
+    ROW(topk_mask),
+    ROW(sad_loss),
+    ROW(fad_loss),
+    ROW(filter_diversity),
+    ROW(occlude),
     { NULL, NULL, NULL }
 };
 
