@@ -7,7 +7,9 @@
  *  - a training step wholly on OpenCL copies only its inputs to the device
  *    and only the fetched scores and loss values back;
  *  - a second fxrun process with the same FX_KERNEL_CACHE_DIR builds no
- *    OpenCL program (every one loads from the disk cache).
+ *    OpenCL program (every one loads from the disk cache);
+ *  - fxrun bench --profile prints the OpenCL per-kernel table, fxrun train
+ *    --profile on the CPU the per-layer one.
  * Skips without an OpenCL device, and the first test without Debian's
  * dataset-fashion-mnist. */
 #include <math.h>
@@ -283,6 +285,54 @@ START_TEST(test_second_fxrun_builds_no_opencl_program)
 }
 END_TEST
 
+/* fxrun bench --profile on OpenCL prints the per-kernel table and the
+ * transfers of the timed steps. */
+START_TEST(test_fxrun_bench_profile_prints_the_kernel_table)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend *be = opencl_or_skip(ctx);
+    fx_context_destroy(ctx);
+    if (!be)
+        return;
+    be->ops->destroy(be);
+    char *dir = fxtest_tempdir();
+    char yaml[512], text[2048], cmd[2048], out[1 << 16];
+    snprintf(yaml, sizeof yaml, "%s/net.yaml", dir);
+    snprintf(text, sizeof text, "%strain: {optimizer: adam, lr: 0.001, batch: 4}\n", net_yaml);
+    fxtest_write_file(yaml, text);
+    snprintf(cmd, sizeof cmd, "%s bench %s --backend opencl --steps 2 --profile", fxtest_fxrun(), yaml);
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s failed (%d):\n%s", cmd, rc, out);
+    const char *needles[] = { "opencl profile on", "(2 steps; times from OpenCL events)", "gemm_", "bn_",
+                              "all kernels", "host->device", "device->host" };
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        ck_assert_msg(strstr(out, needles[i]) != NULL, "no '%s' in:\n%s", needles[i], out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* fxrun train --profile on the CPU prints the per-layer table. */
+START_TEST(test_fxrun_train_profile_on_cpu_prints_the_layer_table)
+{
+    if (!have_data()) {
+        printf("SKIP: " FMNIST " not installed\n");
+        return;
+    }
+    char *dir = fxtest_tempdir();
+    char yaml[512], cmd[2048], out[1 << 16];
+    snprintf(yaml, sizeof yaml, "%s/net.yaml", dir);
+    write_training_config(yaml);
+    snprintf(cmd, sizeof cmd, "%s train %s --backend cpu --steps 3 --profile", fxtest_fxrun(), yaml);
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "%s failed (%d):\n%s", cmd, rc, out);
+    ck_assert_msg(strstr(out, "profile (per layer") != NULL, "no per-layer profile in:\n%s", out);
+    ck_assert_msg(strstr(out, "c2 ") != NULL && strstr(out, "conv2d") != NULL, "no c2 row in:\n%s", out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("opencl_training");
@@ -291,6 +341,8 @@ int main(void)
     tcase_add_test(tc, test_opencl_training_follows_the_cpu_loss_curve);
     tcase_add_test(tc, test_opencl_training_step_copies_only_inputs_and_fetched_outputs);
     tcase_add_test(tc, test_second_fxrun_builds_no_opencl_program);
+    tcase_add_test(tc, test_fxrun_bench_profile_prints_the_kernel_table);
+    tcase_add_test(tc, test_fxrun_train_profile_on_cpu_prints_the_layer_table);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
