@@ -107,6 +107,48 @@ __kernel void topk_forward(__global const float *x, uint xo, __global float *y, 
     }
 }
 
+/* CPU devices: one work-item per map, no barriers, no local memory (on
+ * CPU drivers barriers split the work-group loop and local atomics
+ * serialise). The threshold by the bitwise search of the CPU kernel:
+ * T = the largest pattern with count(u >= T) >= k, built from bit 30 down
+ * (bit 31, the sign, is clear in every |x|) with one counting pass per
+ * bit; once count(u >= T) is exactly k, T's answer is the smallest
+ * pattern >= T, found in one more pass. The same value as topk_forward. */
+__kernel void topk_forward_direct(__global const float *x, uint xo, __global float *y, uint yo,
+                                  __global float *thresh, uint to, int maps, int hw, int k)
+{
+    int map = get_global_id(0);
+    if (map >= maps)
+        return;
+    __global const float *xm = x + xo + (size_t)map * hw;
+    uint t = 0;
+    int exact = 0;
+    for (int bit = 30; bit >= 0 && !exact; bit--) {
+        uint cand = t | (1u << bit);
+        int c = 0;
+        for (int p = 0; p < hw; p++)
+            c += topk_bits(xm[p]) >= cand;
+        if (c >= k)
+            t = cand;
+        exact = c == k;
+    }
+    if (exact) { /* the k-th largest is the smallest pattern >= t */
+        uint low = 0x7f800000u;
+        for (int p = 0; p < hw; p++) {
+            uint u = topk_bits(xm[p]);
+            low = u >= t ? min(low, u) : low;
+        }
+        t = low;
+    }
+    float tf = as_float(t);
+    thresh[to + map] = tf;
+    __global float *ym = y + yo + (size_t)map * hw;
+    for (int p = 0; p < hw; p++) {
+        float v = xm[p];
+        ym[p] = topk_magnitude(v) > tf ? v : 0.0f;
+    }
+}
+
 /* Grid: dim 0 = positions, dim 1 = maps. gx += |x| > t ? gy : 0. */
 __kernel void topk_backward(__global const float *x, uint xo, __global const float *gy, uint gyo, __global float *gx,
                             uint gxo, __global const float *thresh, uint to, int hw)

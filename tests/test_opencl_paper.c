@@ -87,6 +87,11 @@ static float *sparse_maps(int64_t n, int64_t k, int64_t hw, int keep, int zero, 
     return x;
 }
 
+/* topk_mask and sad_loss have two sets of kernels: work-groups with local
+ * memory (GPUs) and barrier-free ones (CPU devices); FX_OPENCL_PAPER
+ * selects one, so both run on whatever device the test has. */
+static const char *const variants[] = { "tiled", "direct" };
+
 START_TEST(test_opencl_topk_mask_matches_cpu_exactly)
 {
     if (!setup_backend())
@@ -99,26 +104,33 @@ START_TEST(test_opencl_topk_mask_matches_cpu_exactly)
         { fx_shape_4d(3, 4, 1, 1), "k=1", 0 },          /* 1x1 maps: nothing kept */
         { fx_shape_4d(1, 3, 30, 40), "k=17", 1 },       /* more positions than work-items */
     };
-    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
-        ocltest_case c = ocltest_unary("topk_mask", cases[s].attrs, cases[s].shape);
-        float *x = cases[s].ties ? tied_data(fx_shape_numel(&cases[s].shape), 3 + s) : NULL;
+    for (int v = 0; v < 2; v++) {
+        setenv("FX_OPENCL_PAPER", variants[v], 1);
+        for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+            ocltest_case c = ocltest_unary("topk_mask", cases[s].attrs, cases[s].shape);
+            float *x = cases[s].ties ? tied_data(fx_shape_numel(&cases[s].shape), 3 + s) : NULL;
+            c.in[0].data = x;
+            expect_identical(&c);
+            free(x);
+        }
+        /* An all-zero channel, a NaN (kept, as the largest magnitude) and
+         * +-inf; then k = 2 with two infinities (t = inf: nothing kept). */
+        fx_shape sh = fx_shape_4d(1, 3, 4, 4);
+        float *x = fxtest_random(5, 48);
+        for (int i = 0; i < 16; i++)
+            x[i] = 0.0f;
+        x[17] = NAN;
+        x[20] = -INFINITY;
+        x[33] = INFINITY;
+        x[40] = -INFINITY;
+        ocltest_case c = ocltest_unary("topk_mask", "k=3", sh);
         c.in[0].data = x;
+        expect_identical(&c);
+        c.attrs = "k=2";
         expect_identical(&c);
         free(x);
     }
-    /* An all-zero channel, a NaN (kept, as the largest magnitude) and
-     * +-inf. */
-    fx_shape sh = fx_shape_4d(1, 3, 4, 4);
-    float *x = fxtest_random(5, 48);
-    for (int i = 0; i < 16; i++)
-        x[i] = 0.0f;
-    x[17] = NAN;
-    x[20] = -INFINITY;
-    x[33] = INFINITY;
-    ocltest_case c = ocltest_unary("topk_mask", "k=3", sh);
-    c.in[0].data = x;
-    expect_identical(&c);
-    free(x);
+    unsetenv("FX_OPENCL_PAPER");
     teardown_backend();
 }
 END_TEST
@@ -133,22 +145,26 @@ START_TEST(test_opencl_sad_loss_matches_cpu)
         { fx_shape_4d(3, 5, 4, 6), 0, 2 },       /* an all-zero channel */
         { fx_shape_4d(2, 70, 3, 9), 3, 11 },     /* two tile rows (64 + 6), sparse, zero channel */
         { fx_shape_4d(2, 2, 1, 3), 0, -1 },      /* K = 2 on 1x3 maps */
-        { fx_shape_4d(2, 9, 17, 19), 5, -1 },    /* positions not a multiple of the tile */
+        { fx_shape_4d(2, 9, 17, 19), 5, -1 },    /* positions not a multiple of any block */
     };
-    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
-        const fx_shape *sh = &cases[s].shape;
-        float *x = cases[s].keep || cases[s].zero >= 0
-                       ? sparse_maps(sh->dim[0], sh->dim[1], sh->dim[2] * sh->dim[3],
-                                     cases[s].keep ? cases[s].keep : (int)(sh->dim[2] * sh->dim[3]), cases[s].zero,
-                                     11 + s)
-                       : NULL;
-        ocltest_case c = ocltest_unary("sad_loss", NULL, *sh);
-        c.in[0].data = x;
-        c.rtol = 1e-4;
-        c.atol = 1e-9;
-        ocltest_parity(ctx, ocl, &c);
-        free(x);
+    for (int v = 0; v < 2; v++) {
+        setenv("FX_OPENCL_PAPER", variants[v], 1);
+        for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+            const fx_shape *sh = &cases[s].shape;
+            float *x = cases[s].keep || cases[s].zero >= 0
+                           ? sparse_maps(sh->dim[0], sh->dim[1], sh->dim[2] * sh->dim[3],
+                                         cases[s].keep ? cases[s].keep : (int)(sh->dim[2] * sh->dim[3]),
+                                         cases[s].zero, 11 + s)
+                           : NULL;
+            ocltest_case c = ocltest_unary("sad_loss", variants[v][0] == 't' ? "eps=1e-8" : "eps=1.0e-8", *sh);
+            c.in[0].data = x;
+            c.rtol = 1e-4;
+            c.atol = 1e-9;
+            ocltest_parity(ctx, ocl, &c);
+            free(x);
+        }
     }
+    unsetenv("FX_OPENCL_PAPER");
     teardown_backend();
 }
 END_TEST
@@ -159,11 +175,16 @@ START_TEST(test_opencl_sad_loss_matches_cpu_at_paper_size)
     if (!setup_backend())
         return;
     float *x = sparse_maps(4, 320, 576, 23, 7, 21);
-    ocltest_case c = ocltest_unary("sad_loss", NULL, fx_shape_4d(4, 320, 24, 24));
-    c.in[0].data = x;
-    c.rtol = 1e-4;
-    c.atol = 1e-12;
-    ocltest_parity(ctx, ocl, &c);
+    for (int v = 0; v < 2; v++) {
+        setenv("FX_OPENCL_PAPER", variants[v], 1);
+        ocltest_case c = ocltest_unary("sad_loss", variants[v][0] == 't' ? "eps=1e-8" : "eps=1.0e-8",
+                                       fx_shape_4d(4, 320, 24, 24));
+        c.in[0].data = x;
+        c.rtol = 1e-4;
+        c.atol = 1e-12;
+        ocltest_parity(ctx, ocl, &c);
+    }
+    unsetenv("FX_OPENCL_PAPER");
     free(x);
     teardown_backend();
 }
@@ -295,6 +316,85 @@ START_TEST(test_opencl_occlude_paints_the_cpu_window)
 }
 END_TEST
 
+/* Loads configs/interpret-fr-small.yaml and plans it for training on
+ * `be` (NULL: the CPU) with batch `batch`, the given seed and input. */
+static fx_graph *load_small_net(fx_backend *be, int batch, const float *image, const int32_t *label)
+{
+    fx_graph *g = NULL;
+    fx_config cfg;
+    fx_status st = fx_graph_load_yaml(ctx, FX_SOURCE_DIR "/configs/interpret-fr-small.yaml", &g, &cfg);
+    ck_assert_msg(st == FX_OK, "%s", fx_context_error(ctx));
+    fx_graph_set_seed(g, 1234);
+    st = fx_graph_plan(g, batch, FX_MODE_TRAIN, be ? be : fx_context_cpu_backend(ctx));
+    ck_assert_msg(st == FX_OK, "planning on %s: %s", be ? be->name : "cpu", fx_context_error(ctx));
+    ck_assert_int_eq(fx_tensor_upload(fx_graph_value(g, "image"), image), FX_OK);
+    ck_assert_int_eq(fx_tensor_upload(fx_graph_value(g, "label"), label), FX_OK);
+    return g;
+}
+
+/* The paper's whole loss (2 CE + 2 CE occluded + 100 L_A + SAD x2 + FAD)
+ * on the small network, CPU vs OpenCL: same seed (parameters, dropout
+ * masks, the occlusion window), same batch; every named loss of the first
+ * step within 1e-3 relative, and the backward pass runs. */
+START_TEST(test_opencl_small_interpret_fr_gives_the_cpu_losses)
+{
+    if (!setup_backend())
+        return;
+    enum { BATCH = 4, PIXELS = BATCH * 3 * 48 * 48 };
+    float *image = malloc(PIXELS * sizeof(float));
+    ck_assert_ptr_nonnull(image);
+    for (int i = 0; i < PIXELS; i++)
+        image[i] = 2.0f * fx_rng_uniform(2024, (uint64_t)i) - 1.0f;
+    const int32_t label[BATCH] = { 3, 17, 250, 3 };
+    fx_graph *cpu = load_small_net(NULL, BATCH, image, label);
+    fx_graph *gpu = load_small_net(ocl, BATCH, image, label);
+    ck_assert_int_eq(fx_graph_fallback_count(gpu), 0);
+    ck_assert_msg(fx_graph_forward(cpu) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_msg(fx_graph_forward(gpu) == FX_OK, "%s", fx_context_error(ctx));
+    int n = fx_graph_loss_count(cpu);
+    ck_assert_int_eq(n, 6);
+    ck_assert_int_eq(fx_graph_loss_count(gpu), n);
+    for (int i = 0; i < n; i++) {
+        float a, b;
+        ck_assert_int_eq(fx_graph_loss_value(cpu, i, &a), FX_OK);
+        ck_assert_int_eq(fx_graph_loss_value(gpu, i, &b), FX_OK);
+        double rel = fabs((double)b - a) / fmax(fabs(a), 1e-30);
+        if (getenv("FX_TEST_VERBOSE"))
+            printf("loss %-28s cpu %.8g opencl %.8g rel %.2g\n", fx_graph_loss_name(cpu, i), a, b, rel);
+        ck_assert_msg(isfinite(a) && a > 0, "loss %s is %g on the CPU", fx_graph_loss_name(cpu, i), a);
+        ck_assert_msg(rel <= 1e-3, "loss %s: opencl %.8g, cpu %.8g (relative difference %.3g > 1e-3)",
+                      fx_graph_loss_name(cpu, i), b, a, rel);
+    }
+    ck_assert_msg(fx_graph_backward(cpu) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_msg(fx_graph_backward(gpu) == FX_OK, "%s", fx_context_error(ctx));
+    /* k5's weight gradient gathers every loss (L_A directly; CE, SAD, FAD
+     * through the top-k mask). */
+    fx_param pc, pg;
+    ck_assert_ptr_nonnull(fx_graph_find_param(cpu, "clean.k5.weight", &pc));
+    ck_assert_ptr_nonnull(fx_graph_find_param(gpu, "clean.k5.weight", &pg));
+    int64_t m = fx_tensor_numel(pc.grad);
+    float *gc = malloc((size_t)m * sizeof(float)), *gg = malloc((size_t)m * sizeof(float));
+    ck_assert(gc && gg);
+    ck_assert_int_eq(fx_tensor_download(pc.grad, gc), FX_OK);
+    ck_assert_int_eq(fx_tensor_download(pg.grad, gg), FX_OK);
+    double scale = 0, worst = 0;
+    for (int64_t i = 0; i < m; i++) {
+        scale = fmax(scale, fabs(gc[i]));
+        worst = fmax(worst, fabs((double)gg[i] - gc[i]));
+    }
+    if (getenv("FX_TEST_VERBOSE"))
+        printf("k5 weight gradient: worst error / scale = %.3g\n", worst / scale);
+    ck_assert_msg(scale > 0 && worst <= 1e-2 * scale, "k5 weight gradient: worst error %.3g, scale %.3g", worst,
+                  scale);
+    free(gc);
+    free(gg);
+    fx_graph_destroy(cpu);
+    fx_graph_destroy(gpu);
+    free(image);
+    teardown_backend();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("opencl_paper");
@@ -306,6 +406,7 @@ int main(void)
     tcase_add_test(tc, test_opencl_fad_loss_matches_cpu_with_identical_kept_set);
     tcase_add_test(tc, test_opencl_filter_diversity_matches_cpu);
     tcase_add_test(tc, test_opencl_occlude_paints_the_cpu_window);
+    tcase_add_test(tc, test_opencl_small_interpret_fr_gives_the_cpu_losses);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

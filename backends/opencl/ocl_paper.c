@@ -7,11 +7,26 @@
  * occlude exactly, fad_loss's set S (mask, masked output) exactly, the
  * losses and gradients to float rounding. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_paper.h"
 
 #define PAPER_CL "paper.cl"
+
+fx_status ocl_paper_variant(fx_backend *be, int *direct)
+{
+    const char *force = getenv("FX_OPENCL_PAPER");
+    if (force && *force) {
+        if (strcmp(force, "direct") != 0 && strcmp(force, "tiled") != 0)
+            return fx_fail(be->ctx, FX_ERR_INVALID,
+                           "FX_OPENCL_PAPER=%s: expected direct (kernels for CPU devices) or tiled (for GPUs)", force);
+        *direct = strcmp(force, "direct") == 0;
+    } else {
+        *direct = (ocl_impl(be)->device_type & CL_DEVICE_TYPE_CPU) != 0;
+    }
+    return FX_OK;
+}
 
 /* ---- topk_mask ------------------------------------------------------------ */
 
@@ -39,15 +54,23 @@ fx_status ocl_topk_mask_forward(const fx_kernel_call *call)
     topk_geom g = topk_geom_of(call);
     if (g.maps == 0 || g.hw == 0)
         return FX_OK;
+    int direct = 0;
+    fx_status st = ocl_paper_variant(call->backend, &direct);
+    const char *name = direct ? "topk_forward_direct" : "topk_forward";
     ocl_args a;
-    fx_status st = ocl_args_begin(call->backend, PAPER_CL, "topk_forward", &a);
+    if (st == FX_OK)
+        st = ocl_args_begin(call->backend, PAPER_CL, name, &a);
     if (st != FX_OK)
         return st;
     ocl_arg_tensor(&a, call->in[0]);
     ocl_arg_tensor(&a, call->out[0]);
     ocl_arg_tensor(&a, call->aux[0]);
+    if (direct)
+        ocl_arg_int(&a, g.maps);
     ocl_arg_int(&a, g.hw);
     ocl_arg_int(&a, g.k);
+    if (direct)
+        return ocl_launch_1d(call->backend, &a, (size_t)g.maps, ocl_group_size(call->backend, 64), name);
     /* One work-item per position up to 256 (the histogram's width). */
     size_t local = ocl_group_size(call->backend, (size_t)(g.hw < 256 ? g.hw : 256));
     return ocl_launch_groups(call->backend, &a, (size_t)g.maps, local, "topk_forward");

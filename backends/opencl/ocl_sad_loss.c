@@ -22,10 +22,14 @@
  * SAD_SCRATCH_BYTES (and the device's largest allocation).
  *
  * Tile sizes come from the device's work-group limit: 64 x 64 tiles on
- * 16 x 16 work-items where 256 are allowed, else 32 (8 x 8), else 16. */
+ * 16 x 16 work-items where 256 are allowed, else 32 (8 x 8), else 16.
+ * On CPU devices (PoCL), where barriers and local memory cost more than
+ * they save, the Gram and the backward product run barrier-free instead
+ * (sad_gram_direct, sad_backward_apply_direct; ocl_paper_variant decides,
+ * FX_OPENCL_PAPER=tiled or direct overrides). */
 #include <stdio.h>
 
-#include "backends/opencl/ocl_backend.h"
+#include "backends/opencl/ocl_paper.h"
 
 #define SAD_CL "sad_loss.cl"
 #define SAD_SCRATCH_BYTES ((size_t)256 << 20)
@@ -33,7 +37,8 @@
 typedef struct sad_plan {
     int batch, k, h, w, hw;
     int ts, rt, wg;        /* tile side, entries per work-item per side, work-group side */
-    int tiles, pairs;      /* channel tiles, tile pairs (ti <= tj) */
+    int direct;            /* barrier-free kernels (CPU devices) */
+    int tiles, pairs;      /* tiled: channel tiles, tile pairs (ti <= tj); direct: blocks, blocks^2 */
     int chunk;             /* images per pass */
     float eps;
     char options[64];
@@ -50,13 +55,23 @@ static fx_status sad_plan_make(const fx_kernel_call *call, int backward, sad_pla
     p->w = (int)s->dim[3];
     p->hw = p->h * p->w;
     p->eps = (float)fx_node_attr_float(call->node, "eps");
+    fx_status st = ocl_paper_variant(call->backend, &p->direct);
+    if (st != FX_OK)
+        return st;
     p->rt = 4;
     p->ts = b->max_work_group >= 256 ? 64 : b->max_work_group >= 64 ? 32 : 16;
     p->wg = p->ts / p->rt;
-    p->tiles = (p->k + p->ts - 1) / p->ts;
-    p->pairs = p->tiles * (p->tiles + 1) / 2;
+    if (p->direct) {
+        p->tiles = (p->k + 3) / 4; /* SADD_B */
+        p->pairs = p->tiles * p->tiles;
+    } else {
+        p->tiles = (p->k + p->ts - 1) / p->ts;
+        p->pairs = p->tiles * (p->tiles + 1) / 2;
+    }
     snprintf(p->options, sizeof p->options, "-DSAD_TS=%d -DSAD_RT=%d", p->ts, p->rt);
-    p->norm_local = ocl_group_size(call->backend, 256);
+    /* Per-map and per-row reductions: wide work-groups on GPUs; on CPU
+     * drivers each barrier costs a pass over the work-items, so few. */
+    p->norm_local = ocl_group_size(call->backend, p->direct ? 16 : 256);
     /* Per image: slot 0 holds N; slot 1 holds A N and the Gram (backward)
      * and r plus the eps flags. The partials of all images sit after them. */
     size_t map_bytes = (size_t)p->k * (size_t)p->hw * sizeof(float);
@@ -92,28 +107,55 @@ static fx_status sad_buffers_get(fx_backend *be, const sad_plan *p, int backward
     return st;
 }
 
-/* sad_normalize on images [b0, b0 + nb). */
+static void sad_smooth_args(ocl_args *a, const sad_plan *p, size_t total)
+{
+    ocl_arg_int(a, (int)total);
+    ocl_arg_int(a, p->h);
+    ocl_arg_int(a, p->w);
+    ocl_arg_divisor(a, p->hw);
+    ocl_arg_divisor(a, p->w);
+}
+
+/* N = normalised A m for images [b0, b0 + nb): sad_smooth, sad_norms;
+ * in backward also AN = A N (sad_smooth again). */
 static fx_status sad_run_normalize(const fx_kernel_call *call, const sad_plan *p, const sad_buffers *bu, int b0,
                                    int nb, int backward)
 {
     fx_backend *be = call->backend;
+    int maps = nb * p->k;
+    /* Large work-groups on CPU drivers, which pay per work-group. */
+    size_t local = ocl_group_size(be, p->direct ? 4096 : 256), total = (size_t)maps * p->hw;
     ocl_args a;
-    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, "sad_normalize", &a);
+    for (int pass = 0; pass < 2; pass++) {
+        fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, pass ? "sad_norms" : "sad_smooth", &a);
+        if (st != FX_OK)
+            return st;
+        if (pass == 0) {
+            ocl_arg_mem(&a, ocl_mem(call->in[0]), ocl_elem_offset(call->in[0]) + (size_t)b0 * p->k * p->hw);
+            ocl_arg_mem(&a, bu->n, 0);
+            sad_smooth_args(&a, p, total);
+            st = ocl_launch_1d(be, &a, total, local, "sad_smooth");
+        } else {
+            ocl_arg_mem(&a, bu->n, 0);
+            ocl_arg_mem(&a, bu->s1, bu->rinfo);
+            ocl_arg_int(&a, maps);
+            ocl_arg_int(&a, p->hw);
+            ocl_arg_float(&a, p->eps);
+            ocl_arg_local(&a, p->norm_local * sizeof(float));
+            st = ocl_launch_groups(be, &a, (size_t)maps, p->norm_local, "sad_norms");
+        }
+        if (st != FX_OK)
+            return st;
+    }
+    if (!backward)
+        return FX_OK;
+    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, "sad_smooth", &a);
     if (st != FX_OK)
         return st;
-    int maps = nb * p->k;
-    ocl_arg_mem(&a, ocl_mem(call->in[0]), ocl_elem_offset(call->in[0]) + (size_t)b0 * p->k * p->hw);
     ocl_arg_mem(&a, bu->n, 0);
     ocl_arg_mem(&a, bu->s1, bu->an);
-    ocl_arg_mem(&a, bu->s1, bu->rinfo);
-    ocl_arg_int(&a, maps);
-    ocl_arg_int(&a, p->h);
-    ocl_arg_int(&a, p->w);
-    ocl_arg_divisor(&a, p->w);
-    ocl_arg_float(&a, p->eps);
-    ocl_arg_int(&a, backward);
-    ocl_arg_local(&a, p->norm_local * sizeof(float));
-    return ocl_launch_groups(be, &a, (size_t)maps, p->norm_local, "sad_normalize");
+    sad_smooth_args(&a, p, total);
+    return ocl_launch_1d(be, &a, total, local, "sad_smooth");
 }
 
 static fx_status sad_run_gram(const fx_kernel_call *call, const sad_plan *p, const sad_buffers *bu, int b0, int nb,
@@ -121,7 +163,8 @@ static fx_status sad_run_gram(const fx_kernel_call *call, const sad_plan *p, con
 {
     fx_backend *be = call->backend;
     ocl_args a;
-    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, "sad_gram", &a);
+    const char *name = p->direct ? "sad_gram_direct" : "sad_gram";
+    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, name, &a);
     if (st != FX_OK)
         return st;
     ocl_arg_mem(&a, bu->n, 0);
@@ -131,8 +174,12 @@ static fx_status sad_run_gram(const fx_kernel_call *call, const sad_plan *p, con
     ocl_arg_int(&a, p->hw);
     ocl_arg_int(&a, p->tiles);
     ocl_arg_int(&a, backward);
+    if (p->direct) {
+        size_t global[3] = { (size_t)p->tiles, (size_t)p->tiles, (size_t)nb };
+        return ocl_launch_nd(be, &a, 3, global, NULL, name);
+    }
     size_t global[2] = { (size_t)p->pairs * p->wg, (size_t)nb * p->wg }, local[2] = { p->wg, p->wg };
-    return ocl_launch_nd(be, &a, 2, global, local, "sad_gram");
+    return ocl_launch_nd(be, &a, 2, global, local, name);
 }
 
 fx_status ocl_sad_loss_forward(const fx_kernel_call *call)
@@ -192,8 +239,9 @@ fx_status ocl_sad_loss_backward(const fx_kernel_call *call)
         ocl_arg_int(&a, nb * p.k);
         ocl_arg_local(&a, p.norm_local * sizeof(float));
         st = ocl_launch_groups(be, &a, (size_t)nb * p.k, p.norm_local, "sad_gram_diag");
+        const char *name = p.direct ? "sad_backward_apply_direct" : "sad_backward_apply";
         if (st == FX_OK)
-            st = ocl_args_begin_opts(be, SAD_CL, p.options, "sad_backward_apply", &a);
+            st = ocl_args_begin_opts(be, SAD_CL, p.options, name, &a);
         if (st != FX_OK)
             break;
         ocl_arg_mem(&a, bu.s1, bu.gram);
@@ -204,9 +252,14 @@ fx_status ocl_sad_loss_backward(const fx_kernel_call *call)
         ocl_arg_mem(&a, ocl_mem(call->grad_in[0]), ocl_elem_offset(call->grad_in[0]) + (size_t)b0 * p.k * p.hw);
         ocl_arg_int(&a, p.k);
         ocl_arg_int(&a, p.hw);
-        size_t global[3] = { (size_t)((p.hw + p.ts - 1) / p.ts) * p.wg, (size_t)p.tiles * p.wg, (size_t)nb };
-        size_t local[3] = { (size_t)p.wg, (size_t)p.wg, 1 };
-        st = ocl_launch_nd(be, &a, 3, global, local, "sad_backward_apply");
+        if (p.direct) {
+            size_t global[3] = { (size_t)(p.hw + 31) / 32, (size_t)(p.k + 7) / 8, (size_t)nb };
+            st = ocl_launch_nd(be, &a, 3, global, NULL, name);
+        } else {
+            size_t global[3] = { (size_t)((p.hw + p.ts - 1) / p.ts) * p.wg, (size_t)p.tiles * p.wg, (size_t)nb };
+            size_t local[3] = { (size_t)p.wg, (size_t)p.wg, 1 };
+            st = ocl_launch_nd(be, &a, 3, global, local, name);
+        }
     }
     return st;
 }
