@@ -107,13 +107,29 @@ static fx_status sad_buffers_get(fx_backend *be, const sad_plan *p, int backward
     return st;
 }
 
-static void sad_smooth_args(ocl_args *a, const sad_plan *p, size_t total)
+/* dst = A src over `maps` maps: sad_smooth (a work-item per position) or,
+ * on CPU devices, sad_smooth_rows (a work-item per row). */
+static fx_status sad_smooth(fx_backend *be, const sad_plan *p, cl_mem src, size_t src_off, cl_mem dst,
+                            size_t dst_off, int maps)
 {
-    ocl_arg_int(a, (int)total);
-    ocl_arg_int(a, p->h);
-    ocl_arg_int(a, p->w);
-    ocl_arg_divisor(a, p->hw);
-    ocl_arg_divisor(a, p->w);
+    const char *name = p->direct ? "sad_smooth_rows" : "sad_smooth";
+    ocl_args a;
+    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, name, &a);
+    if (st != FX_OK)
+        return st;
+    ocl_arg_mem(&a, src, src_off);
+    ocl_arg_mem(&a, dst, dst_off);
+    size_t total = (size_t)maps * (p->direct ? p->h : p->hw);
+    ocl_arg_int(&a, (int)total);
+    ocl_arg_int(&a, p->h);
+    ocl_arg_int(&a, p->w);
+    if (p->direct) {
+        ocl_arg_divisor(&a, p->h);
+        return ocl_launch_1d(be, &a, total, ocl_group_size(be, 64), name);
+    }
+    ocl_arg_divisor(&a, p->hw);
+    ocl_arg_divisor(&a, p->w);
+    return ocl_launch_1d(be, &a, total, ocl_group_size(be, 256), name);
 }
 
 /* N = normalised A m for images [b0, b0 + nb): sad_smooth, sad_norms;
@@ -123,39 +139,23 @@ static fx_status sad_run_normalize(const fx_kernel_call *call, const sad_plan *p
 {
     fx_backend *be = call->backend;
     int maps = nb * p->k;
-    /* Large work-groups on CPU drivers, which pay per work-group. */
-    size_t local = ocl_group_size(be, p->direct ? 4096 : 256), total = (size_t)maps * p->hw;
+    fx_status st = sad_smooth(be, p, ocl_mem(call->in[0]), ocl_elem_offset(call->in[0]) + (size_t)b0 * p->k * p->hw,
+                              bu->n, 0, maps);
     ocl_args a;
-    for (int pass = 0; pass < 2; pass++) {
-        fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, pass ? "sad_norms" : "sad_smooth", &a);
-        if (st != FX_OK)
-            return st;
-        if (pass == 0) {
-            ocl_arg_mem(&a, ocl_mem(call->in[0]), ocl_elem_offset(call->in[0]) + (size_t)b0 * p->k * p->hw);
-            ocl_arg_mem(&a, bu->n, 0);
-            sad_smooth_args(&a, p, total);
-            st = ocl_launch_1d(be, &a, total, local, "sad_smooth");
-        } else {
-            ocl_arg_mem(&a, bu->n, 0);
-            ocl_arg_mem(&a, bu->s1, bu->rinfo);
-            ocl_arg_int(&a, maps);
-            ocl_arg_int(&a, p->hw);
-            ocl_arg_float(&a, p->eps);
-            ocl_arg_local(&a, p->norm_local * sizeof(float));
-            st = ocl_launch_groups(be, &a, (size_t)maps, p->norm_local, "sad_norms");
-        }
-        if (st != FX_OK)
-            return st;
-    }
-    if (!backward)
-        return FX_OK;
-    fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, "sad_smooth", &a);
+    if (st == FX_OK)
+        st = ocl_args_begin_opts(be, SAD_CL, p->options, "sad_norms", &a);
     if (st != FX_OK)
         return st;
     ocl_arg_mem(&a, bu->n, 0);
-    ocl_arg_mem(&a, bu->s1, bu->an);
-    sad_smooth_args(&a, p, total);
-    return ocl_launch_1d(be, &a, total, local, "sad_smooth");
+    ocl_arg_mem(&a, bu->s1, bu->rinfo);
+    ocl_arg_int(&a, maps);
+    ocl_arg_int(&a, p->hw);
+    ocl_arg_float(&a, p->eps);
+    ocl_arg_local(&a, p->norm_local * sizeof(float));
+    st = ocl_launch_groups(be, &a, (size_t)maps, p->norm_local, "sad_norms");
+    if (st != FX_OK || !backward)
+        return st;
+    return sad_smooth(be, p, bu->n, 0, bu->s1, bu->an, maps);
 }
 
 static fx_status sad_run_gram(const fx_kernel_call *call, const sad_plan *p, const sad_buffers *bu, int b0, int nb,
