@@ -7,18 +7,21 @@
  * configs/interpret-fr-small.yaml graph giving the same losses on both
  * backends from the same seed and batch.
  *
+ * topk_mask and sad_loss run both of their kernel sets (FX_OPENCL_PAPER:
+ * tiled for GPUs, direct for CPU devices) whatever the device.
+ *
  * Tolerances (each tensor's worst error over its largest magnitude, see
- * tests/opencl_parity.h), from what PoCL (AVX-512) measured against the
- * CPU backend, with a margin of about 10x:
+ * tests/opencl_parity.h), against what PoCL (AVX-512) measured:
  *   topk_mask, occlude, fad_loss's mask and masked output: exact;
- *   sad_loss: loss 1e-5 (measured <= 1e-6), gradient 1e-4 (measured 1e-5:
- *     float sums of 576 products in another order and through another
- *     algebra, N = r A m then the Gram, against the CPU's G = M A A M^T);
- *   fad_loss: loss and gradients 1e-6 (the same Delta; the loss differs
- *     only in the order of a double sum);
- *   filter_diversity: 1e-5 (the Gram entries are stored as float);
- *   the graph: each named loss within 1e-3 relative (rounding differences
- *     of conv/BN/GEMM amplified through 20 layers; measured 2e-5).
+ *   sad_loss: 1e-4 (measured <= 1.7e-6 on loss and gradient: float sums
+ *     of HW and K products in other orders, and the algebra
+ *     dm = c r (P A N) against the CPU's P M A A);
+ *   fad_loss: 1e-6 (measured 7e-8: the same Delta; the loss sums in
+ *     another order);
+ *   filter_diversity: 5e-5 (measured 1.6e-6: Gram entries kept as float);
+ *   the graph: each named loss within 1e-3 relative (measured <= 1e-7:
+ *     rounding of conv, BN and GEMM differs per device and grows through
+ *     20 layers), k5's weight gradient 1e-3 of its scale (measured 3e-6).
  * Skips (passes) without an OpenCL build or device. */
 #include "opencl_parity.h"
 
@@ -156,6 +159,7 @@ START_TEST(test_opencl_sad_loss_matches_cpu)
                                          cases[s].keep ? cases[s].keep : (int)(sh->dim[2] * sh->dim[3]),
                                          cases[s].zero, 11 + s)
                            : NULL;
+            /* The same eps spelt two ways, so that a failure names the kernels. */
             ocltest_case c = ocltest_unary("sad_loss", variants[v][0] == 't' ? "eps=1e-8" : "eps=1.0e-8", *sh);
             c.in[0].data = x;
             c.rtol = 1e-4;
@@ -275,7 +279,7 @@ START_TEST(test_opencl_filter_diversity_matches_cpu)
     for (int s = 0; s < 5; s++) {
         ocltest_case c = ocltest_unary("filter_diversity", NULL, shapes[s]);
         c.in[0].name = "weight";
-        c.rtol = 1e-5;
+        c.rtol = 5e-5;
         c.atol = 1e-9;
         ocltest_parity(ctx, ocl, &c);
     }
@@ -290,7 +294,7 @@ START_TEST(test_opencl_filter_diversity_matches_cpu)
     ocltest_case c = ocltest_unary("filter_diversity", NULL, fx_shape_4d(4, 6, 3, 3));
     c.in[0].name = "weight";
     c.in[0].data = w;
-    c.rtol = 1e-5;
+    c.rtol = 5e-5;
     c.atol = 1e-9;
     ocltest_parity(ctx, ocl, &c);
     free(w);
@@ -384,7 +388,7 @@ START_TEST(test_opencl_small_interpret_fr_gives_the_cpu_losses)
     }
     if (getenv("FX_TEST_VERBOSE"))
         printf("k5 weight gradient: worst error / scale = %.3g\n", worst / scale);
-    ck_assert_msg(scale > 0 && worst <= 1e-2 * scale, "k5 weight gradient: worst error %.3g, scale %.3g", worst,
+    ck_assert_msg(scale > 0 && worst <= 1e-3 * scale, "k5 weight gradient: worst error %.3g, scale %.3g", worst,
                   scale);
     free(gc);
     free(gg);
