@@ -26,7 +26,9 @@
  *                       in backward it also writes G^ and its mirror.
  *   sad_gram_diag       a work-group per row: P_ii from the row.
  *   sad_backward_apply  dm += c r_i (P AN)_iq, the same tiling.
- * The loss partials are summed per image by loss_finish (paper.cl).
+ * The loss partials are summed per image by loss_finish (paper.cl). On CPU
+ * devices sad_smooth_rows, sad_gram_direct and sad_backward_apply_direct
+ * (end of this file) replace sad_smooth, sad_gram and sad_backward_apply.
  *
  * Tiles: a work-group of SAD_WG x SAD_WG work-items computes a
  * SAD_TS x SAD_TS tile, SAD_RT x SAD_RT entries each, strided by SAD_WG

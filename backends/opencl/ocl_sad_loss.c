@@ -3,11 +3,11 @@
  * core/ops/sad_loss.c; CPU reference backends/cpu/sad_loss.c; semantics
  * docs/losses.md §2).
  *
- * Forward:  sad_normalize -> N (normalised smoothed maps), r
+ * Forward:  sad_smooth, sad_norms -> N (normalised smoothed maps), r
  *           sad_gram      -> per-tile sums of squared cosines (no Gram kept)
  *           loss_finish   -> L_b (aux) and the batch mean (output).
- * Backward: sad_normalize -> N, A N, r (the forward is recomputed: nothing
- *           but L_b is saved between the passes)
+ * Backward: the same and sad_smooth again -> N, A N, r (the forward is
+ *           recomputed: nothing but L_b is saved between the passes)
  *           sad_gram      -> G^ per image (K x K)
  *           sad_gram_diag -> P's diagonal
  *           sad_backward_apply -> dm += c r_i (P A N)_i.
@@ -25,8 +25,9 @@
  * 16 x 16 work-items where 256 are allowed, else 32 (8 x 8), else 16.
  * On CPU devices (PoCL), where barriers and local memory cost more than
  * they save, the Gram and the backward product run barrier-free instead
- * (sad_gram_direct, sad_backward_apply_direct; ocl_paper_variant decides,
- * FX_OPENCL_PAPER=tiled or direct overrides). */
+ * (sad_gram_direct, sad_backward_apply_direct) and the smoothing a row per
+ * work-item (sad_smooth_rows); ocl_paper_variant decides,
+ * FX_OPENCL_PAPER=tiled or direct overrides. */
 #include <stdio.h>
 
 #include "backends/opencl/ocl_paper.h"
@@ -42,7 +43,7 @@ typedef struct sad_plan {
     int chunk;             /* images per pass */
     float eps;
     char options[64];
-    size_t norm_local;     /* sad_normalize / sad_gram_diag work-group */
+    size_t norm_local;     /* sad_norms / sad_gram_diag work-group */
 } sad_plan;
 
 static fx_status sad_plan_make(const fx_kernel_call *call, int backward, sad_plan *p)
