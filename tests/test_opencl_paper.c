@@ -250,6 +250,13 @@ START_TEST(test_opencl_fad_loss_matches_cpu_with_identical_kept_set)
                                .in = { { "f", fx_shape_2d(2, 10), FX_F32, tf, NULL, 0 },
                                        { "fo", fx_shape_2d(2, 10), FX_F32, tfo, NULL, 0 } } });
 
+    /* A NaN feature: its Delta is NaN and sorts after every number, so
+     * n_keep 9 of 10 leaves it out (loss finite, masked output 0 there). */
+    tf[13] = NAN;
+    fad_check(&(ocltest_case){ .op = "fad_loss", .attrs = "n_keep=9", .n_in = 2, .rtol = 1e-6, .atol = 1e-9,
+                               .in = { { "f", fx_shape_2d(2, 10), FX_F32, tf, NULL, 0 },
+                                       { "fo", fx_shape_2d(2, 10), FX_F32, tfo, NULL, 0 } } });
+
     /* Near ties: every |f - fo| is 1 + a few ulps, so the Delta differ in
      * their last bits (and some tie after rounding); a backend that summed
      * in another order, or divided less accurately, would pick another S. */
