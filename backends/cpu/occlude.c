@@ -7,40 +7,13 @@
 #include <string.h>
 
 #include "backends/cpu/cpu_backend.h"
+#include "core/ops/ops.h"
 
-typedef struct occlude_window {
-    int64_t top, left, height, width; /* clipped to the image; may be empty */
-} occlude_window;
+typedef fx_occlude_window occlude_window;
 
 static occlude_window occlude_draw(const fx_kernel_call *call, int64_t h, int64_t w)
 {
-    int64_t win[2], xr[2], yr[2];
-    fx_node_attr_ints(call->node, "window", win, 2);
-    fx_node_attr_ints(call->node, "x_range", xr, 2);
-    fx_node_attr_ints(call->node, "y_range", yr, 2);
-    int64_t frame = fx_node_attr_int(call->node, "frame");
-    const char *fit = fx_node_attr_string(call->node, "fit");
-    fx_rng rng;
-    fx_rng_seed(&rng, call->seed);
-    int64_t x = xr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(xr[1] - xr[0] + 1));
-    int64_t y = yr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(yr[1] - yr[0] + 1));
-    int64_t top, left;
-    if (fit && !strcmp(fit, "crop")) {
-        top = y - (frame - h) / 2;
-        left = x - (frame - w) / 2;
-    } else {
-        top = (int64_t)floor((double)y * (double)h / (double)frame + 0.5);
-        left = (int64_t)floor((double)x * (double)w / (double)frame + 0.5);
-    }
-    int64_t bottom = top + win[0], right = left + win[1];
-    occlude_window o;
-    o.top = top < 0 ? 0 : top > h ? h : top;
-    o.left = left < 0 ? 0 : left > w ? w : left;
-    bottom = bottom < o.top ? o.top : bottom > h ? h : bottom;
-    right = right < o.left ? o.left : right > w ? w : right;
-    o.height = bottom - o.top;
-    o.width = right - o.left;
-    return o;
+    return fx_occlude_draw(call->node, call->seed, h, w);
 }
 
 typedef struct occlude_job {

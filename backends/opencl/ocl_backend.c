@@ -299,7 +299,7 @@ fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out)
         cl_mem m = clCreateBuffer(b->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
         if (!m || err != CL_SUCCESS)
             return fx_fail(be->ctx, FX_ERR_NOMEM,
-                           "OpenCL: allocating %zu bytes of convolution scratch on %s failed: %s (%d); "
+                           "OpenCL: allocating %zu bytes of kernel scratch (convolution columns, SAD maps) on %s failed: %s (%d); "
                            "try a smaller batch", bytes, b->device_name, ocl_error_name(err), (int)err);
         b->scratch[slot] = m;
         b->scratch_bytes[slot] = bytes;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_paper.h"
+#include "core/ops/ops.h"
 
 #define PAPER_CL "paper.cl"
 
@@ -262,39 +263,17 @@ fx_status ocl_filter_diversity_backward(const fx_kernel_call *call)
 
 /* ---- occlude -------------------------------------------------------------------- */
 
+/* The window of this node and step: drawn on the host by the same
+ * function as the CPU kernel (core/ops/occlude.c), so both backends paint
+ * the same pixels. */
 typedef struct occlude_window {
     int top, left, height, width; /* clipped to the image; may be empty */
 } occlude_window;
 
-/* The window of this node and step, drawn on the host exactly as
- * backends/cpu/occlude.c's occlude_draw does (same RNG calls in the same
- * order, same rounding and clipping), so both backends paint the same
- * pixels; tests/test_opencl_paper.c compares the windows. */
 static occlude_window occlude_draw(const fx_kernel_call *call, int64_t h, int64_t w)
 {
-    int64_t win[2], xr[2], yr[2];
-    fx_node_attr_ints(call->node, "window", win, 2);
-    fx_node_attr_ints(call->node, "x_range", xr, 2);
-    fx_node_attr_ints(call->node, "y_range", yr, 2);
-    int64_t frame = fx_node_attr_int(call->node, "frame");
-    const char *fit = fx_node_attr_string(call->node, "fit");
-    fx_rng rng;
-    fx_rng_seed(&rng, call->seed);
-    int64_t x = xr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(xr[1] - xr[0] + 1));
-    int64_t y = yr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(yr[1] - yr[0] + 1));
-    int64_t top, left;
-    if (fit && !strcmp(fit, "crop")) {
-        top = y - (frame - h) / 2;
-        left = x - (frame - w) / 2;
-    } else {
-        top = (int64_t)floor((double)y * (double)h / (double)frame + 0.5);
-        left = (int64_t)floor((double)x * (double)w / (double)frame + 0.5);
-    }
-    int64_t bottom = top + win[0], right = left + win[1];
-    int64_t t = top < 0 ? 0 : top > h ? h : top, l = left < 0 ? 0 : left > w ? w : left;
-    bottom = bottom < t ? t : bottom > h ? h : bottom;
-    right = right < l ? l : right > w ? w : right;
-    occlude_window o = { (int)t, (int)l, (int)(bottom - t), (int)(right - l) };
+    fx_occlude_window d = fx_occlude_draw(call->node, call->seed, h, w);
+    occlude_window o = { (int)d.top, (int)d.left, (int)d.height, (int)d.width };
     return o;
 }
 

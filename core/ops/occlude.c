@@ -16,6 +16,7 @@
  * warp (the paper warps the corners through a landmark triangle mesh).
  * Applied in training and inference alike. Backward passes the gradient
  * outside the window. Kernels: backends/cpu/occlude.c. */
+#include <math.h>
 #include <string.h>
 
 #include "core/ops/ops.h"
@@ -86,3 +87,37 @@ const fx_op_def fx_op_occlude = {
     .infer = occlude_infer,
     .flags = 0,
 };
+
+/* The window: corner x = x0 + below(x1 - x0 + 1), then y the same way,
+ * from the node's per-step seed; mapped from the frame to the image by
+ * scaling (fit: scale) or by the centre-crop offset (fit: crop); clipped. */
+fx_occlude_window fx_occlude_draw(const fx_node *node, uint64_t seed, int64_t h, int64_t w)
+{
+    int64_t win[2], xr[2], yr[2];
+    fx_node_attr_ints(node, "window", win, 2);
+    fx_node_attr_ints(node, "x_range", xr, 2);
+    fx_node_attr_ints(node, "y_range", yr, 2);
+    int64_t frame = fx_node_attr_int(node, "frame");
+    const char *fit = fx_node_attr_string(node, "fit");
+    fx_rng rng;
+    fx_rng_seed(&rng, seed);
+    int64_t x = xr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(xr[1] - xr[0] + 1));
+    int64_t y = yr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(yr[1] - yr[0] + 1));
+    int64_t top, left;
+    if (fit && !strcmp(fit, "crop")) {
+        top = y - (frame - h) / 2;
+        left = x - (frame - w) / 2;
+    } else {
+        top = (int64_t)floor((double)y * (double)h / (double)frame + 0.5);
+        left = (int64_t)floor((double)x * (double)w / (double)frame + 0.5);
+    }
+    int64_t bottom = top + win[0], right = left + win[1];
+    fx_occlude_window o;
+    o.top = top < 0 ? 0 : top > h ? h : top;
+    o.left = left < 0 ? 0 : left > w ? w : left;
+    bottom = bottom < o.top ? o.top : bottom > h ? h : bottom;
+    right = right < o.left ? o.left : right > w ? w : right;
+    o.height = bottom - o.top;
+    o.width = right - o.left;
+    return o;
+}
