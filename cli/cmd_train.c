@@ -57,7 +57,7 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
         rc = cli_error(ctx);
     else if (rc == 0 && o->profile && !kernel_profile)
         print_layer_profile(g);
-    else if (cfg.train.checkpoint[0] && o->verbose > 0)
+    if (rc == 0 && cfg.train.checkpoint[0] && o->verbose > 0)
         printf("checkpoint: %s\n", cfg.train.checkpoint);
     if (ro.log && ro.log != stdout)
         fclose(ro.log);
