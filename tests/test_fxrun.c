@@ -241,6 +241,35 @@ START_TEST(test_eval_refuses_a_truncated_checkpoint_and_leaves_it_alone)
 }
 END_TEST
 
+START_TEST(test_training_on_a_corrupt_image_names_the_file_and_saves_nothing)
+{
+    char *dir = fxtest_tempdir();
+    char path[512], text[1024], args[700], ckpt[512];
+    snprintf(path, sizeof path, "%s/faces/a", dir);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s %s/faces/b", path, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/faces/a/broken.png", dir);
+    fxtest_write_file(path, "\x89PNG\r\n\x1a\n but then nothing a PNG needs");
+    snprintf(path, sizeof path, "%s/faces/b/text.pgm", dir);
+    fxtest_write_file(path, "P5\n2 2\n255\nabcd");
+    snprintf(ckpt, sizeof ckpt, "%s/net.fxck", dir);
+    snprintf(text, sizeof text,
+             "input: {image: [1, 2, 2], label: []}\nlayers:\n  - {name: fc, op: linear, out_features: 2}\n"
+             "losses:\n  - {op: softmax_cross_entropy, in: [fc, label]}\n"
+             "data: {train: {imagefolder: faces}, channels: 1}\ntrain: {batch: 1, checkpoint: net.fxck}\n");
+    snprintf(path, sizeof path, "%s/net.yaml", dir);
+    fxtest_write_file(path, text);
+    snprintf(args, sizeof args, "train %s", path);
+    expect_fail(args, "broken.png");
+    ck_assert_msg(strstr(out, "checkpoint:") == NULL, "a failed run claims a checkpoint:\n%s", out);
+    struct stat sb;
+    ck_assert_int_ne(stat(ckpt, &sb), 0);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_devices_and_ops_list_what_exists)
 {
     ck_assert_int_eq(fxrun("devices"), 0);
@@ -267,6 +296,7 @@ int main(void)
     tcase_add_test(tc, test_run_matches_hand_computed_linear_and_its_gradients);
     tcase_add_test(tc, test_run_refuses_bad_feeds);
     tcase_add_test(tc, test_eval_refuses_a_truncated_checkpoint_and_leaves_it_alone);
+    tcase_add_test(tc, test_training_on_a_corrupt_image_names_the_file_and_saves_nothing);
     tcase_add_test(tc, test_devices_and_ops_list_what_exists);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
