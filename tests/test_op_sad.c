@@ -285,7 +285,8 @@ START_TEST(test_sad_loss_rejects_bad_input)
 }
 END_TEST
 
-START_TEST(test_fxrun_topk_then_sad_matches_pytorch)
+/* Runs the composition through `fxrun run --backend BACKEND`. */
+static void fxrun_topk_then_sad(const char *backend)
 {
     /* The paper's composition as a user runs it: dense maps fed from
      * .npy, topk_mask, sad_loss as the graph's loss, gradient to the input. */
@@ -298,10 +299,10 @@ START_TEST(test_fxrun_topk_then_sad_matches_pytorch)
                             "  - {name: k5_masked, op: topk_mask, in: x}\n"
                             "losses:\n"
                             "  - {name: sad, op: sad_loss, in: k5_masked}\n");
-    snprintf(cmd, sizeof cmd, "%s run %s --feed x=%s/tests/data/paper/topk_sad_x.npy --grad x=%s/dx.npy",
-             fxtest_fxrun(), yaml, FX_SOURCE_DIR, dir);
+    snprintf(cmd, sizeof cmd, "%s run %s --backend %s --feed x=%s/tests/data/paper/topk_sad_x.npy --grad x=%s/dx.npy",
+             fxtest_fxrun(), yaml, backend, FX_SOURCE_DIR, dir);
     int rc = fxtest_run(cmd, out, sizeof out);
-    ck_assert_msg(rc == 0, "fxrun failed (%d):\n%s", rc, out);
+    ck_assert_msg(rc == 0, "fxrun --backend %s failed (%d):\n%s", backend, rc, out);
     fx_context *ctx = fxtest_context();
     fx_array want_loss = load_fixture(ctx, "topk_sad_loss"), want_dx = load_fixture(ctx, "topk_sad_dx");
     const char *at = strstr(out, "loss sad = ");
@@ -320,6 +321,28 @@ START_TEST(test_fxrun_topk_then_sad_matches_pytorch)
     fxtest_remove_tree(dir);
     free(dir);
 }
+
+START_TEST(test_fxrun_topk_then_sad_matches_pytorch)
+{
+    fxrun_topk_then_sad("cpu");
+}
+END_TEST
+
+/* The same on OpenCL (the fused kernels), when a device exists. */
+START_TEST(test_fxrun_topk_then_sad_matches_pytorch_on_opencl)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend *be = NULL;
+    int have = fx_opencl_backend_create(ctx, "opencl", &be) == FX_OK;
+    if (have)
+        be->ops->destroy(be);
+    fx_context_destroy(ctx);
+    if (!have) {
+        printf("SKIP: no OpenCL device\n");
+        return;
+    }
+    fxrun_topk_then_sad("opencl");
+}
 END_TEST
 
 int main(void)
@@ -336,6 +359,7 @@ int main(void)
     tcase_add_test(tc, test_sad_loss_gradient_scales_with_the_loss_weight);
     tcase_add_test(tc, test_sad_loss_rejects_bad_input);
     tcase_add_test(tc, test_fxrun_topk_then_sad_matches_pytorch);
+    tcase_add_test(tc, test_fxrun_topk_then_sad_matches_pytorch_on_opencl);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
