@@ -221,7 +221,8 @@ START_TEST(test_fad_loss_rejects_bad_input)
 }
 END_TEST
 
-START_TEST(test_fxrun_fad_outputs_and_gradients_match_pytorch)
+/* Runs fad_loss through `fxrun run --backend BACKEND` on the fixtures. */
+static void fxrun_fad(const char *backend)
 {
     char *dir = fxtest_tempdir();
     fx_context *ctx = fxtest_context();
@@ -239,11 +240,11 @@ START_TEST(test_fxrun_fad_outputs_and_gradients_match_pytorch)
     fxtest_write_file(yaml, text);
     const char *d = FX_SOURCE_DIR "/tests/data/paper";
     snprintf(cmd, sizeof cmd,
-             "%s run %s --feed f=%s/fad_f.npy --feed fo=%s/fad_fo.npy --fetch fad:1=%s/masked.npy "
+             "%s run %s --backend %s --feed f=%s/fad_f.npy --feed fo=%s/fad_fo.npy --fetch fad:1=%s/masked.npy "
              "--fetch fad:2=%s/mask.npy --grad f=%s/df.npy --grad fo=%s/dfo.npy",
-             fxtest_fxrun(), yaml, d, d, dir, dir, dir, dir);
+             fxtest_fxrun(), yaml, backend, d, d, dir, dir, dir, dir);
     int rc = fxtest_run(cmd, out, sizeof out);
-    ck_assert_msg(rc == 0, "fxrun failed (%d):\n%s", rc, out);
+    ck_assert_msg(rc == 0, "fxrun --backend %s failed (%d):\n%s", backend, rc, out);
     fx_array want_loss = load_fixture(ctx, "fad_loss");
     const char *at = strstr(out, "loss fad = ");
     ck_assert_msg(at != NULL, "no loss line:\n%s", out);
@@ -266,6 +267,28 @@ START_TEST(test_fxrun_fad_outputs_and_gradients_match_pytorch)
     fxtest_remove_tree(dir);
     free(dir);
 }
+
+START_TEST(test_fxrun_fad_outputs_and_gradients_match_pytorch)
+{
+    fxrun_fad("cpu");
+}
+END_TEST
+
+/* The same through the fused OpenCL kernels, when a device exists. */
+START_TEST(test_fxrun_fad_matches_pytorch_on_opencl)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend *be = NULL;
+    int have = fx_opencl_backend_create(ctx, "opencl", &be) == FX_OK;
+    if (have)
+        be->ops->destroy(be);
+    fx_context_destroy(ctx);
+    if (!have) {
+        printf("SKIP: no OpenCL device\n");
+        return;
+    }
+    fxrun_fad("opencl");
+}
 END_TEST
 
 int main(void)
@@ -279,6 +302,7 @@ int main(void)
     tcase_add_test(tc, test_fad_loss_flattens_trailing_dims);
     tcase_add_test(tc, test_fad_loss_rejects_bad_input);
     tcase_add_test(tc, test_fxrun_fad_outputs_and_gradients_match_pytorch);
+    tcase_add_test(tc, test_fxrun_fad_matches_pytorch_on_opencl);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
