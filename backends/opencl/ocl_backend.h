@@ -134,6 +134,14 @@ fx_status ocl_fail(fx_context *ctx, cl_int err, const char *what);
 fx_status ocl_kernel_get(fx_backend *be, const char *file, const char *name, cl_kernel *out);
 fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *options, const char *name,
                               cl_kernel *out);
+/* Builds a program from source `text` with `options` for be's device, or
+ * loads it from the disk cache (same key, entry format and counters as the
+ * clkernels/ programs). `name` names it in messages and its cache file
+ * ("clkernels/conv.cl", "plugin program prelu.cl"). A build failure
+ * returns FX_ERR_BACKEND with the build log and writes no cache entry.
+ * The caller owns *out. */
+fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *text, const char *options,
+                                cl_program *out);
 void ocl_program_cache_release(ocl_backend *b);
 /* Resolves the disk cache directory from the environment into b->cache_dir. */
 void ocl_program_cache_init(ocl_backend *b);

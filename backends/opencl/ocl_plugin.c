@@ -8,9 +8,10 @@
  * Programs are keyed "plugin/<name>": plugin program names are unique
  * (checked when registered), and clkernels/ file names have no '/'.
  *
- * Not yet: the on-disk binary cache the built-in programs get
- * (ocl_program_cache.c keeps its build-from-text path private); a plugin
- * program is compiled once per process and device. */
+ * Compiling goes through ocl_program_from_text (ocl_program_cache.c), so
+ * plugin programs share the built-in programs' disk cache (keyed by
+ * device, driver, source text and options; cache files
+ * plugin_program_<name>-<hash>.clbin) and their built/loaded counters. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,41 +26,21 @@ static fx_status not_opencl(fx_backend *be, const char *what)
                    be ? be->name : "(null)");
 }
 
-/* Builds `prog` for b's device; on failure records the build log. */
+/* Builds `prog` for be's device through the program cache
+ * (ocl_program_from_text): loaded from disk when an entry for this
+ * device, driver, source text and options exists, else compiled (a
+ * failure carries the program's name and the build log) and stored. */
 static fx_status program_build(fx_backend *be, const fx_opencl_program *prog, cl_program *out)
 {
-    ocl_backend *b = ocl_impl(be);
-    cl_int err;
-    const char *src = prog->source;
-    cl_program p = clCreateProgramWithSource(b->context, 1, &src, NULL, &err);
-    if (!p || err != CL_SUCCESS)
-        return ocl_fail(be->ctx, err, "clCreateProgramWithSource (plugin program)");
-    char options[512];
+    char options[512], name[160];
     /* The built-in programs' standard; no fast-math (results must match
      * the CPU within rounding), plus what the plugin asks for. */
-    snprintf(options, sizeof options, "-cl-std=CL1.2%s%s", prog->options ? " " : "",
-             prog->options ? prog->options : "");
-    err = clBuildProgram(p, 1, &b->device, options, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        size_t n = 0;
-        clGetProgramBuildInfo(p, b->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
-        char *log = malloc(n + 1);
-        if (log) {
-            log[0] = '\0';
-            clGetProgramBuildInfo(p, b->device, CL_PROGRAM_BUILD_LOG, n, log, NULL);
-            log[n] = '\0';
-        }
-        fx_status st = fx_fail(be->ctx, FX_ERR_BACKEND,
-                               "OpenCL: building plugin program %s (options '%s') for %s failed: %s (%d); build "
-                               "log:\n%s",
-                               prog->name, options, b->device_name, ocl_error_name(err), (int)err,
-                               log ? log : "(no memory for the log)");
-        free(log);
-        clReleaseProgram(p);
-        return st;
-    }
-    *out = p;
-    return FX_OK;
+    if (snprintf(options, sizeof options, "-cl-std=CL1.2%s%s", prog->options ? " " : "",
+                 prog->options ? prog->options : "") >= (int)sizeof options)
+        return fx_fail(be->ctx, FX_ERR_INVALID, "OpenCL plugin program %s: build options longer than %d characters",
+                       prog->name, (int)sizeof options - 16);
+    snprintf(name, sizeof name, "plugin program %s", prog->name);
+    return ocl_program_from_text(be, name, prog->source, options, out);
 }
 
 fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog, const char *kernel,
@@ -99,8 +80,7 @@ fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog,
         at = b->n_programs++;
         snprintf(b->programs[at].file, sizeof b->programs[at].file, "%s", key);
         snprintf(b->programs[at].options, sizeof b->programs[at].options, "%s", prog->options ? prog->options : "");
-        b->programs[at].program = p;
-        b->programs_built++;
+        b->programs[at].program = p; /* counted built or loaded by ocl_program_from_text */
     }
     if (b->n_kernels == OCL_MAX_KERNELS)
         return fx_fail(be->ctx, FX_ERR_UNSUPPORTED,

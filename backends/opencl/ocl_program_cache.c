@@ -16,7 +16,9 @@
  * build errors do (with the build log and the file name).
  *
  * Sources: the .cl files embedded at build time, or <FX_CLKERNELS_DIR>/<file>
- * when that variable is set (kernel development without rebuilding). */
+ * when that variable is set (kernel development without rebuilding).
+ * Plugin programs (ocl_plugin.c) pass their source text to
+ * ocl_program_from_text and share the disk cache and the counters. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,7 +124,27 @@ static fx_status source_get(fx_context *ctx, const char *file, char **text, size
     return fx_fail(ctx, FX_ERR_INTERNAL, "OpenCL source clkernels/%s is not embedded in this build", file);
 }
 
-static void cache_path(const ocl_backend *b, const char *file, const char *text, const char *options, char *out,
+/* The cache file stem from a program's message name: its last path
+ * component without the extension, with anything but [A-Za-z0-9_-]
+ * replaced ("clkernels/conv.cl" -> "conv", "plugin program prelu.cl" ->
+ * "plugin_program_prelu"), so names read well in a listing and can never
+ * leave the cache directory. The hash alone identifies the entry. */
+static void cache_stem(const char *name, char *out, size_t size)
+{
+    const char *slash = strrchr(name, '/');
+    snprintf(out, size, "%s", slash ? slash + 1 : name);
+    char *dot = strrchr(out, '.');
+    if (dot && dot != out)
+        *dot = '\0';
+    for (char *c = out; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+              *c == '_'))
+            *c = '_';
+    if (!out[0])
+        snprintf(out, size, "program");
+}
+
+static void cache_path(const ocl_backend *b, const char *name, const char *text, const char *options, char *out,
                        size_t size)
 {
     uint64_t h[2] = { 0xcbf29ce484222325ull, 0x84222325cbf29ce4ull };
@@ -134,10 +156,7 @@ static void cache_path(const ocl_backend *b, const char *file, const char *text,
         h[k] = fnv1a_str(h[k], options);
     }
     char stem[64];
-    snprintf(stem, sizeof stem, "%s", file);
-    char *dot = strrchr(stem, '.');
-    if (dot)
-        *dot = '\0';
+    cache_stem(name, stem, sizeof stem);
     snprintf(out, size, "%s/%s-%016llx%016llx.clbin", b->cache_dir, stem, (unsigned long long)h[0],
              (unsigned long long)h[1]);
 }
@@ -212,8 +231,8 @@ static void cache_write(const ocl_backend *b, const char *path, cl_program progr
     free(buf);
 }
 
-/* Builds `program` and, on failure, records the build log. */
-static fx_status program_build(ocl_backend *b, cl_program program, const char *file, const char *options,
+/* Builds `program` and, on failure, records the build log under `name`. */
+static fx_status program_build(ocl_backend *b, cl_program program, const char *name, const char *options,
                                int from_binary)
 {
     cl_int err = clBuildProgram(program, 1, &b->device, options, NULL, NULL);
@@ -230,24 +249,21 @@ static fx_status program_build(ocl_backend *b, cl_program program, const char *f
         log[n] = '\0';
     }
     fx_status st = fx_fail(b->ctx, FX_ERR_BACKEND,
-                           "OpenCL: building clkernels/%s (options '%s') for %s failed: %s (%d); build log:\n%s", file,
-                           options, b->device_name, ocl_error_name(err), (int)err, log ? log : "(no memory for the log)");
+                           "OpenCL: building %s (options '%s') for %s failed: %s (%d); build log:\n%s", name, options,
+                           b->device_name, ocl_error_name(err), (int)err, log ? log : "(no memory for the log)");
     free(log);
     return st;
 }
 
-static fx_status program_create(fx_backend *be, const char *file, const char *options, cl_program *out)
+fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *text, const char *options,
+                                cl_program *out)
 {
     ocl_backend *b = ocl_impl(be);
-    char *text = NULL;
-    size_t length = 0;
-    fx_status st = source_get(be->ctx, file, &text, &length);
-    if (st != FX_OK)
-        return st;
+    *out = NULL;
     char path[OCL_PATH_MAX + 128] = "";
     cl_int err;
     if (b->cache_dir[0]) {
-        cache_path(b, file, text, options, path, sizeof path);
+        cache_path(b, name, text, options, path, sizeof path);
         size_t n = 0;
         unsigned char *bin = cache_read(path, &n, fx_context_get_options(be->ctx)->verbose);
         if (bin) {
@@ -256,9 +272,8 @@ static fx_status program_create(fx_backend *be, const char *file, const char *op
             cl_program p = clCreateProgramWithBinary(b->context, 1, &b->device, &n, bins, &bin_status, &err);
             free(bin);
             if (p && err == CL_SUCCESS && bin_status == CL_SUCCESS &&
-                program_build(b, p, file, options, 1) == FX_OK) {
+                program_build(b, p, name, options, 1) == FX_OK) {
                 b->programs_loaded++;
-                free(text);
                 *out = p;
                 return FX_OK;
             }
@@ -267,14 +282,16 @@ static fx_status program_create(fx_backend *be, const char *file, const char *op
         }
     }
     const char *srcs[1] = { text };
+    size_t length = strlen(text);
     cl_program p = clCreateProgramWithSource(b->context, 1, srcs, &length, &err);
     if (!p || err != CL_SUCCESS) {
-        free(text);
-        return ocl_fail(be->ctx, err, "clCreateProgramWithSource");
+        char what[160];
+        snprintf(what, sizeof what, "clCreateProgramWithSource(%s)", name);
+        return ocl_fail(be->ctx, err, what);
     }
-    st = program_build(b, p, file, options, 0);
-    free(text);
+    fx_status st = program_build(b, p, name, options, 0);
     if (st != FX_OK) {
+        /* Nothing is written: a broken source never reaches the cache. */
         clReleaseProgram(p);
         return st;
     }
@@ -283,6 +300,20 @@ static fx_status program_create(fx_backend *be, const char *file, const char *op
         cache_write(b, path, p);
     *out = p;
     return FX_OK;
+}
+
+static fx_status program_create(fx_backend *be, const char *file, const char *options, cl_program *out)
+{
+    char *text = NULL;
+    size_t length = 0;
+    fx_status st = source_get(be->ctx, file, &text, &length);
+    if (st != FX_OK)
+        return st;
+    char name[96];
+    snprintf(name, sizeof name, "clkernels/%s", file);
+    st = ocl_program_from_text(be, name, text, options, out);
+    free(text);
+    return st;
 }
 
 /* Build options shared by every program. No fast-math flags: results must
