@@ -55,22 +55,30 @@ static int64_t pool_grain(int64_t plane_elems)
  * when it is NaN (and then stays: nothing is larger than NaN). */
 static inline int pool_beats(float v, float best) { return v > best || (v != v && best == best); }
 
-/* 2x2 windows, stride 2, no padding (the common case): branch-free. */
-static void maxpool_plane_2x2(const float *x, int64_t w, float *y, int32_t *am, int64_t oh, int64_t ow)
+/* 2x2 windows, stride 2, no padding (the common case), in two loops gcc
+ * vectorises: the maximum (NaN wins, as pool_beats), then the argmax: the
+ * first of a, b, c, d (row-major) that equals the maximum or is NaN, which
+ * is the element pool_beats' order picks. */
+static void maxpool_plane_2x2(const float *restrict x, int64_t w, float *restrict y, int32_t *restrict am, int64_t oh,
+                              int64_t ow)
 {
     for (int64_t oy = 0; oy < oh; oy++) {
-        const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
-        int32_t base = (int32_t)(2 * oy * w);
+        const float *restrict r0 = x + 2 * oy * w, *restrict r1 = r0 + w;
+        float *restrict yrow = y + oy * ow;
         for (int64_t ox = 0; ox < ow; ox++) {
-            int32_t i = (int32_t)(2 * ox);
-            float a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
-            int tb = pool_beats(b, a), td = pool_beats(d, c);
-            float m1 = tb ? b : a, m2 = td ? d : c;
-            int32_t i1 = base + i + tb, i2 = base + (int32_t)w + i + td;
-            int t2 = pool_beats(m2, m1);
-            y[oy * ow + ox] = t2 ? m2 : m1;
-            if (am)
-                am[oy * ow + ox] = t2 ? i2 : i1;
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            float m1 = (b > a || (b != b && a == a)) ? b : a;
+            float m2 = (d > c || (d != d && c == c)) ? d : c;
+            yrow[ox] = (m2 > m1 || (m2 != m2 && m1 == m1)) ? m2 : m1;
+        }
+        if (!am)
+            continue;
+        int32_t base = (int32_t)(2 * oy * w), wi = (int32_t)w;
+        int32_t *restrict arow = am + oy * ow;
+        for (int64_t ox = 0; ox < ow; ox++) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], m = yrow[ox];
+            int32_t i = base + (int32_t)(2 * ox);
+            arow[ox] = (a == m || a != a) ? i : (b == m || b != b) ? i + 1 : (c == m || c != c) ? i + wi : i + wi + 1;
         }
     }
 }
