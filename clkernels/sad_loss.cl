@@ -87,68 +87,44 @@ inline void sad_reduce(__local float *part, int lid, int ls)
     }
 }
 
-/* One work-item per position of `total` = maps x h x w: dst = A src, each
- * map on its own; taps outside the map are the zero padding. Elementwise:
- * coalesced on GPUs, a vector loop over work-items on CPU drivers.
- * (hwm, hwsh) and (wm, wsh): divisors of h w and of w. */
-__kernel void sad_smooth(__global const float *src, uint so, __global float *dst, uint dso, int total, int h, int w,
-                         uint hwm, int hwsh, uint wm, int wsh)
-{
-    int i = get_global_id(0);
-    if (i >= total)
-        return;
-    int map = sad_div(i, hwm, hwsh), hw = h * w, q = i - map * hw;
-    dst[dso + i] = sad_smooth_at(src + so + (size_t)map * hw, q, h, w, wm, wsh);
-}
-
-/* CPU devices: one work-item per map row (rows = maps x h), a plain loop
- * along the row that the compiler vectorises (the elementwise sad_smooth
- * gathers its 9 taps per work-item, ~4x slower on PoCL). The same sums,
- * grouped by row of the stencil. */
-__kernel void sad_smooth_rows(__global const float *src, uint so, __global float *dst, uint dso, int rows, int h,
-                              int w, uint hm, int hsh)
-{
-    int row = get_global_id(0);
-    if (row >= rows)
-        return;
-    const float corner = sad_gauss[0], edge = sad_gauss[1], centre = sad_gauss[4];
-    int map = sad_div(row, hm, hsh), y = row - map * h;
-    __global const float *m = src + so + (size_t)row * w;
-    __global const float *a = y > 0 ? m - w : m, *b = y + 1 < h ? m + w : m;
-    const float fa = y > 0 ? 1.0f : 0.0f, fb = y + 1 < h ? 1.0f : 0.0f;
-    __global float *out = dst + dso + (size_t)row * w;
-    for (int x = 0; x < w; x++) {
-        int l = x > 0 ? x - 1 : x, r = x + 1 < w ? x + 1 : x;
-        float fl = x > 0 ? 1.0f : 0.0f, fr = x + 1 < w ? 1.0f : 0.0f;
-        float s = fa * (corner * fl * a[l] + edge * a[x] + corner * fr * a[r]);
-        s += edge * fl * m[l] + centre * m[x] + edge * fr * m[r];
-        s += fb * (corner * fl * b[l] + edge * b[x] + corner * fr * b[r]);
-        out[x] = s;
-    }
-}
-
-/* One work-group per map: r = 1 / max(|s|, eps) (tree reduction in a
- * fixed order), s scaled in place to n = r s; r to rinfo[map], the eps
- * flag (1: |s| > eps) to rinfo[maps + map]. */
-__kernel void sad_norms(__global float *nh, uint nho, __global float *rinfo, uint ro, int maps, int hw, float eps,
-                        __local float *part)
+/* One work-group per map (maps of h x w; (wm, wsh) divides by w):
+ * s = A m into nh, r = 1 / max(|s|, eps) (tree reduction in a fixed
+ * order), n = r s in place (each work-item rescales the positions it
+ * wrote: no barrier), r to rinfo[map] and the eps flag (1: |s| > eps) to
+ * rinfo[maps + map]; with write_an (backward) also A n into an, after a
+ * barrier, since the whole map belongs to the work-group. One kernel where
+ * smoothing, norms and the second smoothing were three. */
+__kernel void sad_smooth_norms(__global const float *src, uint so, __global float *nh, uint nho, __global float *an,
+                               uint ano, __global float *rinfo, uint ro, int maps, int h, int w, uint wm, int wsh,
+                               float eps, int write_an, __local float *part)
 {
     int map = get_group_id(0), lid = get_local_id(0), ls = get_local_size(0);
-    __global float *x = nh + nho + (size_t)map * hw;
+    const int hw = h * w;
+    __global const float *x = src + so + (size_t)map * hw;
+    __global float *n = nh + nho + (size_t)map * hw;
     float ss = 0.0f;
-    for (int q = lid; q < hw; q += ls)
-        ss = fma(x[q], x[q], ss);
+    for (int q = lid; q < hw; q += ls) {
+        float v = sad_smooth_at(x, q, h, w, wm, wsh);
+        n[q] = v;
+        ss = fma(v, v, ss);
+    }
     part[lid] = ss;
     sad_reduce(part, lid, ls);
     float norm = sqrt(part[0]);
     int big = norm > eps;
     float r = 1.0f / (big ? norm : eps);
     for (int q = lid; q < hw; q += ls)
-        x[q] *= r;
+        n[q] *= r;
     if (lid == 0) {
         rinfo[ro + map] = r;
         rinfo[ro + maps + map] = big ? 1.0f : 0.0f;
     }
+    if (!write_an)
+        return;
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    __global float *o = an + ano + (size_t)map * hw;
+    for (int q = lid; q < hw; q += ls)
+        o[q] = sad_smooth_at(n, q, h, w, wm, wsh);
 }
 
 /* Tile pair (ti, tj), ti <= tj, of the upper triangle, numbered row by row. */
@@ -315,12 +291,37 @@ sad_backward_apply(__global const float *gram, uint go, __global const float *an
 
 /* ---- CPU devices ----------------------------------------------------------
  * PoCL runs a work-group as a loop over its work-items, and every barrier
- * splits that loop into regions whose live values (the accumulators) spill
- * to memory: the tiled kernels above run ~10x below a CPU's speed there.
- * These two replace sad_gram and sad_backward_apply on CPU devices: no
- * local memory, no barriers, each work-item a block of results held in
- * float16 registers (one AVX-512 register each), the caches doing the
- * tiling. Same results up to summation order. */
+ * splits that loop into regions whose live values spill to memory: the
+ * tiled kernels above run far below a CPU's speed there. These kernels use
+ * neither barriers nor local memory, hold their values in float16
+ * registers (one AVX-512 register each), and exploit what dense tiles
+ * cannot: after topk_mask each map holds ~23 non-zeros of 576. As on the
+ * CPU backend (backends/cpu/sad_loss.c), per image
+ *
+ *   G_ij = s_i . s_j = sum_p m_ip T[p, j],   T = A S^T = A A M^T  (HW x K),
+ *
+ * a sum over the non-zeros p of m_i only, each term a contiguous row of T;
+ * and backward
+ *
+ *   dm = (A A Q^T)^T,   Q^T[p, :] = sum_j m_jp P[j, :],
+ *   P_ij = c g r_i r_j G^_ij (i != j),  P_ii = -c g r_i^2 sum_{j != i} G^_ij^2
+ *          (0 when |s_i| <= eps),
+ *
+ * the CPU's dm = P M A A (P is symmetric). The position-major arrays
+ * (S^T, T, Q^T, A Q^T) have rows of kp channels (K padded to a multiple of
+ * SADD_CB, padding 0), and each work-item of sadd_prepare and sadd_apply
+ * owns a block of SADD_CB channels of them over every position, so the
+ * 3x3 stencil runs on four float16 per position with no other work-item
+ * involved. Nothing assumes sparsity: a dense map makes long lists and
+ * costs about what the dense products do.
+ *
+ * Forward:  sadd_prepare   (lists, S^T by scattering the non-zeros, norms,
+ *                           r, T), sadd_gram_rows (loss partials),
+ *           loss_finish (paper.cl).
+ * Backward: sadd_prepare, sadd_gram_rows (P), sadd_apply (Q^T from the
+ *           lists, A Q^T, then A of that added into dm). */
+
+#define SADD_CB 64 /* channels per block: four float16 */
 
 /* Horizontal sum of a float16, in a fixed order. */
 inline float sad_hsum(float16 v)
@@ -331,127 +332,197 @@ inline float sad_hsum(float16 v)
     return c.x + c.y;
 }
 
-#define SADD_B 4 /* Gram block: SADD_B x SADD_B entries per work-item */
-
-/* Grid: dim 0 = row blocks, dim 1 = column blocks (blocks = ceil(K / 4)
- * each), dim 2 = images. Blocks below the diagonal only write a zero
- * partial. part[b * blocks^2 + ib * blocks + jb] as in sad_gram. */
-__kernel void sad_gram_direct(__global const float *nh, uint nho, __global float *gram, uint go,
-                              __global float *part, uint po, int k, int hw, int blocks, int write_gram)
+/* Position (y, xx) of A X for the SADD_CB channels at x (X position-major,
+ * rows kp apart; zero padding at the map's edges): out[0..4). Branch-free,
+ * taps outside the map weighted by 0, added row by row as sad_smooth_at. */
+inline void sadd_stencil(__global const float *x, int y, int xx, int h, int w, int kp, float16 *out)
 {
-    int ib = get_global_id(0), jb = get_global_id(1), b = get_global_id(2);
-    if (ib >= blocks || jb >= blocks)
-        return;
-    __global float *pslot = part + po + ((size_t)b * blocks + ib) * blocks + jb;
-    if (jb < ib) {
-        *pslot = 0.0f;
-        return;
+    const float corner = sad_gauss[0], edge = sad_gauss[1], centre = sad_gauss[4];
+    const float fa = y > 0 ? 1.0f : 0.0f, fb = y + 1 < h ? 1.0f : 0.0f;
+    const float fl = xx > 0 ? 1.0f : 0.0f, fr = xx + 1 < w ? 1.0f : 0.0f;
+    const int q = y * w + xx, ia = y > 0 ? q - w : q, ib = y + 1 < h ? q + w : q;
+    const int l = xx > 0 ? -1 : 0, r = xx + 1 < w ? 1 : 0;
+#define SADD_AT(p) vload16(c, x + (size_t)(p) * kp)
+    for (int c = 0; c < SADD_CB / 16; c++) {
+        float16 s = fa * (corner * fl * SADD_AT(ia + l) + edge * SADD_AT(ia) + corner * fr * SADD_AT(ia + r));
+        s += edge * fl * SADD_AT(q + l) + centre * SADD_AT(q) + edge * fr * SADD_AT(q + r);
+        s += fb * (corner * fl * SADD_AT(ib + l) + edge * SADD_AT(ib) + corner * fr * SADD_AT(ib + r));
+        out[c] = s;
     }
-    const int i0 = ib * SADD_B, j0 = jb * SADD_B;
-    __global const float *base = nh + nho + (size_t)b * k * hw;
-    __global const float *ri[SADD_B], *rj[SADD_B];
-    for (int r = 0; r < SADD_B; r++) {
-        ri[r] = base + (size_t)min(i0 + r, k - 1) * hw; /* rows past the edge: valid memory, not stored */
-        rj[r] = base + (size_t)min(j0 + r, k - 1) * hw;
-    }
-    float16 acc[SADD_B][SADD_B];
-    for (int r = 0; r < SADD_B; r++)
-        for (int c = 0; c < SADD_B; c++)
-            acc[r][c] = (float16)(0.0f);
-    const int hv = hw / 16 * 16;
-    for (int p = 0; p < hv; p += 16) {
-        float16 a[SADD_B], v[SADD_B];
-        for (int r = 0; r < SADD_B; r++) {
-            a[r] = vload16(0, ri[r] + p);
-            v[r] = vload16(0, rj[r] + p);
-        }
-        for (int r = 0; r < SADD_B; r++)
-            for (int c = 0; c < SADD_B; c++)
-                acc[r][c] = fma(a[r], v[c], acc[r][c]);
-    }
-    float g[SADD_B][SADD_B];
-    for (int r = 0; r < SADD_B; r++)
-        for (int c = 0; c < SADD_B; c++) {
-            float s = sad_hsum(acc[r][c]);
-            for (int p = hv; p < hw; p++)
-                s = fma(ri[r][p], rj[c][p], s);
-            g[r][c] = s;
-        }
-    float sq = 0.0f;
-    for (int r = 0; r < SADD_B; r++)
-        for (int c = 0; c < SADD_B; c++) {
-            int gi = i0 + r, gj = j0 + c;
-            if (gi < k && gj < k && gi != gj)
-                sq += g[r][c] * g[r][c];
-        }
-    *pslot = jb == ib ? sq : 2.0f * sq;
-    if (!write_gram)
-        return;
-    __global float *gb = gram + go + (size_t)b * k * k;
-    for (int r = 0; r < SADD_B; r++)
-        for (int c = 0; c < SADD_B; c++) {
-            int gi = i0 + r, gj = j0 + c;
-            if (gi < k && gj < k) {
-                gb[(size_t)gi * k + gj] = g[r][c];
-                gb[(size_t)gj * k + gi] = g[r][c];
-            }
-        }
+#undef SADD_AT
 }
 
-#define SADD_TM 8  /* rows of dm per work-item */
-#define SADD_TN 32 /* positions per work-item: two float16 */
-
-/* Grid: dim 0 = position blocks (ceil(HW / 32)), dim 1 = row blocks
- * (ceil(K / 8)), dim 2 = images. As sad_backward_apply. */
-__kernel void sad_backward_apply_direct(__global const float *gram, uint go, __global const float *an, uint ano,
-                                        __global const float *rinfo, uint ro, __global const float *gout,
-                                        uint gouto, float coef, __global float *gm, uint gmo, int k, int hw)
+/* Grid: dim 0 = channel blocks (kp / SADD_CB), dim 1 = images (nb). For
+ * the block's maps of image b: the positions of each map's non-zeros in
+ * order (pos, count in cnt); S^T = A M^T by scattering each non-zero into
+ * its <= 9 neighbours (st); T = A S^T (t) with the squared norms summed
+ * along (in position order, as the CPU); r_i = 1 / max(|s_i|, eps) at
+ * rinfo[b kp + i] and the eps flag (1: |s_i| > eps) at
+ * rinfo[(nb + b) kp + i], both 0 for padded channels. (wm, wsh) divide by w. */
+__kernel void sadd_prepare(__global const float *m, uint mo, __global int *pos, uint po, __global int *cnt, uint co,
+                           __global float *rinfo, uint ro, __global float *st, uint sto, __global float *t, uint to,
+                           int k, int kp, int h, int w, uint wm, int wsh, int nb, float eps)
 {
-    int q0 = get_global_id(0) * SADD_TN, i0 = get_global_id(1) * SADD_TM, b = get_global_id(2);
-    if (q0 >= hw || i0 >= k)
+    int cb = get_global_id(0), b = get_global_id(1);
+    const int i0 = cb * SADD_CB, hw = h * w;
+    if (i0 >= kp || b >= nb)
         return;
-    __global const float *pb = gram + go + (size_t)b * k * k;
-    __global const float *ab = an + ano + (size_t)b * k * hw;
-    __global const float *prow[SADD_TM];
-    for (int r = 0; r < SADD_TM; r++)
-        prow[r] = pb + (size_t)min(i0 + r, k - 1) * k;
-    float16 acc0[SADD_TM], acc1[SADD_TM];
-    for (int r = 0; r < SADD_TM; r++)
-        acc0[r] = acc1[r] = (float16)(0.0f);
-    const int full = q0 + SADD_TN <= hw;
+    __global float *sb = st + sto + (size_t)b * hw * kp + i0;
+    __global float *tb = t + to + (size_t)b * hw * kp + i0;
+    for (int q = 0; q < hw; q++)
+        for (int c = 0; c < SADD_CB / 16; c++)
+            vstore16((float16)(0.0f), c, sb + (size_t)q * kp);
+    for (int c = 0; c < SADD_CB && i0 + c < k; c++) {
+        const size_t map = (size_t)b * k + i0 + c;
+        __global const float *x = m + mo + map * hw;
+        __global int *list = pos + po + map * hw;
+        int n = 0;
+        for (int q = 0; q < hw; q++) { /* branch-free: write always, advance on a non-zero */
+            list[n] = q;
+            n += x[q] != 0.0f;
+        }
+        cnt[co + map] = n;
+        __global float *col = sb + c;
+        for (int e = 0; e < n; e++) {
+            const int p = list[e], py = sad_div(p, wm, wsh), px = p - py * w;
+            const float v = x[p];
+            for (int dy = -1; dy <= 1; dy++) {
+                if (py + dy < 0 || py + dy >= h)
+                    continue;
+                for (int dx = -1; dx <= 1; dx++)
+                    if (px + dx >= 0 && px + dx < w)
+                        col[(size_t)(p + dy * w + dx) * kp] += sad_gauss[(dy + 1) * 3 + dx + 1] * v;
+            }
+        }
+    }
+    float16 n2[SADD_CB / 16], o[SADD_CB / 16];
+    for (int c = 0; c < SADD_CB / 16; c++)
+        n2[c] = (float16)(0.0f);
+    for (int y = 0; y < h; y++)
+        for (int xx = 0; xx < w; xx++) {
+            const int q = y * w + xx;
+            sadd_stencil(sb, y, xx, h, w, kp, o);
+            for (int c = 0; c < SADD_CB / 16; c++) {
+                float16 v = vload16(c, sb + (size_t)q * kp);
+                n2[c] += v * v;
+                vstore16(o[c], c, tb + (size_t)q * kp);
+            }
+        }
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int c = 0; c < SADD_CB / 16; c++) {
+        float16 norm = sqrt(n2[c]);
+        int16 real = (int16)(i0 + 16 * c) + lane < (int16)(k);
+        int16 big = norm > (float16)(eps);
+        float16 r = select((float16)(0.0f), 1.0f / select((float16)(eps), norm, big), real);
+        vstore16(r, c, rinfo + ro + (size_t)b * kp + i0);
+        vstore16(select((float16)(0.0f), (float16)(1.0f), big & real), c, rinfo + ro + (size_t)(nb + b) * kp + i0);
+    }
+}
+
+/* Grid: dim 0 = channels, dim 1 = images. Row i of image b's Gram,
+ * G_ij = sum over i's non-zeros p of m_ip T[p, j], SADD_CB columns at a
+ * time; G^_ij = r_i r_j G_ij. Forward: part[b k + i] = sum_{j != i}
+ * G^_ij^2. Backward: row i of P (kp wide) into pm, g read on the device
+ * (no host round trip). */
+__kernel void sadd_gram_rows(__global const float *m, uint mo, __global const int *pos, uint po,
+                             __global const int *cnt, uint co, __global const float *rinfo, uint ro,
+                             __global const float *t, uint to, __global float *part, uint pto, __global float *pm,
+                             uint pmo, __global const float *gout, uint gouto, float coef, int k, int kp, int hw,
+                             int nb, int backward)
+{
+    int i = get_global_id(0), b = get_global_id(1);
+    if (i >= k || b >= nb)
+        return;
+    const size_t map = (size_t)b * k + i;
+    __global const float *x = m + mo + map * hw;
+    __global const int *list = pos + po + map * hw;
+    const int n = cnt[co + map];
+    __global const float *tb = t + to + (size_t)b * hw * kp;
+    __global const float *rb = rinfo + ro + (size_t)b * kp;
+    __global float *prow = pm + pmo + map * kp;
+    const float ri = rb[i], cg = backward ? coef * gout[gouto] : 0.0f;
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    float16 sqv = (float16)(0.0f);
+    for (int j0 = 0; j0 < kp; j0 += SADD_CB) {
+        float16 acc[SADD_CB / 16];
+        for (int c = 0; c < SADD_CB / 16; c++)
+            acc[c] = (float16)(0.0f);
+        for (int e = 0; e < n; e++) {
+            const int p = list[e];
+            const float16 v = (float16)(x[p]);
+            __global const float *row = tb + (size_t)p * kp + j0;
+            for (int c = 0; c < SADD_CB / 16; c++)
+                acc[c] = fma(v, vload16(c, row), acc[c]);
+        }
+        for (int c = 0; c < SADD_CB / 16; c++) {
+            float16 rj = vload16(c, rb + j0);
+            float16 gh = ri * rj * acc[c];
+            int16 jj = (int16)(j0 + 16 * c) + lane;
+            sqv += select(gh * gh, (float16)(0.0f), jj == (int16)(i));
+            if (backward)
+                vstore16(cg * ri * rj * gh, c, prow + j0);
+        }
+    }
+    float sq = sad_hsum(sqv);
+    if (!backward) {
+        part[pto + map] = sq;
+        return;
+    }
+    prow[i] = rinfo[ro + (size_t)(nb + b) * kp + i] != 0.0f ? -cg * ri * ri * sq : 0.0f;
+}
+
+/* Grid: dim 0 = channel blocks, dim 1 = images. For the block's SADD_CB
+ * columns of image b: Q^T = M^T P from the non-zero lists (channels j in
+ * order, each adding m_jp P[j, :] to row p; into qt, T's place), A Q^T
+ * into y (S^T's place), and A of that added into dm, transposed on the
+ * way (gm: the block's rows of dm, a position at a time). */
+__kernel void sadd_apply(__global const float *m, uint mo, __global const int *pos, uint po, __global const int *cnt,
+                         uint co, __global const float *pm, uint pmo, __global float *qt, uint qto, __global float *y,
+                         uint yo, __global float *gm, uint gmo, int k, int kp, int h, int w, int nb)
+{
+    int cb = get_global_id(0), b = get_global_id(1);
+    const int i0 = cb * SADD_CB, hw = h * w;
+    if (i0 >= kp || b >= nb)
+        return;
+    __global float *qb = qt + qto + (size_t)b * hw * kp + i0;
+    __global float *yb = y + yo + (size_t)b * hw * kp + i0;
+    __global const float *pb = pm + pmo + (size_t)b * k * kp + i0;
+    for (int q = 0; q < hw; q++)
+        for (int c = 0; c < SADD_CB / 16; c++)
+            vstore16((float16)(0.0f), c, qb + (size_t)q * kp);
     for (int j = 0; j < k; j++) {
-        __global const float *arow = ab + (size_t)j * hw + q0;
-        float16 v0, v1;
-        if (full) {
-            v0 = vload16(0, arow);
-            v1 = vload16(0, arow + 16);
-        } else {
-            float t[SADD_TN];
-            for (int c = 0; c < SADD_TN; c++)
-                t[c] = q0 + c < hw ? arow[c] : 0.0f;
-            v0 = vload16(0, t);
-            v1 = vload16(0, t + 16);
-        }
-        for (int r = 0; r < SADD_TM; r++) {
-            float16 pv = (float16)(prow[r][j]);
-            acc0[r] = fma(pv, v0, acc0[r]);
-            acc1[r] = fma(pv, v1, acc1[r]);
+        const size_t map = (size_t)b * k + j;
+        __global const float *x = m + mo + map * hw;
+        __global const int *list = pos + po + map * hw;
+        const int n = cnt[co + map];
+        float16 pj[SADD_CB / 16];
+        for (int c = 0; c < SADD_CB / 16; c++)
+            pj[c] = vload16(c, pb + (size_t)j * kp);
+        for (int e = 0; e < n; e++) {
+            const int p = list[e];
+            const float16 v = (float16)(x[p]);
+            __global float *row = qb + (size_t)p * kp;
+            for (int c = 0; c < SADD_CB / 16; c++)
+                vstore16(fma(v, pj[c], vload16(c, row)), c, row);
         }
     }
-    const float cg = coef * gout[gouto];
-    __global float *gb = gm + gmo + (size_t)b * k * hw;
-    for (int r = 0; r < SADD_TM && i0 + r < k; r++) {
-        float ci = cg * rinfo[ro + b * k + i0 + r];
-        __global float *out = gb + (size_t)(i0 + r) * hw + q0;
-        if (full) {
-            vstore16(vload16(0, out) + ci * acc0[r], 0, out);
-            vstore16(vload16(0, out + 16) + ci * acc1[r], 0, out + 16);
-        } else {
-            float t[SADD_TN];
-            vstore16(acc0[r], 0, t);
-            vstore16(acc1[r], 0, t + 16);
-            for (int c = 0; c < SADD_TN && q0 + c < hw; c++)
-                out[c] += ci * t[c];
+    float16 o[SADD_CB / 16];
+    for (int yy = 0; yy < h; yy++)
+        for (int xx = 0; xx < w; xx++) {
+            sadd_stencil(qb, yy, xx, h, w, kp, o);
+            for (int c = 0; c < SADD_CB / 16; c++)
+                vstore16(o[c], c, yb + (size_t)(yy * w + xx) * kp);
         }
-    }
+    const int rows = min(SADD_CB, k - i0);
+    __global float *d = gm + gmo + ((size_t)b * k + i0) * hw;
+    for (int yy = 0; yy < h; yy++)
+        for (int xx = 0; xx < w; xx++) {
+            const int q = yy * w + xx;
+            float z[SADD_CB];
+            sadd_stencil(yb, yy, xx, h, w, kp, o);
+            for (int c = 0; c < SADD_CB / 16; c++)
+                vstore16(o[c], c, z);
+            for (int c = 0; c < rows; c++)
+                d[(size_t)c * hw + q] += z[c];
+        }
 }
