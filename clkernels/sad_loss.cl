@@ -419,6 +419,25 @@ __kernel void sadd_prepare(__global const float *m, uint mo, __global int *pos, 
     }
 }
 
+/* One image's non-zeros by position (for sadd_apply), from the lists by
+ * channel: position p's channels, in order, at ch[p k ...], their values
+ * at val[p k ...], their count at pcnt[p]. */
+inline void sadd_columns(__global const float *m, __global const int *pos, __global const int *cnt,
+                         __global int *pcnt, __global int *ch, __global float *val, int k, int hw)
+{
+    for (int p = 0; p < hw; p++)
+        pcnt[p] = 0;
+    for (int j = 0; j < k; j++) {
+        __global const float *x = m + (size_t)j * hw;
+        __global const int *list = pos + (size_t)j * hw;
+        for (int e = 0, n = cnt[j]; e < n; e++) {
+            int p = list[e], slot = pcnt[p]++;
+            ch[(size_t)p * k + slot] = j;
+            val[(size_t)p * k + slot] = x[p];
+        }
+    }
+}
+
 /* Grid: dim 0 = channels, dim 1 = images. Row i of image b's Gram,
  * G_ij = sum over i's non-zeros p of m_ip T[p, j], SADD_CB columns at a
  * time; G^_ij = r_i r_j G_ij. Forward: part[b k + i] = sum_{j != i}
@@ -427,12 +446,17 @@ __kernel void sadd_prepare(__global const float *m, uint mo, __global int *pos, 
 __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const int *pos, uint po,
                              __global const int *cnt, uint co, __global const float *rinfo, uint ro,
                              __global const float *t, uint to, __global float *part, uint pto, __global float *pm,
-                             uint pmo, __global const float *gout, uint gouto, float coef, int k, int kp, int hw,
-                             int nb, int backward)
+                             uint pmo, __global int *ccnt, uint cco, __global int *cch, uint ccho,
+                             __global float *cval, uint cvo, __global const float *gout, uint gouto, float coef, int k,
+                             int kp, int hw, int nb, int backward)
 {
     int i = get_global_id(0), b = get_global_id(1);
     if (i >= k || b >= nb)
         return;
+    if (backward && i == 0)
+        sadd_columns(m + mo + (size_t)b * k * hw, pos + po + (size_t)b * k * hw, cnt + co + (size_t)b * k,
+                     ccnt + cco + (size_t)b * hw, cch + ccho + (size_t)b * hw * k, cval + cvo + (size_t)b * hw * k,
+                     k, hw);
     const size_t map = (size_t)b * k + i;
     __global const float *x = m + mo + map * hw;
     __global const int *list = pos + po + map * hw;
@@ -472,13 +496,14 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
 }
 
 /* Grid: dim 0 = channel blocks, dim 1 = images. For the block's SADD_CB
- * columns of image b: Q^T = M^T P from the non-zero lists (channels j in
- * order, each adding m_jp P[j, :] to row p; into qt, T's place), A Q^T
- * into y (S^T's place), and A of that added into dm, transposed on the
- * way (gm: the block's rows of dm, a position at a time). */
-__kernel void sadd_apply(__global const float *m, uint mo, __global const int *pos, uint po, __global const int *cnt,
-                         uint co, __global const float *pm, uint pmo, __global float *qt, uint qto, __global float *y,
-                         uint yo, __global float *gm, uint gmo, int k, int kp, int h, int w, int nb)
+ * columns of image b: Q^T = M^T P, row p the sum over the channels j
+ * non-zero at p (in order; sadd_columns' lists) of m_jp P[j, :] (into qt,
+ * T's place), A Q^T into y (S^T's place), and A of that added into dm,
+ * transposed on the way (the block's rows of dm, a position at a time). */
+__kernel void sadd_apply(__global const int *ccnt, uint cco, __global const int *cch, uint ccho,
+                         __global const float *cval, uint cvo, __global const float *pm, uint pmo, __global float *qt,
+                         uint qto, __global float *y, uint yo, __global float *gm, uint gmo, int k, int kp, int h,
+                         int w, int nb)
 {
     int cb = get_global_id(0), b = get_global_id(1);
     const int i0 = cb * SADD_CB, hw = h * w;
@@ -487,24 +512,24 @@ __kernel void sadd_apply(__global const float *m, uint mo, __global const int *p
     __global float *qb = qt + qto + (size_t)b * hw * kp + i0;
     __global float *yb = y + yo + (size_t)b * hw * kp + i0;
     __global const float *pb = pm + pmo + (size_t)b * k * kp + i0;
-    for (int q = 0; q < hw; q++)
-        for (int c = 0; c < SADD_CB / 16; c++)
-            vstore16((float16)(0.0f), c, qb + (size_t)q * kp);
-    for (int j = 0; j < k; j++) {
-        const size_t map = (size_t)b * k + j;
-        __global const float *x = m + mo + map * hw;
-        __global const int *list = pos + po + map * hw;
-        const int n = cnt[co + map];
-        float16 pj[SADD_CB / 16];
-        for (int c = 0; c < SADD_CB / 16; c++)
-            pj[c] = vload16(c, pb + (size_t)j * kp);
+    for (int p = 0; p < hw; p++) {
+        const int n = ccnt[cco + (size_t)b * hw + p];
+        __global const int *ch = cch + ccho + ((size_t)b * hw + p) * k;
+        __global const float *val = cval + cvo + ((size_t)b * hw + p) * k;
+        float16 a0 = (float16)(0.0f), a1 = a0, a2 = a0, a3 = a0;
         for (int e = 0; e < n; e++) {
-            const int p = list[e];
-            const float16 v = (float16)(x[p]);
-            __global float *row = qb + (size_t)p * kp;
-            for (int c = 0; c < SADD_CB / 16; c++)
-                vstore16(fma(v, pj[c], vload16(c, row)), c, row);
+            __global const float *row = pb + (size_t)ch[e] * kp;
+            const float16 v = (float16)(val[e]);
+            a0 = fma(v, vload16(0, row), a0);
+            a1 = fma(v, vload16(1, row), a1);
+            a2 = fma(v, vload16(2, row), a2);
+            a3 = fma(v, vload16(3, row), a3);
         }
+        __global float *out = qb + (size_t)p * kp;
+        vstore16(a0, 0, out);
+        vstore16(a1, 1, out);
+        vstore16(a2, 2, out);
+        vstore16(a3, 3, out);
     }
     float16 o[SADD_CB / 16];
     for (int yy = 0; yy < h; yy++)

@@ -54,9 +54,10 @@ typedef struct sad_buffers {
     cl_mem s0, s1;
     /* tiled: N in s0; A N, the Gram, r + eps flags, partials in s1 */
     size_t an, gram;
-    /* direct: T (then Q^T) in s0; S^T (then A Q^T), the non-zero lists,
-     * their counts, r + eps flags, P, partials in s1 */
-    size_t st, pos, cnt, pm;
+    /* direct: T (then Q^T) in s0; S^T (then A Q^T), the non-zero lists by
+     * channel and their counts, r + eps flags, P, the lists by position
+     * (counts, channels, values), partials in s1 */
+    size_t st, pos, cnt, pm, ccnt, cch, cval;
     size_t rinfo, part;
 } sad_buffers;
 
@@ -71,6 +72,9 @@ static void sad_layout(const sad_plan *p, int backward, size_t images, size_t *s
         bu->cnt = o, o += images * p->k;
         bu->rinfo = o, o += 2 * images * p->kp;
         bu->pm = o, o += backward ? images * p->k * p->kp : 0;
+        bu->ccnt = o, o += backward ? images * p->hw : 0;
+        bu->cch = o, o += backward ? images * khw : 0;
+        bu->cval = o, o += backward ? images * khw : 0;
     } else {
         *s0 = images * khw;
         bu->an = o, o += backward ? images * khw : 0;
@@ -246,6 +250,9 @@ static fx_status sad_run_direct(const fx_kernel_call *call, const sad_plan *p, c
     ocl_arg_mem(&a, bu->s0, 0);
     ocl_arg_mem(&a, bu->s1, bu->part + (size_t)b0 * p->parts);
     ocl_arg_mem(&a, bu->s1, bu->pm);
+    ocl_arg_mem(&a, bu->s1, bu->ccnt);
+    ocl_arg_mem(&a, bu->s1, bu->cch);
+    ocl_arg_mem(&a, bu->s1, bu->cval);
     if (backward)
         ocl_arg_tensor(&a, call->grad_out[0]);
     else
@@ -270,9 +277,9 @@ static fx_status sad_run_direct_backward(const fx_kernel_call *call, const sad_p
     fx_status st = ocl_args_begin_opts(be, SAD_CL, p->options, "sadd_apply", &a);
     if (st != FX_OK)
         return st;
-    ocl_arg_mem(&a, ocl_mem(call->in[0]), ocl_elem_offset(call->in[0]) + (size_t)b0 * p->k * p->hw);
-    ocl_arg_mem(&a, bu->s1, bu->pos);
-    ocl_arg_mem(&a, bu->s1, bu->cnt);
+    ocl_arg_mem(&a, bu->s1, bu->ccnt);
+    ocl_arg_mem(&a, bu->s1, bu->cch);
+    ocl_arg_mem(&a, bu->s1, bu->cval);
     ocl_arg_mem(&a, bu->s1, bu->pm);
     ocl_arg_mem(&a, bu->s0, 0);
     ocl_arg_mem(&a, bu->s1, bu->st);
