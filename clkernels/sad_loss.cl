@@ -466,8 +466,11 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
     __global float *prow = pm + pmo + map * kp;
     const float ri = rb[i], cg = backward ? coef * gout[gouto] : 0.0f;
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    float16 sqv = (float16)(0.0f);
-    for (int j0 = 0; j0 < kp; j0 += SADD_CB) {
+    /* Forward needs only sum_{i != j} G^_ij^2: the blocks from i's own on
+     * (its own counted once, those after twice for their mirrors). */
+    const int own = i / SADD_CB * SADD_CB;
+    float16 sqv = (float16)(0.0f), sqm = sqv;
+    for (int j0 = backward ? 0 : own; j0 < kp; j0 += SADD_CB) {
         float16 acc[SADD_CB / 16];
         for (int c = 0; c < SADD_CB / 16; c++)
             acc[c] = (float16)(0.0f);
@@ -482,14 +485,18 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
             float16 rj = vload16(c, rb + j0);
             float16 gh = ri * rj * acc[c];
             int16 jj = (int16)(j0 + 16 * c) + lane;
-            sqv += select(gh * gh, (float16)(0.0f), jj == (int16)(i));
+            float16 sq = select(gh * gh, (float16)(0.0f), jj == (int16)(i));
+            if (backward || j0 == own)
+                sqv += sq;
+            else
+                sqm += sq;
             if (backward)
                 vstore16(cg * ri * rj * gh, c, prow + j0);
         }
     }
     float sq = sad_hsum(sqv);
     if (!backward) {
-        part[pto + map] = sq;
+        part[pto + map] = sq + 2.0f * sad_hsum(sqm);
         return;
     }
     prow[i] = rinfo[ro + (size_t)(nb + b) * kp + i] != 0.0f ? -cg * ri * ri * sq : 0.0f;
