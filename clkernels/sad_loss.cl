@@ -323,6 +323,16 @@ sad_backward_apply(__global const float *gram, uint go, __global const float *an
 
 #define SADD_CB 64 /* channels per block: four float16 */
 
+/* The statements once for each float16 of a block, with c a constant:
+ * arrays indexed by c then live in registers (PoCL leaves short loops
+ * rolled, and an array indexed by a loop variable stays in memory, which
+ * made every accumulation a load and a store). */
+#define SADD_FOR4(...)                                                                                           \
+    {                                                                                                            \
+        { enum { c = 0 }; __VA_ARGS__ } { enum { c = 1 }; __VA_ARGS__ }                                         \
+        { enum { c = 2 }; __VA_ARGS__ } { enum { c = 3 }; __VA_ARGS__ }                                         \
+    }
+
 /* Horizontal sum of a float16, in a fixed order. */
 inline float sad_hsum(float16 v)
 {
@@ -332,24 +342,49 @@ inline float sad_hsum(float16 v)
     return c.x + c.y;
 }
 
-/* Position (y, xx) of A X for the SADD_CB channels at x (X position-major,
- * rows kp apart; zero padding at the map's edges): out[0..4). Branch-free,
- * taps outside the map weighted by 0, added row by row as sad_smooth_at. */
-inline void sadd_stencil(__global const float *x, int y, int xx, int h, int w, int kp, float16 *out)
+/* Where a position sits in its map: the tap offsets and the 0/1 factors
+ * that zero the taps outside it (zero padding). */
+typedef struct sadd_pos {
+    int q, up, down, left, right; /* position, then offsets of the taps (0 at an edge: a valid address) */
+    float fu, fd, fl, fr;         /* 1, or 0 at that edge */
+} sadd_pos;
+
+inline sadd_pos sadd_pos_at(int y, int xx, int h, int w)
+{
+    sadd_pos p;
+    p.q = y * w + xx;
+    p.up = y > 0 ? -w : 0;
+    p.down = y + 1 < h ? w : 0;
+    p.left = xx > 0 ? -1 : 0;
+    p.right = xx + 1 < w ? 1 : 0;
+    p.fu = y > 0 ? 1.0f : 0.0f;
+    p.fd = y + 1 < h ? 1.0f : 0.0f;
+    p.fl = xx > 0 ? 1.0f : 0.0f;
+    p.fr = xx + 1 < w ? 1.0f : 0.0f;
+    return p;
+}
+
+/* (A X) at position p for float16 c of the block at x (X position-major,
+ * rows kp apart): the nine taps as one chain of FMAs in row-major order,
+ * as the CPU adds them (taps outside the map weigh 0). Always inlined, so
+ * that the four calls per position share the weights and keep everything
+ * in registers. */
+__attribute__((always_inline)) inline float16 sadd_stencil(__global const float *x, int c, int kp, sadd_pos p)
 {
     const float corner = sad_gauss[0], edge = sad_gauss[1], centre = sad_gauss[4];
-    const float fa = y > 0 ? 1.0f : 0.0f, fb = y + 1 < h ? 1.0f : 0.0f;
-    const float fl = xx > 0 ? 1.0f : 0.0f, fr = xx + 1 < w ? 1.0f : 0.0f;
-    const int q = y * w + xx, ia = y > 0 ? q - w : q, ib = y + 1 < h ? q + w : q;
-    const int l = xx > 0 ? -1 : 0, r = xx + 1 < w ? 1 : 0;
-#define SADD_AT(p) vload16(c, x + (size_t)(p) * kp)
-    for (int c = 0; c < SADD_CB / 16; c++) {
-        float16 s = fa * (corner * fl * SADD_AT(ia + l) + edge * SADD_AT(ia) + corner * fr * SADD_AT(ia + r));
-        s += edge * fl * SADD_AT(q + l) + centre * SADD_AT(q) + edge * fr * SADD_AT(q + r);
-        s += fb * (corner * fl * SADD_AT(ib + l) + edge * SADD_AT(ib) + corner * fr * SADD_AT(ib + r));
-        out[c] = s;
-    }
+    const int a = p.q + p.up, b = p.q + p.down;
+#define SADD_AT(i) vload16(c, x + (size_t)(i) * kp)
+    float16 s = (corner * p.fu * p.fl) * SADD_AT(a + p.left);
+    s = fma((float16)(edge * p.fu), SADD_AT(a), s);
+    s = fma((float16)(corner * p.fu * p.fr), SADD_AT(a + p.right), s);
+    s = fma((float16)(edge * p.fl), SADD_AT(p.q + p.left), s);
+    s = fma((float16)(centre), SADD_AT(p.q), s);
+    s = fma((float16)(edge * p.fr), SADD_AT(p.q + p.right), s);
+    s = fma((float16)(corner * p.fd * p.fl), SADD_AT(b + p.left), s);
+    s = fma((float16)(edge * p.fd), SADD_AT(b), s);
+    s = fma((float16)(corner * p.fd * p.fr), SADD_AT(b + p.right), s);
 #undef SADD_AT
+    return s;
 }
 
 /* Grid: dim 0 = channel blocks (kp / SADD_CB), dim 1 = images (nb). For
@@ -370,8 +405,7 @@ __kernel void sadd_prepare(__global const float *m, uint mo, __global int *pos, 
     __global float *sb = st + sto + (size_t)b * hw * kp + i0;
     __global float *tb = t + to + (size_t)b * hw * kp + i0;
     for (int q = 0; q < hw; q++)
-        for (int c = 0; c < SADD_CB / 16; c++)
-            vstore16((float16)(0.0f), c, sb + (size_t)q * kp);
+        SADD_FOR4(vstore16((float16)(0.0f), c, sb + (size_t)q * kp);)
     for (int c = 0; c < SADD_CB && i0 + c < k; c++) {
         const size_t map = (size_t)b * k + i0 + c;
         __global const float *x = m + mo + map * hw;
@@ -395,28 +429,26 @@ __kernel void sadd_prepare(__global const float *m, uint mo, __global int *pos, 
             }
         }
     }
-    float16 n2[SADD_CB / 16], o[SADD_CB / 16];
-    for (int c = 0; c < SADD_CB / 16; c++)
-        n2[c] = (float16)(0.0f);
+    float16 n2[SADD_CB / 16];
+    SADD_FOR4(n2[c] = (float16)(0.0f);)
     for (int y = 0; y < h; y++)
         for (int xx = 0; xx < w; xx++) {
-            const int q = y * w + xx;
-            sadd_stencil(sb, y, xx, h, w, kp, o);
-            for (int c = 0; c < SADD_CB / 16; c++) {
-                float16 v = vload16(c, sb + (size_t)q * kp);
-                n2[c] += v * v;
-                vstore16(o[c], c, tb + (size_t)q * kp);
-            }
+            const sadd_pos at = sadd_pos_at(y, xx, h, w);
+            SADD_FOR4({
+                float16 v = vload16(c, sb + (size_t)at.q * kp);
+                n2[c] = fma(v, v, n2[c]);
+                vstore16(sadd_stencil(sb, c, kp, at), c, tb + (size_t)at.q * kp);
+            })
         }
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int c = 0; c < SADD_CB / 16; c++) {
+    SADD_FOR4({
         float16 norm = sqrt(n2[c]);
         int16 real = (int16)(i0 + 16 * c) + lane < (int16)(k);
         int16 big = norm > (float16)(eps);
         float16 r = select((float16)(0.0f), 1.0f / select((float16)(eps), norm, big), real);
         vstore16(r, c, rinfo + ro + (size_t)b * kp + i0);
         vstore16(select((float16)(0.0f), (float16)(1.0f), big & real), c, rinfo + ro + (size_t)(nb + b) * kp + i0);
-    }
+    })
 }
 
 /* One image's non-zeros by position (for sadd_apply), from the lists by
@@ -472,16 +504,14 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
     float16 sqv = (float16)(0.0f), sqm = sqv;
     for (int j0 = backward ? 0 : own; j0 < kp; j0 += SADD_CB) {
         float16 acc[SADD_CB / 16];
-        for (int c = 0; c < SADD_CB / 16; c++)
-            acc[c] = (float16)(0.0f);
+        SADD_FOR4(acc[c] = (float16)(0.0f);)
         for (int e = 0; e < n; e++) {
             const int p = list[e];
             const float16 v = (float16)(x[p]);
             __global const float *row = tb + (size_t)p * kp + j0;
-            for (int c = 0; c < SADD_CB / 16; c++)
-                acc[c] = fma(v, vload16(c, row), acc[c]);
+            SADD_FOR4(acc[c] = fma(v, vload16(c, row), acc[c]);)
         }
-        for (int c = 0; c < SADD_CB / 16; c++) {
+        SADD_FOR4({
             float16 rj = vload16(c, rb + j0);
             float16 gh = ri * rj * acc[c];
             int16 jj = (int16)(j0 + 16 * c) + lane;
@@ -492,7 +522,7 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
                 sqm += sq;
             if (backward)
                 vstore16(cg * ri * rj * gh, c, prow + j0);
-        }
+        })
     }
     float sq = sad_hsum(sqv);
     if (!backward) {
@@ -538,23 +568,19 @@ __kernel void sadd_apply(__global const int *ccnt, uint cco, __global const int 
         vstore16(a2, 2, out);
         vstore16(a3, 3, out);
     }
-    float16 o[SADD_CB / 16];
     for (int yy = 0; yy < h; yy++)
         for (int xx = 0; xx < w; xx++) {
-            sadd_stencil(qb, yy, xx, h, w, kp, o);
-            for (int c = 0; c < SADD_CB / 16; c++)
-                vstore16(o[c], c, yb + (size_t)(yy * w + xx) * kp);
+            const sadd_pos at = sadd_pos_at(yy, xx, h, w);
+            SADD_FOR4(vstore16(sadd_stencil(qb, c, kp, at), c, yb + (size_t)at.q * kp);)
         }
     const int rows = min(SADD_CB, k - i0);
     __global float *d = gm + gmo + ((size_t)b * k + i0) * hw;
     for (int yy = 0; yy < h; yy++)
         for (int xx = 0; xx < w; xx++) {
-            const int q = yy * w + xx;
+            const sadd_pos at = sadd_pos_at(yy, xx, h, w);
             float z[SADD_CB];
-            sadd_stencil(yb, yy, xx, h, w, kp, o);
-            for (int c = 0; c < SADD_CB / 16; c++)
-                vstore16(o[c], c, z);
+            SADD_FOR4(vstore16(sadd_stencil(yb, c, kp, at), c, z);)
             for (int c = 0; c < rows; c++)
-                d[(size_t)c * hw + q] += z[c];
+                d[(size_t)c * hw + at.q] += z[c];
         }
 }
