@@ -1,8 +1,9 @@
 /* tests/test_opencl_paper.c - CPU vs OpenCL parity of the paper's ops
  * (topk_mask, sad_loss, fad_loss, filter_diversity, occlude; kernels
  * backends/opencl/ocl_paper.c, ocl_sad_loss.c), forward and backward, on
- * odd shapes (K = 19 and 37, not multiples of any tile), batch 1, all-zero
- * channels, ties, k beyond the map, the paper's size once; fad_loss's kept
+ * odd shapes (K = 19, 37, 65, 129: not multiples of any tile or channel
+ * block; 64: exactly one), batch 1, all-zero channels and images, dense
+ * maps and one dense channel among sparse ones (sad_loss), ties, k beyond the map, the paper's size once; fad_loss's kept
  * set bit-identical to the CPU's (near-tied Delta included); and the whole
  * configs/interpret-fr-small.yaml graph giving the same losses on both
  * backends from the same seed and batch.
@@ -13,9 +14,9 @@
  * Tolerances (each tensor's worst error over its largest magnitude, see
  * tests/opencl_parity.h), against what PoCL (AVX-512) measured:
  *   topk_mask, occlude, fad_loss's mask and masked output: exact;
- *   sad_loss: 1e-4 (measured <= 1.7e-6 on loss and gradient: float sums
- *     of HW and K products in other orders, and the algebra
- *     dm = c r (P A N) against the CPU's P M A A);
+ *   sad_loss: 1e-4 (measured <= 1.5e-6 on loss and gradient: float sums
+ *     in other orders; tiled: the algebra dm = c r (P A N) against the
+ *     CPU's P M A A, direct: the CPU's sparse algorithm);
  *   fad_loss: 1e-6 (measured 7e-8: the same Delta; the loss sums in
  *     another order);
  *   filter_diversity: 5e-5 (measured 1.6e-6: Gram entries kept as float);
@@ -142,23 +143,36 @@ START_TEST(test_opencl_sad_loss_matches_cpu)
 {
     if (!setup_backend())
         return;
-    struct { fx_shape shape; int keep, zero; } cases[] = {
-        { fx_shape_4d(2, 19, 5, 7), 0, -1 },     /* dense, odd sizes */
-        { fx_shape_4d(1, 37, 6, 6), 4, -1 },     /* batch 1, sparse */
-        { fx_shape_4d(3, 5, 4, 6), 0, 2 },       /* an all-zero channel */
-        { fx_shape_4d(2, 70, 3, 9), 3, 11 },     /* two tile rows (64 + 6), sparse, zero channel */
-        { fx_shape_4d(2, 2, 1, 3), 0, -1 },      /* K = 2 on 1x3 maps */
-        { fx_shape_4d(2, 9, 17, 19), 5, -1 },    /* positions not a multiple of any block */
+    /* zero_image: that image all zero (L_b = 0, no gradient); dense_ch:
+     * that channel of every image fully non-zero among sparse ones (one
+     * long non-zero list in the direct kernels). */
+    struct { fx_shape shape; int keep, zero, zero_image, dense_ch; } cases[] = {
+        { fx_shape_4d(2, 19, 5, 7), 0, -1, -1, -1 },     /* dense, odd sizes */
+        { fx_shape_4d(1, 37, 6, 6), 4, -1, -1, -1 },     /* batch 1, sparse */
+        { fx_shape_4d(3, 5, 4, 6), 0, 2, -1, -1 },       /* an all-zero channel */
+        { fx_shape_4d(2, 70, 3, 9), 3, 11, -1, -1 },     /* two tile rows (64 + 6), sparse, zero channel */
+        { fx_shape_4d(2, 2, 1, 3), 0, -1, -1, -1 },      /* K = 2 on 1x3 maps */
+        { fx_shape_4d(2, 9, 17, 19), 5, -1, -1, -1 },    /* positions not a multiple of any block */
+        { fx_shape_4d(2, 70, 12, 12), 0, -1, -1, -1 },   /* dense across two channel blocks (64 + 6) */
+        { fx_shape_4d(3, 65, 7, 8), 6, 64, 1, -1 },      /* one past a block; a zero image; zero last channel */
+        { fx_shape_4d(2, 64, 9, 9), 5, -1, -1, 40 },     /* exactly one block; one dense channel */
+        { fx_shape_4d(2, 129, 4, 4), 2, 0, -1, -1 },     /* three blocks, the last with one channel */
     };
     for (int v = 0; v < 2; v++) {
         setenv("FX_OPENCL_PAPER", variants[v], 1);
         for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
             const fx_shape *sh = &cases[s].shape;
-            float *x = cases[s].keep || cases[s].zero >= 0
-                           ? sparse_maps(sh->dim[0], sh->dim[1], sh->dim[2] * sh->dim[3],
-                                         cases[s].keep ? cases[s].keep : (int)(sh->dim[2] * sh->dim[3]),
-                                         cases[s].zero, 11 + s)
+            const int64_t k = sh->dim[1], hw = sh->dim[2] * sh->dim[3];
+            float *x = cases[s].keep || cases[s].zero >= 0 || cases[s].zero_image >= 0 || cases[s].dense_ch >= 0
+                           ? sparse_maps(sh->dim[0], k, hw, cases[s].keep ? cases[s].keep : (int)hw, cases[s].zero,
+                                         11 + s)
                            : NULL;
+            if (cases[s].zero_image >= 0)
+                memset(x + cases[s].zero_image * k * hw, 0, (size_t)(k * hw) * sizeof(float));
+            if (cases[s].dense_ch >= 0)
+                for (int64_t b = 0; b < sh->dim[0]; b++)
+                    for (int64_t q = 0; q < hw; q++)
+                        x[(b * k + cases[s].dense_ch) * hw + q] = 0.5f + (float)((q * 7 + b) % 5);
             /* The same eps spelt two ways, so that a failure names the kernels. */
             ocltest_case c = ocltest_unary("sad_loss", variants[v][0] == 't' ? "eps=1e-8" : "eps=1.0e-8", *sh);
             c.in[0].data = x;

@@ -129,7 +129,9 @@ static fx_status sad_buffers_get(fx_backend *be, const sad_plan *p, int backward
 {
     size_t s0 = 0;
     sad_layout(p, backward, (size_t)p->chunk, &s0, out);
-    size_t s1 = out->part + (backward ? 0 : (size_t)p->batch * p->parts);
+    /* The partials of every image (the tiled Gram writes them in backward
+     * too). */
+    size_t s1 = out->part + (size_t)p->batch * p->parts;
     fx_status st = ocl_scratch(be, 0, s0 * sizeof(float), &out->s0);
     if (st == FX_OK)
         st = ocl_scratch(be, 1, s1 * sizeof(float), &out->s1);
