@@ -13,11 +13,10 @@
  * A onto n_j leaves a plain product with the twice-smoothed maps A n_j, so
  * no smoothing runs after the product).
  *
- * Kernels:
- *   sad_smooth          s = A m into N (B x K x HW), elementwise; in
- *                       backward again, A n into AN.
- *   sad_norms           a work-group per map: |s| (tree reduction), n = r s
- *                       in place, r and the eps flag.
+ * Kernels for GPUs (the tiled set):
+ *   sad_smooth_norms    a work-group per map: s = A m into N, |s| (tree
+ *                       reduction), n = r s in place, r and the eps flag;
+ *                       in backward also A n into AN.
  *   sad_gram            the Gram of the normalised maps in SAD_TS x SAD_TS
  *                       tiles, only tiles (ti <= tj) (the Gram is symmetric),
  *                       through local-memory tiles of SAD_TQ positions;
@@ -26,9 +25,9 @@
  *                       in backward it also writes G^ and its mirror.
  *   sad_gram_diag       a work-group per row: P_ii from the row.
  *   sad_backward_apply  dm += c r_i (P AN)_iq, the same tiling.
- * The loss partials are summed per image by loss_finish (paper.cl). On CPU
- * devices sad_smooth_rows, sad_gram_direct and sad_backward_apply_direct
- * (end of this file) replace sad_smooth, sad_gram and sad_backward_apply.
+ * The loss partials are summed per image by loss_finish (paper.cl). CPU
+ * devices run the direct set at the end of this file instead (sadd_*:
+ * the top-k sparsity, no barriers), which has its own header.
  *
  * Tiles: a work-group of SAD_WG x SAD_WG work-items computes a
  * SAD_TS x SAD_TS tile, SAD_RT x SAD_RT entries each, strided by SAD_WG
