@@ -1,11 +1,16 @@
 #!/bin/sh
 # tools/test.sh - the whole test suite: installs missing packages, builds
-# fx twice (Release, and Debug with AddressSanitizer + UBSan) and runs every
+# fx twice (Release, and RelWithDebInfo with AddressSanitizer + UBSan) and runs every
 # test with ctest in both builds.
 set -eu
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --tests
 jobs=$(nproc)
+# PoCL's own compiled-kernel cache: one folder for both builds' tests (fx's
+# cache is per build folder, set by tests/CMakeLists.txt), independent of
+# $HOME.
+export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/build/pocl-cache}"
+mkdir -p "$POCL_CACHE_DIR"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DFX_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
