@@ -64,8 +64,8 @@ int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_
     }
     if (fx_plugin_host_create_backend(rt->host, name, be) != FX_OK) {
         const char *msg = fx_context_error(ctx);
-        if (!strncmp(msg, "unknown backend", 15))
-            fprintf(stderr, "fxrun: %s\n", msg);
+        if (!strncmp(msg, "unknown backend", 15) || !strncmp(msg, "backend '", 9))
+            fprintf(stderr, "fxrun: %s\n", msg); /* the message names the backend already */
         else
             fprintf(stderr, "fxrun: backend '%s': %s\n", name, msg);
         return 1;
