@@ -48,6 +48,27 @@ static inline fx_backend *ocltest_backend(fx_context *ctx)
     return be;
 }
 
+/* The context and OpenCL backend of the current test, as file-level
+ * `ctx` and `ocl` (each Check test runs in its own process):
+ * setup_backend() returns 0 (after printing why) when there is no device,
+ * teardown_backend() frees both. Expand once per test file. */
+#define OCLTEST_BACKEND_FIXTURE                 \
+    static fx_context *ctx;                     \
+    static fx_backend *ocl;                     \
+    static int setup_backend(void)              \
+    {                                           \
+        ctx = fxtest_context();                 \
+        ocl = ocltest_backend(ctx);             \
+        return ocl != NULL;                     \
+    }                                           \
+    static void teardown_backend(void)          \
+    {                                           \
+        if (ocl)                                \
+            ocl->ops->destroy(ocl);             \
+        fx_context_destroy(ctx);                \
+        ocl = NULL;                             \
+    }
+
 typedef struct ocltest_attr_store {
     fx_attr_input attrs[FXTEST_MAX_ATTRS];
     char keys[FXTEST_MAX_ATTRS][64];

@@ -6,23 +6,7 @@
  * each tensor's scale. Skips (passes) without an OpenCL build or device. */
 #include "opencl_parity.h"
 
-static fx_context *ctx;
-static fx_backend *ocl;
-
-static int setup_backend(void)
-{
-    ctx = fxtest_context();
-    ocl = ocltest_backend(ctx);
-    return ocl != NULL;
-}
-
-static void teardown_backend(void)
-{
-    if (ocl)
-        ocl->ops->destroy(ocl);
-    fx_context_destroy(ctx);
-    ocl = NULL;
-}
+OCLTEST_BACKEND_FIXTURE
 
 START_TEST(test_opencl_batchnorm_matches_cpu)
 {

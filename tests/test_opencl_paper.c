@@ -28,23 +28,7 @@
 
 #include <stdint.h>
 
-static fx_context *ctx;
-static fx_backend *ocl;
-
-static int setup_backend(void)
-{
-    ctx = fxtest_context();
-    ocl = ocltest_backend(ctx);
-    return ocl != NULL;
-}
-
-static void teardown_backend(void)
-{
-    if (ocl)
-        ocl->ops->destroy(ocl);
-    fx_context_destroy(ctx);
-    ocl = NULL;
-}
+OCLTEST_BACKEND_FIXTURE
 
 /* Runs a case on both backends and asserts every kept tensor identical,
  * bit for bit (NaN included). */
