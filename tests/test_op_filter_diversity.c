@@ -24,14 +24,8 @@ static fxtest_case fd_case(fx_shape shape, const float *w)
     return c;
 }
 
-static fx_array load_fixture(fx_context *ctx, const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/data/paper/%s.npy", FX_SOURCE_DIR, name);
-    fx_array a;
-    ck_assert_msg(fx_npy_read(ctx, path, &a) == FX_OK, "%s", fx_context_error(ctx));
-    return a;
-}
+/* tests/data/paper/<name>.npy, made by tests/gen_paper_fixtures.py. */
+static fx_array load_fixture(fx_context *ctx, const char *name) { return fxtest_load_npy(ctx, "paper", name); }
 
 static float run_fd(fx_context *ctx, const fxtest_case *c, float **dw)
 {

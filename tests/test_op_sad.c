@@ -26,14 +26,8 @@ static fxtest_case sad_case(const char *attrs, fx_shape shape, const float *data
     return c;
 }
 
-static fx_array load_fixture(fx_context *ctx, const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/data/paper/%s.npy", FX_SOURCE_DIR, name);
-    fx_array a;
-    ck_assert_msg(fx_npy_read(ctx, path, &a) == FX_OK, "%s", fx_context_error(ctx));
-    return a;
-}
+/* tests/data/paper/<name>.npy, made by tests/gen_paper_fixtures.py. */
+static fx_array load_fixture(fx_context *ctx, const char *name) { return fxtest_load_npy(ctx, "paper", name); }
 
 /* Loss, and dL/dm (malloc'd) for an incoming gradient `g` when dm != NULL. */
 static float run_sad(fx_context *ctx, const fxtest_case *c, float g, float **dm)
@@ -331,16 +325,8 @@ END_TEST
 /* The same on OpenCL (the fused kernels), when a device exists. */
 START_TEST(test_fxrun_topk_then_sad_matches_pytorch_on_opencl)
 {
-    fx_context *ctx = fxtest_context();
-    fx_backend *be = NULL;
-    int have = fx_opencl_backend_create(ctx, "opencl", &be) == FX_OK;
-    if (have)
-        be->ops->destroy(be);
-    fx_context_destroy(ctx);
-    if (!have) {
-        printf("SKIP: no OpenCL device\n");
+    if (!fxtest_have_opencl())
         return;
-    }
     fxrun_topk_then_sad("opencl");
 }
 END_TEST

@@ -324,6 +324,28 @@ void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol,
                   worst >= 0 ? a[worst] : 0, worst >= 0 ? b[worst] : 0, rtol, atol);
 }
 
+fx_array fxtest_load_npy(fx_context *ctx, const char *folder, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/data/%s/%s.npy", FX_SOURCE_DIR, folder, name);
+    fx_array a;
+    ck_assert_msg(fx_npy_read(ctx, path, &a) == FX_OK, "%s", fx_context_error(ctx));
+    return a;
+}
+
+int fxtest_have_opencl(void)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend *be = NULL;
+    int have = fx_opencl_backend_create(ctx, "opencl", &be) == FX_OK;
+    if (have)
+        be->ops->destroy(be);
+    else
+        printf("SKIP: no OpenCL backend: %s\n", fx_context_error(ctx));
+    fx_context_destroy(ctx);
+    return have;
+}
+
 int fxtest_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -75,6 +75,13 @@ char *fxtest_tempdir(void);            /* malloc'd "/tmp/fxtest.XXXXXX" */
 void fxtest_write_file(const char *path, const char *text);
 void fxtest_remove_tree(const char *dir);
 
+/* Reads tests/data/<folder>/<name>.npy (committed fixtures); fails the
+ * test when it cannot. Free with fx_array_free. */
+fx_array fxtest_load_npy(fx_context *ctx, const char *folder, const char *name);
+/* 1 when an OpenCL backend can be created here; else prints "SKIP: ..."
+ * with the reason and returns 0 (tests then return early and pass). */
+int fxtest_have_opencl(void);
+
 /* Runs a Check suite: returns the process exit code. */
 int fxtest_run_suite(Suite *s);
 
