@@ -1,7 +1,8 @@
-/* backends/opencl/opencl_stub.c - the OpenCL API (fx/opencl.h) of a build
- * without OpenCL: every call fails with FX_ERR_UNSUPPORTED and says how to
- * get the backend, so callers need no #ifdef. Compiled only when the
- * OpenCL backend is not (see the OpenCL section of CMakeLists.txt). */
+/* backends/opencl/ocl_unavailable.c - fx/opencl.h in a build without the
+ * OpenCL backend (FX_OPENCL=OFF, or no OpenCL/CLBlast found): every call
+ * fails with FX_ERR_UNSUPPORTED and a message saying how to get the
+ * backend, so callers need no #ifdef. Compiled instead of the backend (see
+ * the OpenCL section of CMakeLists.txt). */
 #include "fx/fx.h"
 #include "fx/opencl.h"
 
