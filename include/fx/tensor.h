@@ -60,7 +60,7 @@ const char *fx_dtype_name(fx_dtype dtype);
 static inline int64_t fx_tensor_numel(const fx_tensor *t) { return fx_shape_numel(&t->shape); }
 static inline size_t fx_tensor_bytes(const fx_tensor *t)
 {
-    return (size_t)fx_tensor_numel(t) * (t->dtype == FX_F32 ? 4u : 4u);
+    return (size_t)fx_tensor_numel(t) * 4u; /* F32 and I32: 4 bytes (fx_dtype_size) */
 }
 /* Host pointer of a tensor on a host-visible (CPU) buffer. */
 static inline float *fx_tensor_f32(const fx_tensor *t)

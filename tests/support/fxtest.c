@@ -28,17 +28,7 @@ float *fxtest_random(uint64_t seed, int64_t n)
     return x;
 }
 
-/* Parses "k=v k2=[1,2] k3=text" into attribute inputs. Storage lives in
- * `store` (one line per item). */
-typedef struct attr_store {
-    fx_attr_input attrs[FXTEST_MAX_ATTRS];
-    char keys[FXTEST_MAX_ATTRS][64];
-    char items[FXTEST_MAX_ATTRS][FX_MAX_INTS][64];
-    const char *ptrs[FXTEST_MAX_ATTRS][FX_MAX_INTS];
-    int n;
-} attr_store;
-
-static void parse_attrs(const char *text, attr_store *s)
+void fxtest_parse_attrs(const char *text, fxtest_attr_store *s)
 {
     memset(s, 0, sizeof *s);
     if (!text)
@@ -104,8 +94,8 @@ static fx_status build_graph(fx_context *ctx, const fxtest_case *c, fx_graph **o
         st = fx_graph_add_input(g, in->name, in->dtype, &per, pos);
         names[i] = in->name;
     }
-    attr_store store;
-    parse_attrs(c->attrs, &store);
+    fxtest_attr_store store;
+    fxtest_parse_attrs(c->attrs, &store);
     fx_node_desc d;
     memset(&d, 0, sizeof d);
     d.name = "node";

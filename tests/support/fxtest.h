@@ -31,13 +31,23 @@ typedef struct fxtest_case {
     int n_in;
     fxtest_input in[FX_MAX_IO];
     uint64_t seed;         /* data, params, R; 0 = 1 */
-    int training;          /* unused (kept for source compatibility) */
     int inference;         /* 1: plan in inference mode (BN running stats, dropout off) */
     int randomize_params;  /* 1: params ~ normal(0, 0.5) + init (so BN gamma != 1) */
     double eps;            /* finite-difference step; 0 = 1e-2 */
     double rtol, atol;     /* 0 = 2e-2, 1e-3 */
     int max_checks;        /* per tensor; 0 = 64 */
 } fxtest_case;
+
+/* Attribute text "k=v k2=[1, 2] k3=text" parsed into fx_attr_input
+ * entries; the strings live in the store. */
+typedef struct fxtest_attr_store {
+    fx_attr_input attrs[FXTEST_MAX_ATTRS];
+    char keys[FXTEST_MAX_ATTRS][64];
+    char items[FXTEST_MAX_ATTRS][FX_MAX_INTS][64];
+    const char *ptrs[FXTEST_MAX_ATTRS][FX_MAX_INTS];
+    int n;
+} fxtest_attr_store;
+void fxtest_parse_attrs(const char *text, fxtest_attr_store *s);
 
 /* Creates a context (1 thread unless FX_TEST_THREADS is set; seed 1). */
 fx_context *fxtest_context(void);
