@@ -133,6 +133,22 @@ static fx_status clblast_fail(fx_backend *be, CLBlastStatusCode s, size_t m, siz
 
 static int fits_int(size_t v) { return v < ((size_t)1 << 31); }
 
+/* The leading arguments every gemm.cl kernel takes: the sizes, alpha and
+ * the two operands (buffer, offset, leading dimension, batch stride). */
+static void gemm_args_operands(ocl_args *args, size_t m, size_t n, size_t k, float alpha, ocl_matrix a, ocl_matrix b)
+{
+    ocl_arg_int(args, (int)m);
+    ocl_arg_int(args, (int)n);
+    ocl_arg_int(args, (int)k);
+    ocl_arg_float(args, alpha);
+    ocl_arg_mem(args, a.mem, a.off);
+    ocl_arg_int(args, (int)a.ld);
+    ocl_arg_int(args, (int)a.stride);
+    ocl_arg_mem(args, b.mem, b.off);
+    ocl_arg_int(args, (int)b.ld);
+    ocl_arg_int(args, (int)b.stride);
+}
+
 static fx_status fx_gemm_broadcast(fx_backend *be, int trans_a, size_t m, size_t n, size_t k, float alpha,
                                    ocl_matrix a, ocl_matrix b, float beta, ocl_matrix c, size_t batch,
                                    const fx_tensor *bias, const char *what)
@@ -149,16 +165,7 @@ static fx_status fx_gemm_broadcast(fx_backend *be, int trans_a, size_t m, size_t
         return st;
     int vw, tm, nt_tm, nt_tn;
     gemm_tiles(ob, &vw, &tm, &nt_tm, &nt_tn);
-    ocl_arg_int(&args, (int)m);
-    ocl_arg_int(&args, (int)n);
-    ocl_arg_int(&args, (int)k);
-    ocl_arg_float(&args, alpha);
-    ocl_arg_mem(&args, a.mem, a.off);
-    ocl_arg_int(&args, (int)a.ld);
-    ocl_arg_int(&args, (int)a.stride);
-    ocl_arg_mem(&args, b.mem, b.off);
-    ocl_arg_int(&args, (int)b.ld);
-    ocl_arg_int(&args, (int)b.stride);
+    gemm_args_operands(&args, m, n, k, alpha, a, b);
     ocl_arg_float(&args, beta);
     ocl_arg_mem(&args, c.mem, c.off);
     ocl_arg_int(&args, (int)c.ld);
@@ -187,16 +194,7 @@ static fx_status fx_gemm_nt(fx_backend *be, size_t m, size_t n, size_t l, float 
         return st;
     int vw, tm, nt_tm, nt_tn;
     gemm_tiles(ob, &vw, &tm, &nt_tm, &nt_tn);
-    ocl_arg_int(&args, (int)m);
-    ocl_arg_int(&args, (int)n);
-    ocl_arg_int(&args, (int)l);
-    ocl_arg_float(&args, alpha);
-    ocl_arg_mem(&args, a.mem, a.off);
-    ocl_arg_int(&args, (int)a.ld);
-    ocl_arg_int(&args, (int)a.stride);
-    ocl_arg_mem(&args, b.mem, b.off);
-    ocl_arg_int(&args, (int)b.ld);
-    ocl_arg_int(&args, (int)b.stride);
+    gemm_args_operands(&args, m, n, l, alpha, a, b);
     ocl_arg_int(&args, (int)batch);
     ocl_arg_float(&args, beta);
     ocl_arg_mem(&args, c, c_off);
@@ -208,6 +206,26 @@ static fx_status fx_gemm_nt(fx_backend *be, size_t m, size_t n, size_t l, float 
 
 /* ---- CLBlast -------------------------------------------------------------- */
 
+/* After a CLBlast call: on failure release its event and report; on
+ * success hand the event to the profiler (which then owns it) or release it. */
+static fx_status clblast_finish(fx_backend *be, CLBlastStatusCode s, cl_event ev, const char *kernel, size_t m,
+                                size_t n, size_t k, const char *what)
+{
+    if (s != CLBlastSuccess) {
+        if (ev)
+            clReleaseEvent(ev);
+        return clblast_fail(be, s, m, n, k, what);
+    }
+    cl_event *slot = ocl_profile_slot(be);
+    if (slot && ev) {
+        *slot = ev;
+        ocl_profile_record(be, kernel, 0);
+    } else if (ev) {
+        clReleaseEvent(ev);
+    }
+    return FX_OK;
+}
+
 static fx_status clblast_gemm(fx_backend *be, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                               cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta,
                               cl_mem c, size_t c_off, size_t ldc, const char *what)
@@ -217,19 +235,7 @@ static fx_status clblast_gemm(fx_backend *be, int trans_a, int trans_b, size_t m
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
                                        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
                                        lda, b, b_off, ldb, beta, c, c_off, ldc, &ob->queue, &ev);
-    if (s != CLBlastSuccess) {
-        if (ev)
-            clReleaseEvent(ev);
-        return clblast_fail(be, s, m, n, k, what);
-    }
-    cl_event *slot = ocl_profile_slot(be);
-    if (slot && ev) {
-        *slot = ev;
-        ocl_profile_record(be, "clblast_sgemm", 0);
-    } else if (ev) {
-        clReleaseEvent(ev);
-    }
-    return FX_OK;
+    return clblast_finish(be, s, ev, "clblast_sgemm", m, n, k, what);
 }
 
 /* ---- entry points --------------------------------------------------------- */
@@ -287,18 +293,7 @@ fx_status ocl_gemm_batched(fx_backend *be, int trans_a, size_t m, size_t n, size
             CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
             alpha, a.mem, a.off, a.ld, a.stride, b.mem, b.off, b.ld, b.stride, beta, c.mem, c.off, c.ld, c.stride,
             batch, &ob->queue, &ev);
-        if (s != CLBlastSuccess) {
-            if (ev)
-                clReleaseEvent(ev);
-            return clblast_fail(be, s, m, n, k, what);
-        }
-        cl_event *slot = ocl_profile_slot(be);
-        if (slot && ev) {
-            *slot = ev;
-            ocl_profile_record(be, "clblast_sgemm_batched", 0);
-        } else if (ev) {
-            clReleaseEvent(ev);
-        }
+        st = clblast_finish(be, s, ev, "clblast_sgemm_batched", m, n, k, what);
     }
     if (st == FX_OK && bias)
         st = add_bias_planes(be, c, m, n, batch, bias);
@@ -327,18 +322,9 @@ fx_status ocl_gemm_nt_sum(fx_backend *be, size_t m, size_t n, size_t l, float al
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, m,
                                                      n, l, 1.0f, a.mem, a.off, a.ld, a.stride, b.mem, b.off, b.ld,
                                                      b.stride, 0.0f, part, 0, n, m * n, batch, &ob->queue, &ev);
-    if (s != CLBlastSuccess) {
-        if (ev)
-            clReleaseEvent(ev);
-        return clblast_fail(be, s, m, n, l, what);
-    }
-    cl_event *slot = ocl_profile_slot(be);
-    if (slot && ev) {
-        *slot = ev;
-        ocl_profile_record(be, "clblast_sgemm_batched", 0);
-    } else if (ev) {
-        clReleaseEvent(ev);
-    }
+    st = clblast_finish(be, s, ev, "clblast_sgemm_batched", m, n, l, what);
+    if (st != FX_OK)
+        return st;
     ocl_args args;
     st = ocl_args_begin(be, "conv.cl", "sum_batches", &args);
     if (st != FX_OK)
