@@ -17,11 +17,14 @@ typedef struct resize_taps {
     int max_taps;
 } resize_taps;
 
+/* Safe to call twice (taps_build frees on failure, the driver again). */
 static void taps_free(resize_taps *t)
 {
     free(t->first);
     free(t->count);
     free(t->weight);
+    t->first = t->count = NULL;
+    t->weight = NULL;
 }
 
 static int taps_build(resize_taps *t, int in, int out)
