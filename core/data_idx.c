@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "core/dataset.h"
+#include "core/image_resize.h"
 
 #define IDX_MAGIC_LABELS 0x00000801u
 #define IDX_MAGIC_IMAGES 0x00000803u
@@ -232,21 +233,20 @@ fx_status fx_data_idx_open(fx_context *ctx, const fx_data_source *src, const fx_
             st = FX_ERR_NOMEM;
             goto done;
         }
-        char err[FX_DATA_ERROR_MAX];
+        /* Resize the grey plane straight from the file's pixels, then
+         * replicate it for RGB: the same bytes as converting to RGB first
+         * (resizing works on each plane alone), without a copy per image. */
+        size_t out_plane = (size_t)ds->height * (size_t)ds->width;
         for (int64_t i = 0; i < n; i++) {
-            fx_image_u8 img = {cols, rows, 1, malloc(plane)};
-            if (!img.pixels) {
-                st = fx_fail(ctx, FX_ERR_NOMEM, "%s: out of memory converting images", src->images);
+            uint8_t *dst = ds->pixels + (size_t)i * fx_dataset_example_bytes(ds);
+            if (fx_image_resize_u8(images.data + (size_t)i * plane, 1, rows, cols, dst, ds->height, ds->width) !=
+                0) {
+                st = fx_fail(ctx, FX_ERR_NOMEM, "%s: image %lld: out of memory resizing a %dx%d image",
+                             src->images, (long long)i, cols, rows);
                 goto done;
             }
-            memcpy(img.pixels, images.data + (size_t)i * plane, plane);
-            st = fx_dataset_prepare_image(&img, ds->channels, ds->height, ds->width,
-                                          ds->pixels + (size_t)i * fx_dataset_example_bytes(ds), err, sizeof err);
-            fx_image_free(&img);
-            if (st != FX_OK) {
-                st = fx_fail(ctx, st, "%s: image %lld: %s", src->images, (long long)i, err);
-                goto done;
-            }
+            for (int c = 1; c < ds->channels; c++)
+                memcpy(dst + (size_t)c * out_plane, dst, out_plane);
         }
     }
 done:

@@ -23,39 +23,42 @@ size_t fx_dataset_cache_limit(void)
     return (size_t)FX_DATA_CACHE_MB_DEFAULT << 20;
 }
 
+static fx_status resize_failed(const fx_image_u8 *img, char *err, size_t err_size)
+{
+    snprintf(err, err_size, "out of memory resizing a %dx%d image", img->width, img->height);
+    return FX_ERR_NOMEM;
+}
+
 fx_status fx_dataset_prepare_image(fx_image_u8 *img, int channels, int out_h, int out_w, uint8_t *dst,
                                    char *err, size_t err_size)
 {
     fx_status st = fx_image_convert_channels(img, channels, err, err_size);
     if (st != FX_OK)
         return st;
+    /* Grey HWC is already planar: resize (or copy) it straight into dst. */
+    if (channels == 1)
+        return fx_image_resize_u8(img->pixels, 1, img->height, img->width, dst, out_h, out_w) == 0
+                   ? FX_OK
+                   : resize_failed(img, err, err_size);
     size_t plane = (size_t)img->width * (size_t)img->height;
     int same = img->width == out_w && img->height == out_h;
     uint8_t *planar = dst;
     if (!same) {
         planar = malloc(plane * (size_t)channels);
-        if (!planar) {
-            snprintf(err, err_size, "out of memory resizing a %dx%d image", img->width, img->height);
-            return FX_ERR_NOMEM;
-        }
+        if (!planar)
+            return resize_failed(img, err, err_size);
     }
-    if (channels == 1) {
-        memcpy(planar, img->pixels, plane);
-    } else {
-        for (int c = 0; c < channels; c++) {
-            uint8_t *p = planar + (size_t)c * plane;
-            const uint8_t *s = img->pixels + c;
-            for (size_t i = 0; i < plane; i++)
-                p[i] = s[i * (size_t)channels];
-        }
+    for (int c = 0; c < channels; c++) {
+        uint8_t *p = planar + (size_t)c * plane;
+        const uint8_t *s = img->pixels + c;
+        for (size_t i = 0; i < plane; i++)
+            p[i] = s[i * (size_t)channels];
     }
     if (!same) {
         int rc = fx_image_resize_u8(planar, channels, img->height, img->width, dst, out_h, out_w);
         free(planar);
-        if (rc != 0) {
-            snprintf(err, err_size, "out of memory resizing a %dx%d image", img->width, img->height);
-            return FX_ERR_NOMEM;
-        }
+        if (rc != 0)
+            return resize_failed(img, err, err_size);
     }
     return FX_OK;
 }
