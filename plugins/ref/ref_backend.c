@@ -11,6 +11,7 @@
  * backend's checks the optimised kernels against code simple enough to
  * verify by eye. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,7 +109,8 @@ static fx_status ref_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g
         return st;
     float *wp = fx_tensor_f32(w), *vp = fx_tensor_f32(velocity);
     const float *gp = fx_tensor_f32(g);
-    for (int64_t i = 0; i < fx_tensor_numel(w); i++) {
+    const int64_t count = fx_tensor_numel(w);
+    for (int64_t i = 0; i < count; i++) {
         float gi = gp[i] + weight_decay * wp[i];
         vp[i] = momentum * vp[i] + gi;
         wp[i] -= lr * (nesterov ? gi + momentum * vp[i] : vp[i]);
@@ -126,7 +128,8 @@ static fx_status ref_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *
         return st;
     float *wp = fx_tensor_f32(w), *mp = fx_tensor_f32(m), *vp = fx_tensor_f32(v);
     const float *gp = fx_tensor_f32(g);
-    for (int64_t i = 0; i < fx_tensor_numel(w); i++) {
+    const int64_t count = fx_tensor_numel(w);
+    for (int64_t i = 0; i < count; i++) {
         float gi = gp[i] + weight_decay * wp[i];
         mp[i] = beta1 * mp[i] + (1.0f - beta1) * gi;
         vp[i] = beta2 * vp[i] + (1.0f - beta2) * gi * gi;

@@ -3,7 +3,6 @@
  * definitions in fx's core/ops/). Backward kernels accumulate (+=) into
  * the gradients, and skip those that are NULL, as fx/op.h requires. */
 #include <math.h>
-#include <stdio.h>
 
 #include "ref.h"
 
@@ -13,7 +12,8 @@ static fx_status relu_forward(const fx_kernel_call *call)
 {
     const float *x = fx_tensor_f32(call->in[0]);
     float *y = fx_tensor_f32(call->out[0]);
-    for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+    const int64_t count = fx_tensor_numel(call->out[0]);
+    for (int64_t i = 0; i < count; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
     return FX_OK;
 }
@@ -24,7 +24,8 @@ static fx_status relu_backward(const fx_kernel_call *call)
         return FX_OK;
     const float *y = fx_tensor_f32(call->out[0]), *g = fx_tensor_f32(call->grad_out[0]);
     float *gx = fx_tensor_f32(call->grad_in[0]);
-    for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+    const int64_t count = fx_tensor_numel(call->out[0]);
+    for (int64_t i = 0; i < count; i++)
         gx[i] += y[i] > 0.0f ? g[i] : 0.0f;
     return FX_OK;
 }
@@ -94,7 +95,8 @@ static fx_status add_forward(const fx_kernel_call *call)
 {
     const float *a = fx_tensor_f32(call->in[0]), *b = fx_tensor_f32(call->in[1]);
     float *y = fx_tensor_f32(call->out[0]);
-    for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+    const int64_t count = fx_tensor_numel(call->out[0]);
+    for (int64_t i = 0; i < count; i++)
         y[i] = a[i] + b[i];
     return FX_OK;
 }
@@ -102,11 +104,12 @@ static fx_status add_forward(const fx_kernel_call *call)
 static fx_status add_backward(const fx_kernel_call *call)
 {
     const float *g = fx_tensor_f32(call->grad_out[0]);
+    const int64_t count = fx_tensor_numel(call->out[0]);
     for (int k = 0; k < 2; k++) {
         if (!call->grad_in[k])
             continue;
         float *gk = fx_tensor_f32(call->grad_in[k]);
-        for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+        for (int64_t i = 0; i < count; i++)
             gk[i] += g[i];
     }
     return FX_OK;
@@ -118,7 +121,8 @@ static fx_status flatten_forward(const fx_kernel_call *call)
 {
     const float *x = fx_tensor_f32(call->in[0]);
     float *y = fx_tensor_f32(call->out[0]);
-    for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+    const int64_t count = fx_tensor_numel(call->out[0]);
+    for (int64_t i = 0; i < count; i++)
         y[i] = x[i];
     return FX_OK;
 }
@@ -129,7 +133,8 @@ static fx_status flatten_backward(const fx_kernel_call *call)
         return FX_OK;
     const float *g = fx_tensor_f32(call->grad_out[0]);
     float *gx = fx_tensor_f32(call->grad_in[0]);
-    for (int64_t i = 0; i < fx_tensor_numel(call->out[0]); i++)
+    const int64_t count = fx_tensor_numel(call->out[0]);
+    for (int64_t i = 0; i < count; i++)
         gx[i] += g[i];
     return FX_OK;
 }
