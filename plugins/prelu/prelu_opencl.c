@@ -20,10 +20,13 @@ fx_status prelu_register_opencl(fx_plugin *plugin) { return FX_OK; }
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
+/* Work-group size of every launch; the .cl source gets the same number. */
 #define PRELU_GROUP 64
+#define PRELU_STRINGIFY_(x) #x
+#define PRELU_STRINGIFY(x) PRELU_STRINGIFY_(x)
 
 static const char prelu_cl_source[] =
-    "#define GROUP 64\n"
+    "#define GROUP " PRELU_STRINGIFY(PRELU_GROUP) "\n"
     "__kernel void prelu_forward(__global const float *x, uint xo, __global const float *a, uint ao,\n"
     "                            __global float *y, uint yo, int total, int c, int spatial, int shared_slope)\n"
     "{\n"
@@ -104,6 +107,28 @@ static void arg_int(cl_args *a, int64_t v)
     arg(a, sizeof x, &x);
 }
 
+/* The trailing int arguments of every kernel: (count, c, spatial,
+ * shared_slope), count being the element total or, for the slope kernel, n. */
+static void arg_layout(cl_args *a, int64_t count, int64_t c, int64_t spatial, int shared)
+{
+    arg_int(a, count);
+    arg_int(a, c);
+    arg_int(a, spatial);
+    arg_int(a, shared);
+}
+
+/* prelu_layout, plus total = n * c * spatial, refused when the kernels'
+ * int indices could not reach every element. */
+static fx_status ocl_layout(const fx_kernel_call *call, int64_t *n, int64_t *c, int64_t *spatial, int *shared,
+                            int64_t *total)
+{
+    prelu_layout(call, n, c, spatial, shared);
+    *total = *n * *c * *spatial;
+    if (*total > 0x7fffffff)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED, "more than 2^31 elements on OpenCL");
+    return FX_OK;
+}
+
 static fx_status begin(const fx_kernel_call *call, const char *name, cl_args *a)
 {
     void *k = NULL;
@@ -135,36 +160,30 @@ static fx_status launch(const fx_kernel_call *call, cl_args *a, size_t global, s
 
 static fx_status prelu_ocl_forward(const fx_kernel_call *call)
 {
-    int64_t n, c, spatial;
+    int64_t n, c, spatial, total;
     int shared;
-    prelu_layout(call, &n, &c, &spatial, &shared);
-    int64_t total = n * c * spatial;
-    if (total > 0x7fffffff)
-        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED, "more than 2^31 elements on OpenCL");
+    fx_status st = ocl_layout(call, &n, &c, &spatial, &shared, &total);
+    if (st != FX_OK)
+        return st;
     cl_args a;
-    fx_status st = begin(call, "prelu_forward", &a);
+    st = begin(call, "prelu_forward", &a);
     if (st != FX_OK)
         return st;
     arg_tensor(&a, call->in[0]);
     arg_tensor(&a, call->param[0]);
     arg_tensor(&a, call->out[0]);
-    arg_int(&a, total);
-    arg_int(&a, c);
-    arg_int(&a, spatial);
-    arg_int(&a, shared);
+    arg_layout(&a, total, c, spatial, shared);
     return launch(call, &a, (size_t)total, PRELU_GROUP, "prelu forward");
 }
 
 static fx_status prelu_ocl_backward(const fx_kernel_call *call)
 {
-    int64_t n, c, spatial;
+    int64_t n, c, spatial, total;
     int shared;
-    prelu_layout(call, &n, &c, &spatial, &shared);
-    int64_t total = n * c * spatial;
-    if (total > 0x7fffffff)
-        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED, "more than 2^31 elements on OpenCL");
+    fx_status st = ocl_layout(call, &n, &c, &spatial, &shared, &total);
+    if (st != FX_OK)
+        return st;
     cl_args a;
-    fx_status st;
     if (call->grad_in[0]) {
         st = begin(call, "prelu_backward_x", &a);
         if (st != FX_OK)
@@ -173,10 +192,7 @@ static fx_status prelu_ocl_backward(const fx_kernel_call *call)
         arg_tensor(&a, call->param[0]);
         arg_tensor(&a, call->grad_out[0]);
         arg_tensor(&a, call->grad_in[0]);
-        arg_int(&a, total);
-        arg_int(&a, c);
-        arg_int(&a, spatial);
-        arg_int(&a, shared);
+        arg_layout(&a, total, c, spatial, shared);
         st = launch(call, &a, (size_t)total, PRELU_GROUP, "prelu backward (input)");
         if (st != FX_OK)
             return st;
@@ -189,10 +205,7 @@ static fx_status prelu_ocl_backward(const fx_kernel_call *call)
     arg_tensor(&a, call->in[0]);
     arg_tensor(&a, call->grad_out[0]);
     arg_tensor(&a, call->param_grad[0]);
-    arg_int(&a, n);
-    arg_int(&a, c);
-    arg_int(&a, spatial);
-    arg_int(&a, shared);
+    arg_layout(&a, n, c, spatial, shared);
     size_t groups = shared ? 1 : (size_t)c;
     return launch(call, &a, groups * PRELU_GROUP, PRELU_GROUP, "prelu backward (slope)");
 }
