@@ -390,8 +390,9 @@ static fx_status read_whole_file(fx_context *ctx, const char *path, unsigned cha
     if (!f)
         return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int err = errno;
+    int stat_failed = fstat(fileno(f), &sb) != 0;
+    if (stat_failed || !S_ISREG(sb.st_mode)) {
+        int err = stat_failed ? errno : 0; /* a folder, a FIFO...: errno is stale, say nothing of it */
         fclose(f);
         return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': not a regular file%s%s", path, err ? ": " : "",
                        err ? strerror(err) : "");
