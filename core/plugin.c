@@ -438,7 +438,8 @@ static int find_op_index(const fx_registry *reg, const char *name)
     return -1;
 }
 
-/* The plugin (or an earlier plugin, for ops) that registered op index i. */
+/* The loaded plugin that added or replaced op `op_name`; NULL for a
+ * built-in op. */
 static const char *op_origin(const fx_plugin_host *host, const char *op_name)
 {
     for (int i = 0; i < host->n_plugins; i++) {
