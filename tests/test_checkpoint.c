@@ -25,24 +25,6 @@ static fx_srcpos nopos(void)
     return p;
 }
 
-static void add_node(fx_graph *g, const char *name, const char *op, const char *in0, const char *in1,
-                     const char *attr_key, const char *attr_value)
-{
-    const char *inputs[2] = { in0, in1 };
-    const char *items[1] = { attr_value };
-    fx_attr_input attr = { attr_key, items, 1, 0, nopos() };
-    fx_node_desc d;
-    memset(&d, 0, sizeof d);
-    d.name = name;
-    d.op = op;
-    d.inputs = inputs;
-    d.n_inputs = in1 ? 2 : 1;
-    d.attrs = attr_key ? &attr : NULL;
-    d.n_attrs = attr_key ? 1 : 0;
-    fx_status st = fx_graph_add_node(g, &d);
-    ck_assert_msg(st == FX_OK, "adding node %s: %s", name, fx_context_error(fx_graph_context(g)));
-}
-
 /* x[5] -> fc1 (linear `hidden`) -> [bn1 (batchnorm)] -> fc2 (linear 3) ->
  * softmax cross-entropy. Parameters are initialised from `seed`, so two
  * graphs built with different seeds start different. */
@@ -58,11 +40,11 @@ static fx_graph *build_net(fx_context *ctx, int hidden, int with_bn, uint64_t se
     ck_assert_int_eq(fx_graph_add_input(g, "label", FX_I32, &ls, nopos()), FX_OK);
     char h[16];
     snprintf(h, sizeof h, "%d", hidden);
-    add_node(g, "fc1", "linear", "x", NULL, "out_features", h);
+    fxtest_add_node(g, "fc1", "linear", "x", NULL, "out_features", h);
     if (with_bn)
-        add_node(g, "bn1", "batchnorm", "fc1", NULL, NULL, NULL);
-    add_node(g, "fc2", "linear", with_bn ? "bn1" : "fc1", NULL, "out_features", "3");
-    add_node(g, "loss", "softmax_cross_entropy", "fc2", "label", NULL, NULL);
+        fxtest_add_node(g, "bn1", "batchnorm", "fc1", NULL, NULL, NULL);
+    fxtest_add_node(g, "fc2", "linear", with_bn ? "bn1" : "fc1", NULL, "out_features", "3");
+    fxtest_add_node(g, "loss", "softmax_cross_entropy", "fc2", "label", NULL, NULL);
     ck_assert_int_eq(fx_graph_add_loss(g, "loss", 1.0f, nopos()), FX_OK);
     fx_status st = fx_graph_plan(g, BATCH, FX_MODE_TRAIN, fx_context_cpu_backend(ctx));
     ck_assert_msg(st == FX_OK, "planning: %s", fx_context_error(ctx));

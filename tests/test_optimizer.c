@@ -24,24 +24,6 @@ static fx_srcpos nopos(void)
     return p;
 }
 
-static void add_node(fx_graph *g, const char *name, const char *op, const char *in0, const char *in1,
-                     const char *attr_key, const char *attr_value)
-{
-    const char *inputs[2] = { in0, in1 };
-    const char *items[1] = { attr_value };
-    fx_attr_input attr = { attr_key, items, 1, 0, nopos() };
-    fx_node_desc d;
-    memset(&d, 0, sizeof d);
-    d.name = name;
-    d.op = op;
-    d.inputs = inputs;
-    d.n_inputs = in1 ? 2 : 1;
-    d.attrs = attr_key ? &attr : NULL;
-    d.n_attrs = attr_key ? 1 : 0;
-    fx_status st = fx_graph_add_node(g, &d);
-    ck_assert_msg(st == FX_OK, "adding node %s: %s", name, fx_context_error(fx_graph_context(g)));
-}
-
 /* x[5] -> fc1 (linear 4) -> bn1 (batchnorm) -> fc2 (linear 3) -> CE(label).
  * Learnable: fc1.weight, fc1.bias, bn1.weight, bn1.bias, fc2.weight,
  * fc2.bias; not learnable: bn1.running_mean, bn1.running_var. */
@@ -54,10 +36,10 @@ static fx_graph *build_net(fx_context *ctx, fx_mode mode)
     memset(&ls, 0, sizeof ls);
     ck_assert_int_eq(fx_graph_add_input(g, "x", FX_F32, &xs, nopos()), FX_OK);
     ck_assert_int_eq(fx_graph_add_input(g, "label", FX_I32, &ls, nopos()), FX_OK);
-    add_node(g, "fc1", "linear", "x", NULL, "out_features", "4");
-    add_node(g, "bn1", "batchnorm", "fc1", NULL, NULL, NULL);
-    add_node(g, "fc2", "linear", "bn1", NULL, "out_features", "3");
-    add_node(g, "loss", "softmax_cross_entropy", "fc2", "label", NULL, NULL);
+    fxtest_add_node(g, "fc1", "linear", "x", NULL, "out_features", "4");
+    fxtest_add_node(g, "bn1", "batchnorm", "fc1", NULL, NULL, NULL);
+    fxtest_add_node(g, "fc2", "linear", "bn1", NULL, "out_features", "3");
+    fxtest_add_node(g, "loss", "softmax_cross_entropy", "fc2", "label", NULL, NULL);
     ck_assert_int_eq(fx_graph_add_loss(g, "loss", 1.0f, nopos()), FX_OK);
     fx_status st = fx_graph_plan(g, BATCH, mode, fx_context_cpu_backend(ctx));
     ck_assert_msg(st == FX_OK, "planning: %s", fx_context_error(ctx));

@@ -164,6 +164,24 @@ fx_graph *fxtest_build(fx_context *ctx, const fxtest_case *c)
     return g;
 }
 
+void fxtest_add_node(fx_graph *g, const char *name, const char *op, const char *in0, const char *in1,
+                     const char *attr_key, const char *attr_value)
+{
+    const char *inputs[2] = { in0, in1 };
+    const char *items[1] = { attr_value };
+    fx_attr_input attr = { attr_key, items, 1, 0, { NULL, 0, 0 } };
+    fx_node_desc d;
+    memset(&d, 0, sizeof d);
+    d.name = name;
+    d.op = op;
+    d.inputs = inputs;
+    d.n_inputs = in1 ? 2 : 1;
+    d.attrs = attr_key ? &attr : NULL;
+    d.n_attrs = attr_key ? 1 : 0;
+    fx_status st = fx_graph_add_node(g, &d);
+    ck_assert_msg(st == FX_OK, "adding node %s: %s", name, fx_context_error(fx_graph_context(g)));
+}
+
 float *fxtest_forward(fx_context *ctx, const fxtest_case *c, int k, fx_shape *shape)
 {
     fx_graph *g = fxtest_build(ctx, c);

@@ -56,6 +56,12 @@ fx_context *fxtest_context(void);
  * Inputs get their data. Returns NULL and ck_abort_msg()s on failure. */
 fx_graph *fxtest_build(fx_context *ctx, const fxtest_case *c);
 
+/* Adds node `name` = op(in0[, in1]) to g, with at most one attribute
+ * (attr_key: attr_value; attr_key NULL for none) and no source position;
+ * fails the test when the graph refuses it. For graphs built in C. */
+void fxtest_add_node(fx_graph *g, const char *name, const char *op, const char *in0, const char *in1,
+                     const char *attr_key, const char *attr_value);
+
 /* Runs forward; copies output `k` into a malloc'd array (caller frees) and
  * its shape into *shape. */
 float *fxtest_forward(fx_context *ctx, const fxtest_case *c, int k, fx_shape *shape);
