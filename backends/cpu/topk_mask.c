@@ -119,8 +119,12 @@ static void topk_backward_range(void *arg, int64_t begin, int64_t end, int threa
     }
 }
 
-static int64_t topk_setup(const fx_kernel_call *call, topk_job *j)
+/* Fills j from the call and sets *maps to the N*C map count; fails when the
+ * saved thresholds (aux 0) are missing, before anything reads them. */
+static fx_status topk_setup(const fx_kernel_call *call, topk_job *j, int64_t *maps)
 {
+    if (call->n_aux < 1 || !call->aux[0]->buffer)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL, "the saved thresholds were not allocated");
     const fx_shape *s = &call->in[0]->shape;
     j->hw = s->dim[2] * s->dim[3];
     int64_t k = fx_node_attr_int(call->node, "k");
@@ -130,15 +134,17 @@ static int64_t topk_setup(const fx_kernel_call *call, topk_job *j)
     j->x = fx_tensor_f32(call->in[0]);
     j->thresh = fx_tensor_f32(call->aux[0]);
     j->avx512 = fx_cpu_simd_level(call->backend) >= FX_SIMD_AVX512;
-    return s->dim[0] * s->dim[1];
+    *maps = s->dim[0] * s->dim[1];
+    return FX_OK;
 }
 
 fx_status cpu_topk_mask_forward(const fx_kernel_call *call)
 {
     topk_job j = { 0 };
-    int64_t maps = topk_setup(call, &j);
-    if (call->n_aux < 1 || !call->aux[0]->buffer)
-        return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL, "the saved thresholds were not allocated");
+    int64_t maps;
+    fx_status st = topk_setup(call, &j, &maps);
+    if (st != FX_OK)
+        return st;
     j.y = fx_tensor_f32(call->out[0]);
     j.scratch = cpu_scratch_per_thread(call->backend, (size_t)j.hw);
     if (!j.scratch)
@@ -153,7 +159,10 @@ fx_status cpu_topk_mask_backward(const fx_kernel_call *call)
     if (!call->grad_in[0] || !call->grad_out[0])
         return FX_OK;
     topk_job j = { 0 };
-    int64_t maps = topk_setup(call, &j);
+    int64_t maps;
+    fx_status st = topk_setup(call, &j, &maps);
+    if (st != FX_OK)
+        return st;
     j.gy = fx_tensor_f32(call->grad_out[0]);
     j.gx = fx_tensor_f32(call->grad_in[0]);
     fx_cpu_parallel_for(call->backend, maps, 1 + 8192 / (j.hw + 1), topk_backward_range, &j);
