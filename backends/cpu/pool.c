@@ -22,13 +22,20 @@ typedef struct pool_job {
     const int32_t *argmax_in;
 } pool_job;
 
-static fx_status pool_job_init(const fx_kernel_call *call, pool_job *job, int64_t *planes)
+/* The input plane size and the N*C plane count (global_avgpool needs no
+ * more); pool_job_init adds the window geometry. */
+static void pool_job_planes(const fx_kernel_call *call, pool_job *job, int64_t *planes)
 {
     const fx_tensor *x = call->in[0];
     memset(job, 0, sizeof *job);
     job->h = x->shape.dim[2];
     job->w = x->shape.dim[3];
     *planes = x->shape.dim[0] * x->shape.dim[1];
+}
+
+static fx_status pool_job_init(const fx_kernel_call *call, pool_job *job, int64_t *planes)
+{
+    pool_job_planes(call, job, planes);
     return fx_window2d_resolve(call->ctx, call->node, job->h, job->w, &job->win);
 }
 
@@ -67,9 +74,9 @@ static void maxpool_plane_2x2(const float *restrict x, int64_t w, float *restric
         float *restrict yrow = y + oy * ow;
         for (int64_t ox = 0; ox < ow; ox++) {
             float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-            float m1 = (b > a || (b != b && a == a)) ? b : a;
-            float m2 = (d > c || (d != d && c == c)) ? d : c;
-            yrow[ox] = (m2 > m1 || (m2 != m2 && m1 == m1)) ? m2 : m1;
+            float m1 = pool_beats(b, a) ? b : a;
+            float m2 = pool_beats(d, c) ? d : c;
+            yrow[ox] = pool_beats(m2, m1) ? m2 : m1;
         }
         if (!am)
             continue;
@@ -280,20 +287,11 @@ static void global_avgpool_backward_range(void *arg, int64_t begin, int64_t end,
     }
 }
 
-static void global_avgpool_job(const fx_kernel_call *call, pool_job *job, int64_t *planes)
-{
-    const fx_tensor *x = call->in[0];
-    memset(job, 0, sizeof *job);
-    job->h = x->shape.dim[2];
-    job->w = x->shape.dim[3];
-    *planes = x->shape.dim[0] * x->shape.dim[1];
-}
-
 fx_status cpu_global_avgpool_forward(const fx_kernel_call *call)
 {
     pool_job job;
     int64_t planes;
-    global_avgpool_job(call, &job, &planes);
+    pool_job_planes(call, &job, &planes);
     job.x = fx_tensor_f32(call->in[0]);
     job.y = fx_tensor_f32(call->out[0]);
     fx_cpu_parallel_for(call->backend, planes, pool_grain(job.h * job.w), global_avgpool_forward_range, &job);
@@ -306,7 +304,7 @@ fx_status cpu_global_avgpool_backward(const fx_kernel_call *call)
         return FX_OK;
     pool_job job;
     int64_t planes;
-    global_avgpool_job(call, &job, &planes);
+    pool_job_planes(call, &job, &planes);
     job.dy = fx_tensor_f32(call->grad_out[0]);
     job.dx = fx_tensor_f32(call->grad_in[0]);
     fx_cpu_parallel_for(call->backend, planes, pool_grain(job.h * job.w), global_avgpool_backward_range, &job);
