@@ -235,8 +235,6 @@ static void conv_col2im_add(const conv_geom *g, const float *col, float *dxp, fl
     }
 }
 
-static int conv_has_tensor(const fx_tensor *t) { return t != NULL && t->shape.ndim != 0; }
-
 /* y_n[o][q] = bias[o] for q in [q0, q1): the GEMM then adds W col (beta 1). */
 static void conv_fill_bias(float *yn, const float *bias, int64_t o_count, int64_t p, int64_t q0, int64_t q1)
 {
@@ -330,7 +328,7 @@ fx_status cpu_conv2d_forward(const fx_kernel_call *call)
     fx_backend *be = call->backend;
     job.simd = fx_cpu_simd_level(be);
     job.x = fx_tensor_f32(call->in[0]);
-    job.bias = call->n_params > 1 && conv_has_tensor(call->param[1]) ? fx_tensor_f32(call->param[1]) : NULL;
+    job.bias = call->n_params > 1 && cpu_tensor_present(call->param[1]) ? fx_tensor_f32(call->param[1]) : NULL;
     job.y = fx_tensor_f32(call->out[0]);
     if (g->n == 0 || g->p == 0)
         return FX_OK;
@@ -434,9 +432,9 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     job.simd = fx_cpu_simd_level(be);
     job.x = fx_tensor_f32(call->in[0]);
     job.dy = fx_tensor_f32(call->grad_out[0]);
-    job.dx = conv_has_tensor(dx_t) ? fx_tensor_f32(dx_t) : NULL;
-    job.want_dw = conv_has_tensor(dw_t);
-    job.want_db = conv_has_tensor(db_t);
+    job.dx = cpu_tensor_present(dx_t) ? fx_tensor_f32(dx_t) : NULL;
+    job.want_dw = cpu_tensor_present(dw_t);
+    job.want_db = cpu_tensor_present(db_t);
     if (g->n == 0 || g->p == 0 || (!job.dx && !job.want_dw && !job.want_db))
         return FX_OK;
 

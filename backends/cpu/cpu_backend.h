@@ -28,6 +28,11 @@ fx_status cpu_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_te
 fx_status cpu_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
                           float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
 
+/* Whether an optional tensor of a kernel call is there: the executor passes
+ * NULL (or a tensor without a shape) for a parameter the node does not have
+ * (bias: false) and for a gradient nobody needs. */
+static inline int cpu_tensor_present(const fx_tensor *t) { return t != NULL && t->shape.ndim != 0; }
+
 /* Kernels: declare each pair as
  *   fx_status cpu_<op>_forward(const fx_kernel_call *call);
  *   fx_status cpu_<op>_backward(const fx_kernel_call *call);

@@ -9,8 +9,6 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
 
-static int linear_has_tensor(const fx_tensor *t) { return t != NULL && t->shape.ndim != 0; }
-
 fx_status cpu_linear_forward(const fx_kernel_call *call)
 {
     const fx_tensor *x = call->in[0];
@@ -19,7 +17,7 @@ fx_status cpu_linear_forward(const fx_kernel_call *call)
     int64_t out = w->shape.dim[0], in = w->shape.dim[1];
     float *y = fx_tensor_f32(call->out[0]);
     float beta = 0.0f;
-    if (call->n_params > 1 && linear_has_tensor(call->param[1])) {
+    if (call->n_params > 1 && cpu_tensor_present(call->param[1])) {
         const float *b = fx_tensor_f32(call->param[1]);
         for (int64_t i = 0; i < n; i++)
             for (int64_t o = 0; o < out; o++)
@@ -41,13 +39,13 @@ fx_status cpu_linear_backward(const fx_kernel_call *call)
     fx_tensor *dw = call->param_grad ? call->param_grad[0] : NULL;
     fx_tensor *db = call->param_grad && call->n_params > 1 ? call->param_grad[1] : NULL;
     fx_status st = FX_OK;
-    if (linear_has_tensor(dx))
+    if (cpu_tensor_present(dx))
         st = cpu_gemm_parallel(call->backend, 0, 0, n, in, out, 1.0f, dy, out, fx_tensor_f32(w), in, 1.0f,
                                fx_tensor_f32(dx), in);
-    if (st == FX_OK && linear_has_tensor(dw))
+    if (st == FX_OK && cpu_tensor_present(dw))
         st = cpu_gemm_parallel(call->backend, 1, 0, out, in, n, 1.0f, dy, out, fx_tensor_f32(x), in, 1.0f,
                                fx_tensor_f32(dw), in);
-    if (st == FX_OK && linear_has_tensor(db)) {
+    if (st == FX_OK && cpu_tensor_present(db)) {
         float *g = fx_tensor_f32(db);
         for (int64_t i = 0; i < n; i++)
             for (int64_t o = 0; o < out; o++)
