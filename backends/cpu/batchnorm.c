@@ -21,6 +21,12 @@ typedef struct bn_job {
     int training;
 } bn_job;
 
+/* The eight lanes of the sums below, added in one fixed order. */
+static inline float bn_lanes_total(const float acc[8])
+{
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* Sum of x[0..n) with eight independent lanes: vectorisable without
  * -ffast-math, and more accurate than one serial float accumulator. */
 static float bn_sum(const float *restrict x, int64_t n)
@@ -32,7 +38,7 @@ static float bn_sum(const float *restrict x, int64_t n)
             acc[j] += x[i + j];
     for (; i < n; i++)
         acc[0] += x[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return bn_lanes_total(acc);
 }
 
 /* Sum of (x - mean)^2. */
@@ -49,7 +55,7 @@ static float bn_sum_sqdev(const float *restrict x, int64_t n, float mean)
         float d = x[i] - mean;
         acc[0] += d * d;
     }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    return bn_lanes_total(acc);
 }
 
 /* Sums of g and of g * (x - mean) together (one pass over both planes). */
@@ -67,8 +73,8 @@ static void bn_sum_grad(const float *restrict g, const float *restrict x, int64_
         ag[0] += g[i];
         agx[0] += g[i] * (x[i] - mean);
     }
-    *sum_g = ((ag[0] + ag[4]) + (ag[1] + ag[5])) + ((ag[2] + ag[6]) + (ag[3] + ag[7]));
-    *sum_gx = ((agx[0] + agx[4]) + (agx[1] + agx[5])) + ((agx[2] + agx[6]) + (agx[3] + agx[7]));
+    *sum_g = bn_lanes_total(ag);
+    *sum_gx = bn_lanes_total(agx);
 }
 
 /* y = a * x + b over one plane. */
