@@ -121,32 +121,6 @@ static void assert_same_snapshot(const snapshot *a, const snapshot *b, const cha
         ck_assert_msg(a->bytes[i] == b->bytes[i], "%s: first difference at byte %zu", what, i);
 }
 
-/* A fresh folder under /tmp for one test's files. */
-static void make_dir(char *dir, size_t size)
-{
-    snprintf(dir, size, "/tmp/fx_test_checkpoint_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-/* Removes the folder and the files in it. */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[1024];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rmdir(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int count_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -213,8 +187,7 @@ static void expect_load_refused(fx_context *ctx, const char *path, fx_graph *g, 
 
 START_TEST(test_round_trip_restores_params_bn_stats_and_adam_state_bit_exactly)
 {
-    char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    char *dir = fxtest_tempdir(), path[128];
     snprintf(path, sizeof path, "%s/model.fxckpt", dir);
     fx_context *ctx = fxtest_context();
     fx_graph *a = build_net(ctx, 6, 1, 11);
@@ -257,15 +230,15 @@ START_TEST(test_round_trip_restores_params_bn_stats_and_adam_state_bit_exactly)
     fx_graph_destroy(a);
     fx_graph_destroy(b);
     fx_context_destroy(ctx);
-    remove_dir(dir);
+    fxtest_remove_tree(dir);
+    free(dir);
 }
 END_TEST
 
 /* Two steps + save + load into a fresh graph + one step == three steps. */
 static void check_resume_is_identical(const char *kind)
 {
-    char dir[64], path[128];
-    make_dir(dir, sizeof dir);
+    char *dir = fxtest_tempdir(), path[128];
     snprintf(path, sizeof path, "%s/resume.fxckpt", dir);
     fx_context *ctx = fxtest_context();
 
@@ -298,7 +271,8 @@ static void check_resume_is_identical(const char *kind)
     fx_graph_destroy(straight);
     fx_graph_destroy(resumed);
     fx_context_destroy(ctx);
-    remove_dir(dir);
+    fxtest_remove_tree(dir);
+    free(dir);
 }
 
 START_TEST(test_resumed_adam_training_equals_uninterrupted_training)
@@ -315,7 +289,8 @@ END_TEST
 
 /* A trained graph saved to dir/name; returns the file's bytes. */
 typedef struct fixture {
-    char dir[64], path[128], bad[128];
+    char *dir; /* fxtest_tempdir */
+    char path[128], bad[128];
     fx_context *ctx;
     fx_graph *g;
     fx_optimizer *opt;
@@ -325,7 +300,7 @@ typedef struct fixture {
 
 static void fixture_open(fixture *f)
 {
-    make_dir(f->dir, sizeof f->dir);
+    f->dir = fxtest_tempdir();
     snprintf(f->path, sizeof f->path, "%s/good.fxckpt", f->dir);
     snprintf(f->bad, sizeof f->bad, "%s/bad.fxckpt", f->dir);
     f->ctx = fxtest_context();
@@ -348,7 +323,8 @@ static void fixture_close(fixture *f)
     fx_optimizer_destroy(f->opt);
     fx_graph_destroy(f->g);
     fx_context_destroy(f->ctx);
-    remove_dir(f->dir);
+    fxtest_remove_tree(f->dir);
+    free(f->dir);
 }
 
 START_TEST(test_truncated_file_is_refused_at_every_length_and_changes_nothing)
