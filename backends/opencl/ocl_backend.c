@@ -322,29 +322,36 @@ static void count_optimizer_step(ocl_backend *b, const fx_tensor *w)
         b->optimizer_steps++;
 }
 
-static fx_status opt_check(fx_backend *be, const fx_tensor *w, const fx_tensor *a, const fx_tensor *b2,
-                           const fx_tensor *c, const char *which)
+/* The common start of an optimizer launch: checks that the weight w, its
+ * gradient g and the state tensors s1 (and s2, when not NULL) have one
+ * size, opens `kernel` in optimizer.cl, counts the step and pushes the
+ * tensors in that order. */
+static fx_status optimizer_begin(fx_backend *be, const char *which, const char *kernel, fx_tensor *w,
+                                 const fx_tensor *g, const fx_tensor *s1, const fx_tensor *s2, ocl_args *a)
 {
     int64_t n = fx_tensor_numel(w);
-    if (fx_tensor_numel(a) != n || fx_tensor_numel(b2) != n || (c && fx_tensor_numel(c) != n))
+    if (fx_tensor_numel(g) != n || fx_tensor_numel(s1) != n || (s2 && fx_tensor_numel(s2) != n))
         return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: weight, gradient and state sizes differ", which);
+    fx_status st = ocl_args_begin(be, "optimizer.cl", kernel, a);
+    if (st != FX_OK)
+        return st;
+    count_optimizer_step(ocl_impl(be), w);
+    ocl_arg_tensor(a, w);
+    ocl_arg_tensor(a, g);
+    ocl_arg_tensor(a, s1);
+    if (s2)
+        ocl_arg_tensor(a, s2);
     return FX_OK;
 }
 
 fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
                          float momentum, float weight_decay, int nesterov)
 {
-    fx_status st = opt_check(be, w, g, velocity, NULL, "sgd");
     ocl_args a;
-    if (st == FX_OK)
-        st = ocl_args_begin(be, "optimizer.cl", "sgd_update", &a);
+    fx_status st = optimizer_begin(be, "sgd", "sgd_update", w, g, velocity, NULL, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
-    count_optimizer_step(ocl_impl(be), w);
-    ocl_arg_tensor(&a, w);
-    ocl_arg_tensor(&a, g);
-    ocl_arg_tensor(&a, velocity);
     ocl_arg_float(&a, lr);
     ocl_arg_float(&a, momentum);
     ocl_arg_float(&a, weight_decay);
@@ -356,18 +363,11 @@ fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_te
 fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
                           float lr_t, float beta1, float beta2, float eps_t, float weight_decay)
 {
-    fx_status st = opt_check(be, w, g, m, v, "adam");
     ocl_args a;
-    if (st == FX_OK)
-        st = ocl_args_begin(be, "optimizer.cl", "adam_update", &a);
+    fx_status st = optimizer_begin(be, "adam", "adam_update", w, g, m, v, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
-    count_optimizer_step(ocl_impl(be), w);
-    ocl_arg_tensor(&a, w);
-    ocl_arg_tensor(&a, g);
-    ocl_arg_tensor(&a, m);
-    ocl_arg_tensor(&a, v);
     ocl_arg_float(&a, lr_t);
     ocl_arg_float(&a, beta1);
     ocl_arg_float(&a, beta2);
