@@ -11,20 +11,29 @@
 
 static int numel_int(const fx_tensor *t) { return (int)fx_tensor_numel(t); }
 
-/* y = f(x) kernels with signature (x, y, [float], n). */
-static fx_status unary(const fx_kernel_call *call, const char *kernel, int with_alpha)
+/* Kernels with signature (tensors..., [float alpha], n), one work-item per
+ * element of the output. */
+static fx_status pointwise(const fx_kernel_call *call, const char *kernel, int with_alpha,
+                           const fx_tensor *const *tensors, int count)
 {
     ocl_args a;
     fx_status st = ocl_args_begin(call->backend, EW, kernel, &a);
     if (st != FX_OK)
         return st;
     int n = numel_int(call->out[0]);
-    ocl_arg_tensor(&a, call->in[0]);
-    ocl_arg_tensor(&a, call->out[0]);
+    for (int i = 0; i < count; i++)
+        ocl_arg_tensor(&a, tensors[i]);
     if (with_alpha)
         ocl_arg_float(&a, (float)fx_node_attr_float(call->node, "alpha"));
     ocl_arg_int(&a, n);
     return ocl_launch_1d(call->backend, &a, (size_t)n, 0, kernel);
+}
+
+/* y = f(x) kernels with signature (x, y, [float], n). */
+static fx_status unary(const fx_kernel_call *call, const char *kernel, int with_alpha)
+{
+    const fx_tensor *tensors[] = { call->in[0], call->out[0] };
+    return pointwise(call, kernel, with_alpha, tensors, 2);
 }
 
 /* gx += f(y, g) kernels with signature (y, g, gx, [float], n). */
@@ -32,18 +41,8 @@ static fx_status unary_backward(const fx_kernel_call *call, const char *kernel, 
 {
     if (!call->grad_in[0])
         return FX_OK;
-    ocl_args a;
-    fx_status st = ocl_args_begin(call->backend, EW, kernel, &a);
-    if (st != FX_OK)
-        return st;
-    int n = numel_int(call->out[0]);
-    ocl_arg_tensor(&a, call->out[0]);
-    ocl_arg_tensor(&a, call->grad_out[0]);
-    ocl_arg_tensor(&a, call->grad_in[0]);
-    if (with_alpha)
-        ocl_arg_float(&a, (float)fx_node_attr_float(call->node, "alpha"));
-    ocl_arg_int(&a, n);
-    return ocl_launch_1d(call->backend, &a, (size_t)n, 0, kernel);
+    const fx_tensor *tensors[] = { call->out[0], call->grad_out[0], call->grad_in[0] };
+    return pointwise(call, kernel, with_alpha, tensors, 3);
 }
 
 /* dst += factor * src over n elements. */
