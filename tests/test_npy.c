@@ -11,31 +11,19 @@
 
 #include "fxtest.h"
 
-static char tmpdir[256];
+static char *tmpdir;
 static fx_context *ctx;
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/fx_test_npy_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tmpdir = fxtest_tempdir();
     ctx = fxtest_context();
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *e;
-        char path[600];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    fxtest_remove_tree(tmpdir);
+    free(tmpdir);
     fx_context_destroy(ctx);
 }
 
