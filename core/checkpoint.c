@@ -243,11 +243,15 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
 
     const char *opt_name = opt ? fx_optimizer_kind_name(opt) : "";
     const char *graph_name = ckpt_graph_name(g, meta);
+    if (strlen(graph_name) > 0xffff) {
+        free(entries);
+        return fx_fail(ctx, FX_ERR_INVALID, "checkpoint '%s': graph name '%.64s...' is too long", path, graph_name);
+    }
     uint64_t header_size = ckpt_header_size(opt_name, graph_name);
     uint64_t file_size = header_size + 4;
     size_t max_bytes = 4;
     for (int i = 0; i < n_entries; i++) {
-        if (strlen(entries[i].name) > 0xffff || strlen(graph_name) > 0xffff) {
+        if (strlen(entries[i].name) > 0xffff) {
             free(entries);
             return fx_fail(ctx, FX_ERR_INVALID, "checkpoint '%s': name '%.64s...' is too long", path,
                            entries[i].name);
