@@ -141,7 +141,7 @@ static fx_status topk_setup(const fx_kernel_call *call, topk_job *j, int64_t *ma
 fx_status cpu_topk_mask_forward(const fx_kernel_call *call)
 {
     topk_job j = { 0 };
-    int64_t maps;
+    int64_t maps = 0;
     fx_status st = topk_setup(call, &j, &maps);
     if (st != FX_OK)
         return st;
@@ -159,7 +159,7 @@ fx_status cpu_topk_mask_backward(const fx_kernel_call *call)
     if (!call->grad_in[0] || !call->grad_out[0])
         return FX_OK;
     topk_job j = { 0 };
-    int64_t maps;
+    int64_t maps = 0;
     fx_status st = topk_setup(call, &j, &maps);
     if (st != FX_OK)
         return st;
