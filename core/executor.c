@@ -168,7 +168,6 @@ fx_status fx_graph_keep(fx_graph *g, const char *name)
     return FX_OK;
 }
 
-/* Moves (or first creates and initialises) parameter storage on `be`. */
 /* A parameter lives on the backend of the nodes that use it; nodes that
  * share it must run on one backend. */
 static fx_status param_backends(fx_graph *g, fx_backend *main_be, fx_backend **where)
@@ -194,6 +193,8 @@ static fx_status param_backends(fx_graph *g, fx_backend *main_be, fx_backend **w
     return FX_OK;
 }
 
+/* Moves (or first creates and initialises) parameter storage onto the
+ * backend of the nodes that use it. */
 static fx_status place_params(fx_graph *g, fx_backend *main_be)
 {
     fx_context *ctx = g->ctx;
@@ -209,8 +210,10 @@ static fx_status place_params(fx_graph *g, fx_backend *main_be)
         if (p->value.buffer && p->value.buffer->backend == be)
             continue;
         float *host = fx_malloc(ctx, (size_t)fx_shape_numel(&p->shape) * sizeof(float), p->name);
-        if (!host)
-            return FX_ERR_NOMEM;
+        if (!host) {
+            pst = FX_ERR_NOMEM;
+            break;
+        }
         fx_status st = FX_OK;
         if (p->value.buffer) {
             st = fx_tensor_download(&p->value, host);
