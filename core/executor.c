@@ -553,7 +553,7 @@ static fx_status run_node(fx_graph *g, int n, int backward)
         }
         in[i] = away ? &v->mirror : &v->tensor;
         gin[i] = v->needs_grad && v->grad.buffer ? (away ? &v->mirror_grad : &v->grad) : NULL;
-        if (away && gin[i]) {
+        if (away && gin[i] && backward) {
             fx_status cst = fx_tensor_zero(gin[i]);
             if (cst != FX_OK)
                 return cst;
