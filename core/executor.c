@@ -252,6 +252,18 @@ static fx_status alloc_value(fx_graph *g, fx_backend *be, fx_tensor *t, const fx
     return fx_backend_alloc_tensor(be, t, label);
 }
 
+/* The tensors a node saves for its backward, on the node's backend. */
+static fx_status alloc_aux(fx_node *node)
+{
+    fx_status st = FX_OK;
+    for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
+        node->aux[a].dtype = node->aux_dtype[a];
+        node->aux[a].shape = node->aux_shape[a];
+        st = fx_backend_alloc_tensor(node->backend, &node->aux[a], "a saved tensor");
+    }
+    return st;
+}
+
 /* A value read by a node on another backend than its home gets a mirror
  * there (and a mirror gradient in training). With --fallback there are at
  * most two backends, so one mirror per value is enough. */
@@ -374,11 +386,8 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             v->tensor.buffer = slots[best].buf;
             v->tensor.offset = 0;
         }
-        for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
-            node->aux[a].dtype = node->aux_dtype[a];
-            node->aux[a].shape = node->aux_shape[a];
-            st = fx_backend_alloc_tensor(node->backend, &node->aux[a], "a saved tensor");
-        }
+        if (st == FX_OK)
+            st = alloc_aux(node);
         /* Release inputs read for the last time here (not graph inputs). */
         for (int i = 0; i < node->n_in; i++) {
             fx_value *v = &g->values[node->in[i]];
@@ -453,14 +462,8 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
         if (st == FX_OK && v->needs_grad)
             st = alloc_value(g, v->home, &v->grad, v, "gradient of");
     }
-    for (int n = 0; n < g->n_nodes && st == FX_OK; n++) {
-        fx_node *node = &g->nodes[n];
-        for (int a = 0; a < node->n_aux && st == FX_OK; a++) {
-            node->aux[a].dtype = node->aux_dtype[a];
-            node->aux[a].shape = node->aux_shape[a];
-            st = fx_backend_alloc_tensor(node->backend, &node->aux[a], "a saved tensor");
-        }
-    }
+    for (int n = 0; n < g->n_nodes && st == FX_OK; n++)
+        st = alloc_aux(&g->nodes[n]);
     for (int i = 0; i < g->n_params && st == FX_OK; i++) {
         fx_graph_param *p = &g->params[i];
         if (!p->learnable || !p->shape_known || p->shape.ndim == 0 || !p->value.buffer)
