@@ -328,24 +328,21 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
         for (int i = 0; i < g->n_values; i++)
             if (g->values[i].producer >= 0 && readers[i] == 0)
                 g->values[i].keep = 1;
-    free(readers);
-    /* Needed nodes: reverse reachability from kept values. */
-    for (int n = 0; n < g->n_nodes; n++)
-        g->nodes[n].needed = 0;
+    /* Needed nodes: reverse reachability from kept values. Nodes read
+     * only earlier values, so one backward sweep marking the inputs of
+     * needed nodes as wanted finds them all. */
+    int *wanted = readers;
+    for (int i = 0; i < g->n_values; i++)
+        wanted[i] = g->values[i].keep;
     for (int n = g->n_nodes - 1; n >= 0; n--) {
         fx_node *node = &g->nodes[n];
-        for (int k = 0; k < node->n_out && !node->needed; k++)
-            if (g->values[node->out[k]].keep)
-                node->needed = 1;
-        for (int m = n + 1; m < g->n_nodes && !node->needed; m++) {
-            if (!g->nodes[m].needed)
-                continue;
-            for (int i = 0; i < g->nodes[m].n_in; i++)
-                for (int k = 0; k < node->n_out; k++)
-                    if (g->nodes[m].in[i] == node->out[k])
-                        node->needed = 1;
-        }
+        node->needed = 0;
+        for (int k = 0; k < node->n_out; k++)
+            node->needed |= wanted[node->out[k]];
+        for (int i = 0; node->needed && i < node->n_in; i++)
+            wanted[node->in[i]] = 1;
     }
+    free(readers);
     for (int i = 0; i < g->n_values; i++)
         g->values[i].last_use = -1;
     for (int n = 0; n < g->n_nodes; n++)
