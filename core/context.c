@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "core/internal.h"
 #include "fx/opencl.h"
 
@@ -116,6 +117,13 @@ void *fx_calloc(fx_context *ctx, size_t count, size_t size, const char *what)
     if (!p)
         fx_fail(ctx, FX_ERR_NOMEM, "out of memory allocating %zu x %zu bytes for %s", count, size, what);
     return p;
+}
+
+double fx_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size)

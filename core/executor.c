@@ -8,15 +8,7 @@
  * later outputs take the smallest free buffer that fits (best fit). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "core/internal.h"
-
-static double exec_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void free_tensor(fx_tensor *t)
 {
@@ -590,12 +582,12 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     call.aux = aux;
     call.grad_out = backward ? gout : NULL;
     call.grad_in = backward ? gin : NULL;
-    double t0 = g->profiling ? exec_now() : 0;
+    double t0 = g->profiling ? fx_now_seconds() : 0;
     fx_status st = backward ? node->backward(&call) : node->forward(&call);
     if (g->profiling) {
         if (st == FX_OK && node->backend->ops->synchronize)
             st = node->backend->ops->synchronize(node->backend);
-        double dt = exec_now() - t0;
+        double dt = fx_now_seconds() - t0;
         if (backward)
             node->time_bwd += dt;
         else

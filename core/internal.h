@@ -158,6 +158,9 @@ fx_status fx_cpu_register_kernels(fx_registry *reg);
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);
 
+/* context.c: seconds on the monotonic clock (training times, profiling). */
+double fx_now_seconds(void);
+
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);
 

@@ -8,15 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include "core/internal.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void format_duration(double s, char *buf, size_t size)
 {
@@ -275,7 +267,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fflush(log);
     }
     int64_t step = meta.step;
-    double t_start = now_seconds();
+    double t_start = fx_now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
     int evaluated = 0;
@@ -286,7 +278,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         int64_t skip = step - epoch * per_epoch;
         double loss_sum = 0, window_loss = 0;
         int64_t correct = 0, seen = 0, window_steps = 0, epoch_steps = 0;
-        double t_window = now_seconds();
+        double t_window = fx_now_seconds();
         while (st == FX_OK && step < total_steps) {
             int count = 0;
             st = fx_loader_next(ld, ibuf, lbuf, &count);
@@ -327,10 +319,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             epoch_steps++;
             window_steps++;
             steps_this_run++;
-            double elapsed = now_seconds() - t_start;
+            double elapsed = fx_now_seconds() - t_start;
             double rate = steps_this_run / (elapsed > 1e-9 ? elapsed : 1e-9);
-            if (opt->progress && (now_seconds() - last_progress > 0.1 || step == total_steps)) {
-                last_progress = now_seconds();
+            if (opt->progress && (fx_now_seconds() - last_progress > 0.1 || step == total_steps)) {
+                last_progress = fx_now_seconds();
                 char eta[32];
                 format_duration((double)(total_steps - step) / rate, eta, sizeof eta);
                 fprintf(stderr, "\r  epoch %lld/%d  step %lld/%lld  loss %.4f  acc %5.1f%%  %.0f img/s  ETA %s   ",
@@ -339,7 +331,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 fflush(stderr);
             }
             if (metrics && (step % (tc->log_every > 0 ? tc->log_every : 50) == 0 || step == total_steps)) {
-                double dt = now_seconds() - t_window;
+                double dt = fx_now_seconds() - t_window;
                 fprintf(metrics, "{\"event\":\"train\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1,
                         (long long)step);
                 json_number(metrics, "lr", lr);
@@ -357,7 +349,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 fflush(metrics);
                 window_loss = 0;
                 window_steps = 0;
-                t_window = now_seconds();
+                t_window = fx_now_seconds();
             }
             if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
@@ -378,7 +370,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         }
         if (st != FX_OK)
             break;
-        double elapsed = now_seconds() - t_start;
+        double elapsed = fx_now_seconds() - t_start;
         fprintf(log, "epoch %lld/%d: train loss %.4f, train accuracy %.2f%%", (long long)epoch + 1, epochs,
                 epoch_steps ? loss_sum / epoch_steps : NAN, seen ? 100.0 * correct / seen : 0.0);
         if (test_ds)
@@ -410,7 +402,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fprintf(stderr, "\r%*s\r", 100, "");
     if (st == FX_OK) {
         char took[32];
-        format_duration(now_seconds() - t_start, took, sizeof took);
+        format_duration(fx_now_seconds() - t_start, took, sizeof took);
         if (evaluated)
             fprintf(log, "done: %lld steps in %s; test accuracy %.2f%% on %lld images\n", (long long)step, took,
                     100.0 * last_eval.accuracy, (long long)last_eval.examples);
