@@ -89,21 +89,29 @@ static int find_node(const fx_graph *g, const char *name)
     return -1;
 }
 
-static fx_status fail_at(fx_graph *g, fx_srcpos pos, fx_status st, const char *fmt, const char *a, const char *b)
+/* Fails with the message prefixed by "file:line:col: " when pos has a file. */
+static fx_status fail_at(fx_graph *g, fx_srcpos pos, fx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static fx_status fail_at(fx_graph *g, fx_srcpos pos, fx_status st, const char *fmt, ...)
 {
     char where[1100];
     fx_srcpos_str(pos, where, sizeof where);
     char msg[2048];
-    snprintf(msg, sizeof msg, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return fx_fail(g->ctx, st, "%s%s%s", where, where[0] ? ": " : "", msg);
 }
 
 static fx_status add_value(fx_graph *g, const char *name, int producer, int output, fx_srcpos pos, int *index)
 {
     if (strlen(name) >= FX_NAME_MAX)
-        return fail_at(g, pos, FX_ERR_INVALID, "name '%s' is longer than the limit of 63 characters%s", name, "");
+        return fail_at(g, pos, FX_ERR_INVALID, "name '%s' is longer than the limit of %d characters", name,
+                       FX_NAME_MAX - 1);
     if (fx_graph_find_value(g, name) >= 0)
-        return fail_at(g, pos, FX_ERR_INVALID, "the name '%s' is already used; give each input and layer a unique name%s", name, "");
+        return fail_at(g, pos, FX_ERR_INVALID, "the name '%s' is already used; give each input and layer a unique name",
+                       name);
     if (g->n_values == g->cap_values) {
         int cap = g->cap_values ? g->cap_values * 2 : 32;
         fx_value *v = realloc(g->values, (size_t)cap * sizeof *v);
@@ -128,12 +136,14 @@ fx_status fx_graph_add_input(fx_graph *g, const char *name, fx_dtype dtype, cons
     if (g->planned)
         return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s': cannot add input '%s' after planning", g->name, name);
     if (g->n_inputs >= (int)(sizeof g->inputs / sizeof g->inputs[0]))
-        return fail_at(g, pos, FX_ERR_INVALID, "too many inputs (at most 16)%s%s", "", "");
+        return fail_at(g, pos, FX_ERR_INVALID, "too many inputs (at most %d)",
+                       (int)(sizeof g->inputs / sizeof g->inputs[0]));
     if (shape->ndim >= FX_MAX_DIMS)
-        return fail_at(g, pos, FX_ERR_SHAPE, "input '%s' has too many dimensions (at most %s per example)", name, "5");
+        return fail_at(g, pos, FX_ERR_SHAPE, "input '%s' has too many dimensions (at most %d per example)", name,
+                       FX_MAX_DIMS - 1);
     for (int i = 0; i < shape->ndim; i++)
         if (shape->dim[i] <= 0)
-            return fail_at(g, pos, FX_ERR_SHAPE, "input '%s': every dimension must be positive%s", name, "");
+            return fail_at(g, pos, FX_ERR_SHAPE, "input '%s': every dimension must be positive", name);
     int vi;
     fx_status st = add_value(g, name, -1, 0, pos, &vi);
     if (st != FX_OK)
@@ -192,8 +202,8 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
         return fx_fail(ctx, FX_ERR_INVALID, "graph '%s': cannot add nodes after planning", g->name);
     const fx_op_def *op = fx_registry_find_op(&ctx->registry, desc->op ? desc->op : "");
     if (!op)
-        return fail_at(g, pos, FX_ERR_INVALID, "unknown op '%s'%s (run `fxrun ops` for the list)", desc->op ? desc->op : "",
-                       "");
+        return fail_at(g, pos, FX_ERR_INVALID, "unknown op '%s' (run `fxrun ops` for the list)",
+                       desc->op ? desc->op : "");
     char autoname[FX_NAME_MAX];
     const char *name = desc->name;
     if (!name || !name[0]) {
@@ -208,11 +218,7 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
             snprintf(want, sizeof want, "%d", op->min_inputs);
         else
             snprintf(want, sizeof want, "%d to %d", op->min_inputs, op->max_inputs);
-        char got[32];
-        snprintf(got, sizeof got, "%d", desc->n_inputs);
-        char msg[200];
-        snprintf(msg, sizeof msg, "takes %s input(s), got %s", want, got);
-        return fail_at(g, pos, FX_ERR_INVALID, "%s %s", label, msg);
+        return fail_at(g, pos, FX_ERR_INVALID, "%s takes %s input(s), got %d", label, want, desc->n_inputs);
     }
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 32;
@@ -369,12 +375,13 @@ fx_status fx_graph_add_loss(fx_graph *g, const char *node_name, float weight, fx
     pos = own_pos(g, pos);
     int ni = find_node(g, node_name);
     if (ni < 0)
-        return fail_at(g, pos, FX_ERR_INVALID, "loss '%s' names no layer%s", node_name, "");
+        return fail_at(g, pos, FX_ERR_INVALID, "loss '%s' names no layer", node_name);
     if (g->n_losses >= (int)(sizeof g->losses / sizeof g->losses[0]))
-        return fail_at(g, pos, FX_ERR_INVALID, "too many losses (at most 32)%s%s", "", "");
+        return fail_at(g, pos, FX_ERR_INVALID, "too many losses (at most %d)",
+                       (int)(sizeof g->losses / sizeof g->losses[0]));
     for (int i = 0; i < g->n_losses; i++)
         if (g->losses[i].node == ni)
-            return fail_at(g, pos, FX_ERR_INVALID, "'%s' is listed as a loss twice%s", node_name, "");
+            return fail_at(g, pos, FX_ERR_INVALID, "'%s' is listed as a loss twice", node_name);
     g->losses[g->n_losses].node = ni;
     g->losses[g->n_losses].weight = weight;
     g->losses[g->n_losses].pos = pos;
@@ -386,7 +393,7 @@ fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *in
 {
     pos = own_pos(g, pos);
     if (g->n_nodes)
-        return fail_at(g, pos, FX_ERR_INVALID, "initialiser group '%s' must be set before the layers%s", group, "");
+        return fail_at(g, pos, FX_ERR_INVALID, "initialiser group '%s' must be set before the layers", group);
     if (strlen(group) >= 32 || strlen(init) >= 64)
         return fail_at(g, pos, FX_ERR_INVALID, "initialiser group '%s' or its value '%s' is too long", group, init);
     for (int i = 0; i < g->n_init_groups; i++)
@@ -395,7 +402,7 @@ fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *in
             return FX_OK;
         }
     if (g->n_init_groups >= 16)
-        return fail_at(g, pos, FX_ERR_INVALID, "too many initialiser groups%s%s", "", "");
+        return fail_at(g, pos, FX_ERR_INVALID, "too many initialiser groups");
     snprintf(g->init_groups[g->n_init_groups].group, 32, "%s", group);
     snprintf(g->init_groups[g->n_init_groups].init, 64, "%s", init);
     g->n_init_groups++;
