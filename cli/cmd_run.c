@@ -35,11 +35,10 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
     int rc = cli_backend(ctx, o, &cfg, &be);
     fx_array arrays[CLI_MAX_TENSORS];
     memset(arrays, 0, sizeof arrays);
-    int n_read = 0;
     int64_t batch = -1;
     const char *batch_from = NULL;
     /* Read every feed first: a bad file fails before any work. */
-    for (int i = 0; i < o->n_feed && rc == 0; i++, n_read++) {
+    for (int i = 0; i < o->n_feed && rc == 0; i++) {
         if (fx_npy_read(ctx, o->feed[i].path, &arrays[i]) != FX_OK) {
             rc = cli_error(ctx);
             break;
@@ -176,7 +175,7 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
         if (fx_graph_loss_total(g, &total) == FX_OK)
             printf("total loss = %.8g\n", total);
     }
-    for (int i = 0; i < n_read; i++)
+    for (int i = 0; i < o->n_feed; i++) /* all: a failed check leaves its array read */
         fx_array_free(&arrays[i]);
     fx_graph_destroy(g);
     return rc;
