@@ -2,16 +2,22 @@
  * graph on tensors fed from .npy files, fetch values and gradients.
  * Feeds name graph inputs or parameters ("c1.weight"); the batch size is
  * the first dimension of the fed inputs. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
 
-static int fail(const char *fmt, const char *a, const char *b)
+/* Prints "fxrun: <message>"; returns 1. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "fxrun: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
+    va_end(ap);
     return 1;
 }
 
@@ -85,10 +91,10 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
                           fx_graph_input_name(g, i));
         }
     if (rc == 0 && batch < 0)
-        rc = fail("no graph input is fed, so the batch size is unknown; add --feed INPUT=FILE.npy%s%s", "", "");
-    int train_mode = o->mode ? !strcmp(o->mode, "train") : (!inference && (o->n_grad > 0 || 1));
+        rc = fail("no graph input is fed, so the batch size is unknown; add --feed INPUT=FILE.npy");
+    int train_mode = o->mode ? !strcmp(o->mode, "train") : !inference;
     if (inference && o->n_grad > 0)
-        rc = rc ? rc : fail("--grad needs `fxrun run`, not infer%s%s", "", "");
+        rc = rc ? rc : fail("--grad needs `fxrun run`, not infer");
     for (int i = 0; i < o->n_grad && rc == 0; i++) {
         int in;
         if (is_input(g, o->grad[i].name, &in) && fx_graph_require_grad(g, o->grad[i].name) != FX_OK)
@@ -98,7 +104,7 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
         if (fx_graph_keep(g, o->fetch[i].name) != FX_OK)
             rc = cli_error(ctx);
     if (rc == 0 && o->n_grad > 0 && !train_mode)
-        rc = fail("--grad needs --mode train%s%s", "", "");
+        rc = fail("--grad needs --mode train");
     if (rc == 0 && fx_graph_plan(g, batch, train_mode ? FX_MODE_TRAIN : FX_MODE_INFER, be) != FX_OK)
         rc = cli_error(ctx);
     if (rc == 0)
@@ -115,7 +121,7 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
         if (!t && fx_graph_find_param(g, o->feed[i].name, &p))
             t = p.value;
         if (!t) {
-            rc = fail("--feed %s: the graph has no input or parameter of that name%s", o->feed[i].name, "");
+            rc = fail("--feed %s: the graph has no input or parameter of that name", o->feed[i].name);
             break;
         }
         if (!fx_shape_equal(&t->shape, &arrays[i].shape)) {
@@ -146,10 +152,10 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
                 t = fx_graph_value_grad(g, list[i].name);
             }
             if (!t) {
-                rc = fail(pass == 0 ? "--fetch %s: no computed value or parameter of that name%s"
+                rc = fail(pass == 0 ? "--fetch %s: no computed value or parameter of that name"
                                     : "--grad %s: no gradient of that name (the total loss does not depend on it, "
-                                      "or it is not an input or learnable parameter)%s",
-                          list[i].name, "");
+                                      "or it is not an input or learnable parameter)",
+                          list[i].name);
                 break;
             }
             fx_array a;
@@ -157,7 +163,7 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
             a.shape = t->shape;
             a.data = malloc(fx_tensor_bytes(t));
             if (!a.data) {
-                rc = fail("out of memory fetching %s%s", list[i].name, "");
+                rc = fail("out of memory fetching %s", list[i].name);
                 break;
             }
             if (fx_tensor_download(t, a.data) != FX_OK || fx_npy_write(ctx, list[i].path, &a) != FX_OK)
