@@ -55,6 +55,9 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o);
 int cli_cmd_eval(fx_context *ctx, const cli_options *o);
 int cli_cmd_infer(fx_context *ctx, const cli_options *o);
 int cli_cmd_run(fx_context *ctx, const cli_options *o);
+/* `run` on .npy feeds (cmd_run.c); `infer` with --feed/--fetch too, with
+ * `inference` set: inference plan, checkpoint loaded, no --grad. */
+int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference);
 int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
 int cli_cmd_bench(fx_context *ctx, const cli_options *o);

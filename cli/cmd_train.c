@@ -91,8 +91,6 @@ int cli_cmd_eval(fx_context *ctx, const cli_options *o)
     return rc;
 }
 
-int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference); /* cmd_run.c */
-
 int cli_cmd_infer(fx_context *ctx, const cli_options *o)
 {
     if (o->n_feed > 0 || o->n_fetch > 0)
