@@ -110,14 +110,18 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         int prof_steps = steps < 10 ? steps : 10;
         double *fwd = calloc((size_t)fx_graph_node_count(g) * (size_t)prof_steps, sizeof *fwd);
         double *bwd = calloc((size_t)fx_graph_node_count(g) * (size_t)prof_steps, sizeof *bwd);
-        for (int s = 0; fwd && bwd && s < prof_steps && rc == 0; s++) {
+        if (rc == 0 && (!fwd || !bwd)) {
+            fprintf(stderr, "fxrun: out of memory\n");
+            rc = 1;
+        }
+        for (int s = 0; s < prof_steps && rc == 0; s++) {
             fx_graph_reset_profile(g);
             if (fx_graph_forward(g) != FX_OK || fx_graph_backward(g) != FX_OK)
                 rc = cli_error(ctx);
             for (int n = 0; n < fx_graph_node_count(g); n++)
                 fx_graph_node_time(g, n, &fwd[n * prof_steps + s], &bwd[n * prof_steps + s]);
         }
-        if (rc == 0 && fwd && bwd) {
+        if (rc == 0) {
             printf("%-20s %-22s %12s %12s\n", "layer", "op", "forward ms", "backward ms");
             for (int n = 0; n < fx_graph_node_count(g); n++) {
                 const fx_node *node = fx_graph_node_at(g, n);
