@@ -69,54 +69,6 @@ static inline fx_backend *ocltest_backend(fx_context *ctx)
         ocl = NULL;                             \
     }
 
-typedef struct ocltest_attr_store {
-    fx_attr_input attrs[FXTEST_MAX_ATTRS];
-    char keys[FXTEST_MAX_ATTRS][64];
-    char items[FXTEST_MAX_ATTRS][FX_MAX_INTS][64];
-    const char *ptrs[FXTEST_MAX_ATTRS][FX_MAX_INTS];
-    int n;
-} ocltest_attr_store;
-
-static inline void ocltest_parse_attrs(const char *text, ocltest_attr_store *s)
-{
-    memset(s, 0, sizeof *s);
-    const char *p = text ? text : "";
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        if (!*p)
-            break;
-        int k = s->n++;
-        ck_assert_int_le(s->n, FXTEST_MAX_ATTRS);
-        const char *eq = strchr(p, '=');
-        ck_assert_msg(eq != NULL, "attribute text '%s' lacks '='", p);
-        snprintf(s->keys[k], 64, "%.*s", (int)(eq - p), p);
-        p = eq + 1;
-        fx_attr_input *a = &s->attrs[k];
-        a->key = s->keys[k];
-        a->items = s->ptrs[k];
-        int list = *p == '[';
-        a->is_list = list;
-        if (list)
-            p++;
-        while (*p && *p != ' ' && *p != ']') {
-            while (*p == ',')
-                p++;
-            int len = 0;
-            while (p[len] && p[len] != ',' && p[len] != ']' && p[len] != ' ')
-                len++;
-            snprintf(s->items[k][a->n_items], 64, "%.*s", len, p);
-            s->ptrs[k][a->n_items] = s->items[k][a->n_items];
-            a->n_items++;
-            p += len;
-            if (!list)
-                break;
-        }
-        if (*p == ']')
-            p++;
-    }
-}
-
 #define OCLTEST_MAX_RESULTS 24
 typedef struct ocltest_result {
     int n;
@@ -160,8 +112,8 @@ static inline void ocltest_run(fx_context *ctx, const ocltest_case *c, fx_backen
         ck_assert_int_eq(fx_graph_add_input(g, c->in[i].name, c->in[i].dtype, &per, pos), FX_OK);
         names[i] = c->in[i].name;
     }
-    ocltest_attr_store store;
-    ocltest_parse_attrs(c->attrs, &store);
+    fxtest_attr_store store;
+    fxtest_parse_attrs(c->attrs, &store);
     fx_node_desc d;
     memset(&d, 0, sizeof d);
     d.name = "node";
