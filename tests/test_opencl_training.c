@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "fxtest.h"
-#include "fx/opencl.h"
+#include "opencl_parity.h"
+#include "small_fmnist.h"
 
-#define FMNIST "/usr/share/datasets/fashion-mnist"
 /* The CPU and OpenCL kernels sum in different orders (GEMM blocks,
  * reductions), so the curves drift apart by float rounding that training
  * amplifies, slowly at first. Measured on PoCL (AVX-512, CPU-style
@@ -35,35 +35,7 @@
 #define LOSS_RTOL_CLOSE 5e-5
 #define LOSS_RTOL_ALL 2e-3
 
-static const char *net_yaml =
-    "name: small-fmnist\n"
-    "input: {image: [1, 28, 28], label: []}\n"
-    "layers:\n"
-    "  - {name: c1, op: conv2d, in: image, out_channels: 8, kernel: 3, pad: 1}\n"
-    "  - {name: b1, op: batchnorm}\n"
-    "  - {name: r1, op: relu}\n"
-    "  - {name: p1, op: maxpool2d, kernel: 2}\n"
-    "  - {name: c2, op: conv2d, out_channels: 16, kernel: 3, stride: 2, padding: same}\n"
-    "  - {name: r2, op: elu}\n"
-    "  - {name: g, op: global_avgpool}\n"
-    "  - {name: logits, op: linear, out_features: 10}\n"
-    "losses:\n"
-    "  - {op: softmax_cross_entropy, in: [logits, label]}\n";
-
-static int have_data(void) { return access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) == 0; }
-
-/* Creates the OpenCL backend, or returns NULL after saying why (skip). */
-static fx_backend *opencl_or_skip(fx_context *ctx)
-{
-    fx_backend *be = NULL;
-    const char *spec = getenv("FX_TEST_OPENCL");
-    if (fx_opencl_backend_create(ctx, spec ? spec : "opencl", &be) != FX_OK) {
-        printf("SKIP: no OpenCL backend: %s\n", fx_context_error(ctx));
-        fx_context_clear_error(ctx);
-        return NULL;
-    }
-    return be;
-}
+static const char *net_yaml = SMALL_FMNIST_NET_YAML;
 
 static void write_training_config(const char *path)
 {
@@ -79,29 +51,11 @@ static void write_training_config(const char *path)
     fxtest_write_file(path, text);
 }
 
-/* The "loss" of every train event of a metrics file (one per step). */
-static int read_losses(const char *path, double *losses, int max)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "no metrics file %s", path);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < max) {
-        if (!strstr(line, "\"event\":\"train\""))
-            continue;
-        const char *p = strstr(line, "\"loss\":");
-        ck_assert_ptr_nonnull(p);
-        losses[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
-}
-
 /* Trains the config on `ocl` (NULL: the CPU); returns the steps logged. */
 static int train_on(const char *yaml, const char *metrics, int use_opencl, double *losses, int max)
 {
     fx_context *ctx = fxtest_context();
-    fx_backend *be = use_opencl ? opencl_or_skip(ctx) : fx_context_cpu_backend(ctx);
+    fx_backend *be = use_opencl ? ocltest_backend(ctx) : fx_context_cpu_backend(ctx);
     if (!be) {
         fx_context_destroy(ctx);
         return -1;
@@ -123,12 +77,12 @@ static int train_on(const char *yaml, const char *metrics, int use_opencl, doubl
     if (use_opencl)
         be->ops->destroy(be);
     fx_context_destroy(ctx);
-    return read_losses(metrics, losses, max);
+    return small_fmnist_read_losses(metrics, losses, max);
 }
 
 START_TEST(test_opencl_training_follows_the_cpu_loss_curve)
 {
-    if (!have_data()) {
+    if (!small_fmnist_have_data()) {
         printf("SKIP: " FMNIST " not installed (apt-get install dataset-fashion-mnist)\n");
         return;
     }
@@ -182,7 +136,7 @@ END_TEST
 START_TEST(test_opencl_training_step_copies_only_inputs_and_fetched_outputs)
 {
     fx_context *ctx = fxtest_context();
-    fx_backend *be = opencl_or_skip(ctx);
+    fx_backend *be = ocltest_backend(ctx);
     if (!be) {
         fx_context_destroy(ctx);
         return;
@@ -260,7 +214,7 @@ static void bench_programs(const char *yaml, const char *cache, int *built, int 
 START_TEST(test_second_fxrun_builds_no_opencl_program)
 {
     fx_context *ctx = fxtest_context();
-    fx_backend *be = opencl_or_skip(ctx);
+    fx_backend *be = ocltest_backend(ctx);
     if (be)
         be->ops->destroy(be); /* only probing for a device: fxrun makes its own */
     fx_context_destroy(ctx);
@@ -291,7 +245,7 @@ END_TEST
 START_TEST(test_fxrun_bench_profile_prints_the_kernel_table)
 {
     fx_context *ctx = fxtest_context();
-    fx_backend *be = opencl_or_skip(ctx);
+    fx_backend *be = ocltest_backend(ctx);
     if (be)
         be->ops->destroy(be); /* only probing for a device: fxrun makes its own */
     fx_context_destroy(ctx);
@@ -317,7 +271,7 @@ END_TEST
 /* fxrun train --profile on the CPU prints the per-layer table. */
 START_TEST(test_fxrun_train_profile_on_cpu_prints_the_layer_table)
 {
-    if (!have_data()) {
+    if (!small_fmnist_have_data()) {
         printf("SKIP: " FMNIST " not installed\n");
         return;
     }

@@ -10,31 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 #include "fxtest.h"
-
-#define FMNIST "/usr/share/datasets/fashion-mnist"
-
-static int have_data(void)
-{
-    return access(FMNIST "/train-images-idx3-ubyte.gz", R_OK) == 0;
-}
+#include "small_fmnist.h"
 
 static void write_config(const char *path, const char *ckpt, int epochs)
 {
     char text[4096];
     snprintf(text, sizeof text,
-             "name: small-fmnist\n"
-             "input: {image: [1, 28, 28], label: []}\n"
-             "layers:\n"
-             "  - {name: c1, op: conv2d, in: image, out_channels: 8, kernel: 3, pad: 1}\n"
-             "  - {name: b1, op: batchnorm}\n"
-             "  - {name: r1, op: relu}\n"
-             "  - {name: p1, op: maxpool2d, kernel: 2}\n"
-             "  - {name: c2, op: conv2d, out_channels: 16, kernel: 3, stride: 2, padding: same}\n"
-             "  - {name: r2, op: elu}\n"
-             "  - {name: g, op: global_avgpool}\n"
-             "  - {name: logits, op: linear, out_features: 10}\n"
-             "losses:\n"
-             "  - {op: softmax_cross_entropy, in: [logits, label]}\n"
+             SMALL_FMNIST_NET_YAML
              "data:\n"
              "  train: {idx: {images: " FMNIST "/train-images-idx3-ubyte.gz, labels: " FMNIST
              "/train-labels-idx1-ubyte.gz}, limit: 3000}\n"
@@ -45,24 +27,6 @@ static void write_config(const char *path, const char *ckpt, int epochs)
              "predict: logits}\n",
              epochs, ckpt);
     fxtest_write_file(path, text);
-}
-
-/* Reads the "loss" of every train event in a metrics file. */
-static int read_losses(const char *path, double *losses, int max)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "no metrics file %s", path);
-    char line[4096];
-    int n = 0;
-    while (fgets(line, sizeof line, f) && n < max) {
-        if (!strstr(line, "\"event\":\"train\""))
-            continue;
-        const char *p = strstr(line, "\"loss\":");
-        ck_assert_ptr_nonnull(p);
-        losses[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
 }
 
 static void train_once(const char *yaml, const char *metrics, int resume, fx_eval_result *ev)
@@ -92,7 +56,7 @@ static void train_once(const char *yaml, const char *metrics, int resume, fx_eva
 
 START_TEST(test_training_lowers_the_loss_and_beats_chance)
 {
-    if (!have_data()) {
+    if (!small_fmnist_have_data()) {
         printf("skipped: " FMNIST " not installed (apt-get install dataset-fashion-mnist)\n");
         return;
     }
@@ -105,7 +69,7 @@ START_TEST(test_training_lowers_the_loss_and_beats_chance)
     fx_eval_result ev;
     train_once(yaml, metrics, 0, &ev);
     double losses[64];
-    int n = read_losses(metrics, losses, 64);
+    int n = small_fmnist_read_losses(metrics, losses, 64);
     ck_assert_int_ge(n, 10); /* 2 epochs x 60 steps, a line every 10 */
     double first = losses[0], last = (losses[n - 1] + losses[n - 2]) / 2;
     ck_assert_msg(last < 0.6 * first, "loss did not fall enough: first %.4f, last %.4f", first, last);
@@ -118,7 +82,7 @@ END_TEST
 
 START_TEST(test_same_seed_same_losses_and_resume_continues)
 {
-    if (!have_data()) {
+    if (!small_fmnist_have_data()) {
         printf("skipped: " FMNIST " not installed\n");
         return;
     }
@@ -139,7 +103,7 @@ START_TEST(test_same_seed_same_losses_and_resume_continues)
     write_config(yaml, ckpt, 2);
     train_once(yaml, m3, 1, NULL);
     double a[64], b[64], c[64];
-    int na = read_losses(m1, a, 64), nb = read_losses(m2, b, 64), nc = read_losses(m3, c, 64);
+    int na = small_fmnist_read_losses(m1, a, 64), nb = small_fmnist_read_losses(m2, b, 64), nc = small_fmnist_read_losses(m3, c, 64);
     ck_assert_int_eq(na, nb + nc);
     for (int i = 0; i < nb; i++)
         ck_assert_msg(a[i] == b[i], "step line %d: %.6g vs %.6g (same seed must repeat)", i, a[i], b[i]);
