@@ -102,22 +102,37 @@ void covering(int i, int stride, int pad, int k, int out, int *lo, int *hi)
     *hi = min(b, out);
 }
 
+/* The input pixel of work-item gid of a backward gather (one per input
+ * element: plane, row iy, column ix) and the outputs whose windows cover
+ * it: rows [oy0, oy1), columns [ox0, ox1). */
+typedef struct covered_pixel {
+    int ix, iy, plane, oy0, oy1, ox0, ox1;
+} covered_pixel;
+
+covered_pixel covering_outputs(int gid, int h, int w, int kh, int kw, int sh, int sw, int pt, int pl, int oh, int ow)
+{
+    covered_pixel c;
+    c.ix = gid % w;
+    int t = gid / w;
+    c.iy = t % h;
+    c.plane = t / h;
+    covering(c.iy, sh, pt, kh, oh, &c.oy0, &c.oy1);
+    covering(c.ix, sw, pl, kw, ow, &c.ox0, &c.ox1);
+    return c;
+}
+
 __kernel void maxpool_backward(__global const float *dy, uint yo, __global const int *am, uint ao,
                                __global float *dx, uint xo, WINDOW_ARGS)
 {
     int gid = get_global_id(0);
     if (gid >= planes * h * w)
         return;
-    int ix = gid % w, t = gid / w;
-    int iy = t % h, plane = t / h;
-    int oy0, oy1, ox0, ox1;
-    covering(iy, sh, pt, kh, oh, &oy0, &oy1);
-    covering(ix, sw, pl, kw, ow, &ox0, &ox1);
-    size_t base = (size_t)plane * oh * ow;
-    int self = iy * w + ix;
+    covered_pixel c = covering_outputs(gid, h, w, kh, kw, sh, sw, pt, pl, oh, ow);
+    size_t base = (size_t)c.plane * oh * ow;
+    int self = c.iy * w + c.ix;
     float s = dx[xo + gid];
-    for (int oy = oy0; oy < oy1; oy++)
-        for (int ox = ox0; ox < ox1; ox++) {
+    for (int oy = c.oy0; oy < c.oy1; oy++)
+        for (int ox = c.ox0; ox < c.ox1; ox++) {
             size_t o = base + oy * ow + ox;
             if (am[ao + o] == self)
                 s += dy[yo + o];
@@ -147,16 +162,12 @@ __kernel void avgpool_backward(__global const float *dy, uint yo, __global float
     int gid = get_global_id(0);
     if (gid >= planes * h * w)
         return;
-    int ix = gid % w, t = gid / w;
-    int iy = t % h, plane = t / h;
-    int oy0, oy1, ox0, ox1;
-    covering(iy, sh, pt, kh, oh, &oy0, &oy1);
-    covering(ix, sw, pl, kw, ow, &ox0, &ox1);
-    size_t base = (size_t)plane * oh * ow;
+    covered_pixel c = covering_outputs(gid, h, w, kh, kw, sh, sw, pt, pl, oh, ow);
+    size_t base = (size_t)c.plane * oh * ow;
     float s = dx[xo + gid];
-    for (int oy = oy0; oy < oy1; oy++) {
+    for (int oy = c.oy0; oy < c.oy1; oy++) {
         int y0 = max(oy * sh - pt, 0), y1 = min(oy * sh - pt + kh, h);
-        for (int ox = ox0; ox < ox1; ox++) {
+        for (int ox = c.ox0; ox < c.ox1; ox++) {
             int x0 = max(ox * sw - pl, 0), x1 = min(ox * sw - pl + kw, w);
             s += dy[yo + base + oy * ow + ox] / (float)((y1 - y0) * (x1 - x0));
         }
