@@ -32,7 +32,7 @@ static fx_status conv2d_infer(fx_infer_call *call)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                             "input must be 4-D [N, C, H, W], got %s; give the input a [C, H, W] shape",
                             fx_shape_str(x, buf, sizeof buf));
-    if (call->in_dtype && call->in_dtype[0] != FX_F32)
+    if (call->in_dtype[0] != FX_F32)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input must be f32, got %s",
                             fx_dtype_name(call->in_dtype[0]));
     int64_t out_channels = fx_node_attr_int(call->node, "out_channels");

@@ -25,7 +25,7 @@ static fx_status linear_infer(fx_infer_call *call)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                             "input must be [N, features...] with at least one feature dim, got %s",
                             fx_shape_str(x, buf, sizeof buf));
-    if (call->in_dtype && call->in_dtype[0] != FX_F32)
+    if (call->in_dtype[0] != FX_F32)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input must be f32, got %s",
                             fx_dtype_name(call->in_dtype[0]));
     int64_t in_features = 1;

@@ -27,7 +27,7 @@ static fx_status pool_check_input(fx_infer_call *call)
     if (x->ndim != 4)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                             "input must be 4-D [N, C, H, W], got %s", fx_shape_str(x, buf, sizeof buf));
-    if (call->in_dtype && call->in_dtype[0] != FX_F32)
+    if (call->in_dtype[0] != FX_F32)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input must be f32, got %s",
                             fx_dtype_name(call->in_dtype[0]));
     return FX_OK;
