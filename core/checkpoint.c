@@ -33,14 +33,6 @@
 
 /* ---- little-endian encoding --------------------------------------------- */
 
-static int host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char first;
-    memcpy(&first, &one, 1);
-    return first == 1;
-}
-
 static void put_le(unsigned char *p, uint64_t v, int bytes)
 {
     for (int i = 0; i < bytes; i++)
@@ -60,7 +52,7 @@ static uint64_t get_le(const unsigned char *p, int bytes)
  * host the swap is its own inverse; on a little-endian host a no-op). */
 static void swap_le_host(void *data, size_t bytes)
 {
-    if (host_is_little_endian())
+    if (fx_host_is_little_endian())
         return;
     unsigned char *p = data;
     for (size_t i = 0; i + 4 <= bytes; i += 4) {
@@ -201,26 +193,6 @@ static void writer_close(ckpt_writer *w)
 
 /* Makes the rename durable: fsync the folder holding `path`. Filesystems
  * that cannot sync a folder (EINVAL) have nothing to make durable. */
-static int sync_parent_dir(const char *path)
-{
-    char dir[FX_PATH_MAX + 1];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int err = 0;
-    if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP)
-        err = errno;
-    close(fd);
-    return err;
-}
-
 fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
                              const fx_checkpoint_meta *meta)
 {
@@ -337,7 +309,7 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
         unlink(tmp);
         return st;
     }
-    int err = sync_parent_dir(path);
+    int err = fx_sync_parent_dir(path);
     if (err)
         return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s' was written but its folder could not be synced (%s): "
                        "a power loss now could lose it", path, strerror(err));

@@ -161,6 +161,10 @@ fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape,
 /* context.c: seconds on the monotonic clock (training times, profiling). */
 double fx_now_seconds(void);
 
+/* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
+int fx_host_is_little_endian(void);
+int fx_sync_parent_dir(const char *path);
+
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);
 

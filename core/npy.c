@@ -13,9 +13,7 @@
  * over `path`, so a crash never leaves a half-written file under the real
  * name. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +22,7 @@
 #include <unistd.h>
 
 #include "fx/npy.h"
+#include "core/internal.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -33,14 +32,6 @@
 #define NPY_HEADER_MAX (1u << 20)
 
 typedef enum npy_kind { NPY_F4, NPY_F8, NPY_I4, NPY_I8, NPY_U1, NPY_B1 } npy_kind;
-
-static int host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
 
 /* Little-endian loads that work on any host. */
 static uint32_t load_le32(const unsigned char *p)
@@ -263,7 +254,7 @@ static fx_status convert_data(fx_context *ctx, const char *path, npy_kind kind,
 {
     float *f = out;
     int32_t *i32 = out;
-    int le = host_is_little_endian();
+    int le = fx_host_is_little_endian();
     switch (kind) {
     case NPY_F4:
     case NPY_I4:
@@ -451,19 +442,6 @@ static size_t format_header(const fx_array *a, char *buf, size_t size)
     return total;
 }
 
-/* fsyncs the folder holding `path` so the rename itself is durable. Best
- * effort: some file systems refuse fsync on folders. */
-static void sync_parent_dir(const char *path)
-{
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 fx_status fx_npy_write(fx_context *ctx, const char *path, const fx_array *a)
 {
     if (!a || (a->dtype != FX_F32 && a->dtype != FX_I32))
@@ -500,7 +478,7 @@ fx_status fx_npy_write(fx_context *ctx, const char *path, const fx_array *a)
         err = errno;
     }
     if (!what && numel > 0) {
-        if (host_is_little_endian()) {
+        if (fx_host_is_little_endian()) {
             if (fwrite(a->data, 4, (size_t)numel, f) != (size_t)numel) {
                 what = "write";
                 err = errno;
@@ -538,7 +516,7 @@ fx_status fx_npy_write(fx_context *ctx, const char *path, const fx_array *a)
         return fx_fail(ctx, FX_ERR_IO, "%s: cannot %s: %s (nothing was written; check space and permissions)",
                        path, what, strerror(err));
     }
-    sync_parent_dir(path);
+    (void)fx_sync_parent_dir(path); /* best effort: the data is written and renamed */
     return FX_OK;
 }
 

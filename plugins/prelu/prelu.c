@@ -15,7 +15,6 @@
  * The OpenCL kernels are in prelu_opencl.c (built when the plugin's
  * CMake finds OpenCL). This file is also the tutorial's example
  * (docs/plugins.md). */
-#include <math.h>
 #include <stdlib.h>
 
 #include "fx/fx.h"
