@@ -249,39 +249,8 @@ END_TEST
  * dx, dW and db concatenated (malloc'd) and their total count. */
 static float *conv_run_all(int threads, const char *attrs, int n, int c, int h, int w, int64_t *count)
 {
-    fx_context_options o = fx_context_options_default();
-    o.threads = threads;
-    fx_context *ctx = NULL;
-    char err[256];
-    ck_assert_int_eq(fx_context_create(&o, &ctx, err, sizeof err), FX_OK);
     fxtest_case k = conv_case(attrs, n, c, h, w);
-    fx_graph *g = fxtest_build(ctx, &k);
-    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
-    fx_tensor *y = fx_graph_value(g, "node");
-    float *r = fxtest_random(11, fx_tensor_numel(y));
-    ck_assert_int_eq(fx_graph_seed_grad(g, "node", r), FX_OK);
-    ck_assert_int_eq(fx_graph_backward(g), FX_OK);
-    fx_param pw, pb;
-    ck_assert_ptr_nonnull(fx_graph_find_param(g, "node.weight", &pw));
-    ck_assert_ptr_nonnull(fx_graph_find_param(g, "node.bias", &pb));
-    fx_tensor *parts[4] = { y, fx_graph_value_grad(g, "x"), pw.grad, pb.grad };
-    int64_t total = 0;
-    for (int i = 0; i < 4; i++) {
-        ck_assert_ptr_nonnull(parts[i]);
-        total += fx_tensor_numel(parts[i]);
-    }
-    float *all = malloc(sizeof(float) * (size_t)total);
-    ck_assert_ptr_nonnull(all);
-    int64_t at = 0;
-    for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(fx_tensor_download(parts[i], all + at), FX_OK);
-        at += fx_tensor_numel(parts[i]);
-    }
-    *count = total;
-    free(r);
-    fx_graph_destroy(g);
-    fx_context_destroy(ctx);
-    return all;
+    return fxtest_forward_backward_all(threads, &k, 11, count);
 }
 
 /* Batch-parallel backward keeps private dW/db sums per thread; the

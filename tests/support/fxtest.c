@@ -317,6 +317,49 @@ void fxtest_gradcheck(fx_context *ctx, const fxtest_case *c)
     fx_graph_destroy(g);
 }
 
+float *fxtest_forward_backward_all(int threads, const fxtest_case *c, uint64_t grad_seed, int64_t *count)
+{
+    fx_context_options o = fx_context_options_default();
+    o.threads = threads;
+    fx_context *ctx = NULL;
+    char err[256];
+    ck_assert_int_eq(fx_context_create(&o, &ctx, err, sizeof err), FX_OK);
+    fx_graph *g = fxtest_build(ctx, c);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    fx_tensor *y = fx_graph_value(g, "node");
+    float *r = fxtest_random(grad_seed, fx_tensor_numel(y));
+    ck_assert_int_eq(fx_graph_seed_grad(g, "node", r), FX_OK);
+    ck_assert_int_eq(fx_graph_backward(g), FX_OK);
+    fx_tensor *parts[1 + FX_MAX_IO + 64];
+    int n = 0;
+    parts[n++] = y;
+    for (int i = 0; i < c->n_in; i++)
+        if (c->in[i].dtype == FX_F32 && !c->in[i].no_grad)
+            parts[n++] = fx_graph_value_grad(g, c->in[i].name);
+    for (int i = 0; i < fx_graph_param_count(g) && n < (int)(sizeof parts / sizeof parts[0]); i++) {
+        fx_param p = fx_graph_param_at(g, i);
+        if (p.learnable && !p.absent)
+            parts[n++] = p.grad;
+    }
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_ptr_nonnull(parts[i]);
+        total += fx_tensor_numel(parts[i]);
+    }
+    float *all = malloc(sizeof(float) * (size_t)total);
+    ck_assert_ptr_nonnull(all);
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(fx_tensor_download(parts[i], all + at), FX_OK);
+        at += fx_tensor_numel(parts[i]);
+    }
+    *count = total;
+    free(r);
+    fx_graph_destroy(g);
+    fx_context_destroy(ctx);
+    return all;
+}
+
 void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol, double atol, const char *what)
 {
     int64_t worst = -1;

@@ -74,6 +74,14 @@ void fxtest_expect_error(fx_context *ctx, const fxtest_case *c, fx_status status
  * parameter. Fails the test (ck_assert) with the worst element named. */
 void fxtest_gradcheck(fx_context *ctx, const fxtest_case *c);
 
+/* Builds `c` in a fresh context with `threads` CPU threads, runs forward,
+ * seeds output 0's gradient with normal(grad_seed) values, runs backward,
+ * and returns (malloc'd) the output, then the gradient of every checked
+ * input (F32, not no_grad), then of every learnable parameter, in graph
+ * order, concatenated; *count is their total length. For comparing runs
+ * across thread counts and SIMD levels. */
+float *fxtest_forward_backward_all(int threads, const fxtest_case *c, uint64_t grad_seed, int64_t *count);
+
 /* Asserts |a[i] - b[i]| <= atol + rtol * |b[i]| for all i, naming the
  * worst index on failure. */
 void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol, double atol,
