@@ -27,6 +27,8 @@ void fx_graph_release_plan(fx_graph *g)
         free_tensor(&v->grad);
         free_tensor(&v->mirror);
         free_tensor(&v->mirror_grad);
+        if (v->auto_keep) /* the next plan decides its outputs afresh */
+            v->keep = v->auto_keep = 0;
     }
     for (int i = 0; i < g->n_nodes; i++)
         for (int a = 0; a < FX_MAX_AUX; a++)
@@ -319,7 +321,7 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
     if (!any_keep) /* keep the graph's outputs: values nobody reads */
         for (int i = 0; i < g->n_values; i++)
             if (g->values[i].producer >= 0 && readers[i] == 0)
-                g->values[i].keep = 1;
+                g->values[i].keep = g->values[i].auto_keep = 1;
     /* Needed nodes: reverse reachability from kept values. Nodes read
      * only earlier values, so one backward sweep marking the inputs of
      * needed nodes as wanted finds them all. */

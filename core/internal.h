@@ -49,7 +49,8 @@ typedef struct fx_value {
     fx_tensor tensor;
     fx_tensor grad;       /* allocated when needs_grad in training */
     int needs_grad;
-    int keep;             /* inference: keep readable after forward */
+    int keep;             /* inference: keep readable after forward (fx_graph_keep) */
+    int auto_keep;        /* kept by this inference plan only (a graph output); cleared with the plan */
     int require_grad;     /* user asked for its gradient */
     int last_use;         /* inference arena: last node index reading it */
     float *seed;          /* pending seeded gradient (host, owned) */
