@@ -16,6 +16,7 @@
 #include "fx/train.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
+#include "fx/canvas.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1
