@@ -14,6 +14,7 @@
 #include "fx/data.h"
 #include "fx/npy.h"
 #include "fx/train.h"
+#include "fx/extract.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
 #include "fx/canvas.h"
