@@ -15,6 +15,8 @@
 #include "fx/npy.h"
 #include "fx/train.h"
 #include "fx/extract.h"
+#include "fx/verify.h"
+#include "fx/file.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
 
