@@ -13,6 +13,7 @@
 #include "fx/config.h"
 #include "fx/data.h"
 #include "fx/npy.h"
+#include "fx/weights.h"
 #include "fx/train.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
