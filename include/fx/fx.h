@@ -12,6 +12,7 @@
 #include "fx/graph.h"
 #include "fx/config.h"
 #include "fx/data.h"
+#include "fx/face.h"
 #include "fx/npy.h"
 #include "fx/train.h"
 #include "fx/plugin.h"
