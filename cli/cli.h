@@ -62,6 +62,8 @@ int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
 int cli_cmd_bench(fx_context *ctx, const cli_options *o);
 int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
+/* `fxrun crop-faces`: parses its own arguments (argv[0] = "crop-faces"). */
+int cli_cmd_crop_faces(int argc, char **argv);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists
