@@ -17,9 +17,12 @@
 #include "fx/weights.h"
 #include "fx/train.h"
 #include "fx/extract.h"
+#include "fx/verify.h"
+#include "fx/file.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
 #include "fx/canvas.h"
+#include "fx/interpret.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1
