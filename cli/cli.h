@@ -64,6 +64,8 @@ int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
 int cli_cmd_bench(fx_context *ctx, const cli_options *o);
 int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
+/* `fxrun crop-faces`: parses its own arguments (argv[0] = "crop-faces"). */
+int cli_cmd_crop_faces(int argc, char **argv);
 /* init, export, import (cmd_interop.c) */
 int cli_cmd_init(fx_context *ctx, const cli_options *o);
 int cli_cmd_export(fx_context *ctx, const cli_options *o);

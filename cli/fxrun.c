@@ -33,6 +33,8 @@ static void usage(FILE *f)
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
+"  crop-faces  aligned face crops + landmarks CSV from a dlib imglab XML\n"
+"           file (fxrun crop-faces --help)\n"
 "  plugins  list the loaded plugins (--plugin, and the graph file's\n"
 "           `plugins:` when a file is given), what each registers, and the\n"
 "           backends\n"
@@ -146,6 +148,8 @@ int main(int argc, char **argv)
     o.progress = -1;
     o.verbose = 1;
     int rc = 0;
+    if (argc > 1 && !strcmp(argv[1], "crop-faces"))
+        return cli_cmd_crop_faces(argc - 1, argv + 1);
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
