@@ -140,6 +140,8 @@ struct fx_graph {
     int profiling;
     fx_backend *fallback;  /* where ops without a kernel on `backend` may run */
     int n_fallback;        /* nodes placed on the fallback in this plan */
+    struct fx_comm *batch_comm; /* data parallel: BN statistics reduced over it (fx/comm.h); NULL = local */
+    int64_t batch_offset;  /* data parallel: examples of the global batch before this rank's */
 };
 
 /* attr.c */
