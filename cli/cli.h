@@ -50,6 +50,18 @@ typedef struct cli_options {
     int plugin_override;    /* --plugin-override: plugins may replace ops */
     const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
     const char *map;        /* export/import: --map FILE (fx name -> external name) */
+    /* features, verify, identify, pairs (cmd_features.c, cmd_verify.c, cmd_identify.c) */
+    const char *images;     /* --images ROOT: an ImageFolder root instead of the graph's data.test */
+    const char *landmarks;  /* --landmarks CSV for the --images root */
+    int has_box, box[4];    /* --box X,Y,W,H: overrides data.box */
+    const char *feature;    /* --feature NAME; NULL: the graph's feature before the classifier */
+    const char *pairs;      /* verify: --pairs FILE (LFW format) */
+    int occlude;            /* verify: --occlude (the paper's window, both images of each pair) */
+    int has_occlude_at, occlude_at[2]; /* --occlude-at X,Y: the window's top-left in the 110x110 mean face */
+    const char *json;       /* --json FILE */
+    const char *roc;        /* verify: --roc FILE.png */
+    int gallery;            /* identify: --gallery N images per identity (0: 1) */
+    int folds, per_fold;    /* pairs: --folds N, --per-fold N (0: 10 and 300) */
     cli_runtime *rt;
 } cli_options;
 
@@ -68,6 +80,12 @@ int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
 int cli_cmd_init(fx_context *ctx, const cli_options *o);
 int cli_cmd_export(fx_context *ctx, const cli_options *o);
 int cli_cmd_import(fx_context *ctx, const cli_options *o);
+
+/* features, verify, identify, pairs: cmd_features.c, cmd_verify.c, cmd_identify.c */
+int cli_cmd_features(fx_context *ctx, const cli_options *o);
+int cli_cmd_verify(fx_context *ctx, const cli_options *o);
+int cli_cmd_identify(fx_context *ctx, const cli_options *o);
+int cli_cmd_pairs(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists
