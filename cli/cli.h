@@ -50,13 +50,18 @@ typedef struct cli_options {
     int plugin_override;    /* --plugin-override: plugins may replace ops */
     const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
     const char *map;        /* export/import: --map FILE (fx name -> external name) */
-    /* features, verify, identify, pairs (cmd_features.c, cmd_verify.c, cmd_identify.c) */
-    const char *images;     /* --images ROOT: an ImageFolder root instead of the graph's data.test */
-    const char *landmarks;  /* --landmarks CSV for the --images root */
-    int has_box, box[4];    /* --box X,Y,W,H: overrides data.box */
-    const char *feature;    /* --feature NAME; NULL: the graph's feature before the classifier */
+    /* face commands (explain, verify, ...) */
+    const char *images;     /* --images DIR: an ImageFolder root (<identity>/<image>) */
+    const char *landmarks;  /* --landmarks FILE: CSV image,x1,y1,... for --images */
+    int has_box;            /* --box X,Y,W,H: cut from every image before the resize (data.box) */
+    int box[4];
+    const char *feature;    /* --feature NAME: the feature value (default: before the classifier) */
+    const char *value;      /* explain --value NAME: the studied response maps */
+    const char *out_dir;    /* --out DIR: where reports go */
+    long long limit;        /* --limit N: use the first N images; 0 = command default */
+    /* verify, identify, pairs (cmd_verify.c, cmd_identify.c; --images etc. above) */
     const char *pairs;      /* verify: --pairs FILE (LFW format) */
-    int occlude;            /* verify: --occlude (the paper's window, both images of each pair) */
+    int occlude;            /* verify/identify/features: --occlude (the paper's window on every image) */
     int has_occlude_at, occlude_at[2]; /* --occlude-at X,Y: the window's top-left in the 110x110 mean face */
     const char *json;       /* --json FILE */
     const char *roc;        /* verify: --roc FILE.png */
@@ -76,10 +81,16 @@ int cli_cmd_devices(fx_context *ctx, const cli_options *o);
 int cli_cmd_ops(fx_context *ctx, const cli_options *o);
 int cli_cmd_bench(fx_context *ctx, const cli_options *o);
 int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
+/* `fxrun crop-faces`: parses its own arguments (argv[0] = "crop-faces"). */
+int cli_cmd_crop_faces(int argc, char **argv);
 /* init, export, import (cmd_interop.c) */
 int cli_cmd_init(fx_context *ctx, const cli_options *o);
 int cli_cmd_export(fx_context *ctx, const cli_options *o);
 int cli_cmd_import(fx_context *ctx, const cli_options *o);
+/* explain (cmd_explain.c): filter peaks, spread, pictures and the HTML report */
+int cli_cmd_explain(fx_context *ctx, const cli_options *o);
+/* Parses "X,Y,W,H" (x, y >= 0; w, h >= 1) into box; prints and returns non-zero when malformed. */
+int cli_parse_box(const char *text, int box[4]);
 
 /* features, verify, identify, pairs: cmd_features.c, cmd_verify.c, cmd_identify.c */
 int cli_cmd_features(fx_context *ctx, const cli_options *o);

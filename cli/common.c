@@ -43,6 +43,8 @@ int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg
         }
         fx_graph_set_fallback(*g, fx_context_cpu_backend(ctx));
     }
+    if (o->has_box)
+        memcpy(cfg->data.box, o->box, sizeof cfg->data.box);
     if (o->checkpoint)
         snprintf(cfg->train.checkpoint, sizeof cfg->train.checkpoint, "%s", o->checkpoint);
     return 0;

@@ -29,6 +29,10 @@ static void usage(FILE *f)
 "           FOLDER/ of .npy files; --map FILE renames, docs/interop.md)\n"
 "  import   read weights (--weights, --map) into the graph's checkpoint;\n"
 "           every name, shape and dtype must match, else nothing is written\n"
+"  explain  what the filters of a layer learned (GRAPH.yaml --images DIR): peak\n"
+"           locations per filter, their deviation and spread, heat maps and\n"
+"           the feature change under occlusion; explain.json, PNG pictures\n"
+"           and explain.html in --out (docs/interpretability.md)\n"
 "  features write one feature vector per image of --images ROOT (or the\n"
 "           graph's data.test) from the checkpoint: --output F.npy and F.txt\n"
 "           (index, file, identity); --feature NAME, --box X,Y,W,H\n"
@@ -44,6 +48,8 @@ static void usage(FILE *f)
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
+"  crop-faces  aligned face crops + landmarks CSV from a dlib imglab XML\n"
+"           file (fxrun crop-faces --help)\n"
 "  plugins  list the loaded plugins (--plugin, and the graph file's\n"
 "           `plugins:` when a file is given), what each registers, and the\n"
 "           backends\n"
@@ -73,11 +79,18 @@ static void usage(FILE *f)
 "                     (and permutations), e.g. for a PyTorch state_dict\n"
 "  --output FILE      infer: write predictions here (default: stdout);\n"
 "                     features: the .npy; pairs: the pairs file\n"
-"  --images ROOT      features/verify/identify/pairs: ROOT/<identity>/<image>\n"
-"  --landmarks CSV    landmarks of the --images (docs/data.md), for --occlude\n"
-"  --box X,Y,W,H      cut this box from each image before the resize (data.box)\n"
-"  --feature NAME     the value compared (default: the classifier's input,\n"
-"                     behind dropout)\n"
+"  --images DIR       explain/features/verify/identify/pairs: the faces\n"
+"                     (ImageFolder root: DIR/<identity>/<image>)\n"
+"  --landmarks FILE   CSV image,x1,y1,... for --images; with 68 points\n"
+"                     explain warps the peaks and --occlude the window\n"
+"  --box X,Y,W,H      cut this box from every image before the resize (data.box)\n"
+"  --value NAME       explain: the studied response maps [K, H, W] (default\n"
+"                     clean.k5bn)\n"
+"  --feature NAME     explain/features/verify/identify: the feature compared\n"
+"                     (default: the graph's feature before the classifier)\n"
+"  --out DIR          explain: folder for explain.json, PNGs, explain.html\n"
+"                     (default: explain)\n"
+"  --limit N          explain: use the first N images (default 256)\n"
 "  --pairs FILE       verify: pairs in LFW's pairs.txt format\n"
 "  --occlude          verify/identify/features: draw the paper's 32x12 window\n"
 "                     (black) on every image; --occlude-at X,Y places its\n"
@@ -112,6 +125,7 @@ static void usage(FILE *f)
 "  fxrun verify configs/interpret-fr-small.yaml --pairs pairs.txt \\\n"
 "        --images faces/ --json verify.json --roc roc.png\n"
 "  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
+"  fxrun explain configs/interpret-fr-small.yaml --images faces/ --out report\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -171,7 +185,8 @@ static int parse_ints(const char *flag, const char *v, int n, int *out)
 static int is_task(const char *s)
 {
     static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import",
-                                          "features", "verify", "identify", "pairs", "devices", "ops", "plugins", NULL };
+                                          "explain", "features", "verify", "identify", "pairs", "devices", "ops",
+                                          "plugins", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -195,6 +210,8 @@ int main(int argc, char **argv)
     o.progress = -1;
     o.verbose = 1;
     int rc = 0;
+    if (argc > 1 && !strcmp(argv[1], "crop-faces"))
+        return cli_cmd_crop_faces(argc - 1, argv + 1);
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -274,35 +291,51 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--map")) {
             NEED_VALUE();
             o.map = next;
-        } else if (!strcmp(a, "--images") || !strcmp(a, "--landmarks") || !strcmp(a, "--feature") ||
-                   !strcmp(a, "--pairs") || !strcmp(a, "--json") || !strcmp(a, "--roc")) {
+        } else if (!strcmp(a, "--images")) {
             NEED_VALUE();
-            const char **slot = !strcmp(a, "--images")      ? &o.images
-                                : !strcmp(a, "--landmarks") ? &o.landmarks
-                                : !strcmp(a, "--feature")   ? &o.feature
-                                : !strcmp(a, "--pairs")     ? &o.pairs
-                                : !strcmp(a, "--json")      ? &o.json
-                                                            : &o.roc;
-            *slot = next;
-        } else if (!strcmp(a, "--box") || !strcmp(a, "--occlude-at")) {
+            o.images = next;
+        } else if (!strcmp(a, "--landmarks")) {
             NEED_VALUE();
-            int want = !strcmp(a, "--box") ? 4 : 2;
-            if (rc == 0 && parse_ints(a, next, want, !strcmp(a, "--box") ? o.box : o.occlude_at) != 0)
+            o.landmarks = next;
+        } else if (!strcmp(a, "--box")) {
+            NEED_VALUE();
+            if (rc == 0 && cli_parse_box(next, o.box) != 0)
                 rc = 2;
-            else if (!strcmp(a, "--box"))
-                o.has_box = 1;
+            o.has_box = 1;
+        } else if (!strcmp(a, "--feature")) {
+            NEED_VALUE();
+            o.feature = next;
+        } else if (!strcmp(a, "--value")) {
+            NEED_VALUE();
+            o.value = next;
+        } else if (!strcmp(a, "--out")) {
+            NEED_VALUE();
+            o.out_dir = next;
+        } else if (!strcmp(a, "--limit")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.limit = v;
             else
-                o.has_occlude_at = o.occlude = 1;
+                rc = 2;
+        } else if (!strcmp(a, "--pairs") || !strcmp(a, "--json") || !strcmp(a, "--roc")) {
+            NEED_VALUE();
+            *(!strcmp(a, "--pairs") ? &o.pairs : !strcmp(a, "--json") ? &o.json : &o.roc) = next;
+        } else if (!strcmp(a, "--occlude-at")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_ints(a, next, 2, o.occlude_at) != 0)
+                rc = 2;
+            o.has_occlude_at = o.occlude = 1;
         } else if (!strcmp(a, "--occlude")) {
             o.occlude = 1;
         } else if (!strcmp(a, "--gallery") || !strcmp(a, "--folds") || !strcmp(a, "--per-fold")) {
             NEED_VALUE();
-            if (rc == 0 && parse_long(a, next, 1, &v) == 0 && v <= 1000000)
-                *(!strcmp(a, "--gallery") ? &o.gallery : !strcmp(a, "--folds") ? &o.folds : &o.per_fold) = (int)v;
-            else if (rc == 0) {
-                if (v > 1000000)
-                    fprintf(stderr, "fxrun: %s %s is more than 1000000\n", a, next);
+            if (rc == 0 && parse_long(a, next, 1, &v) != 0) {
                 rc = 2;
+            } else if (rc == 0 && v > 1000000) {
+                fprintf(stderr, "fxrun: %s %s is more than 1000000\n", a, next);
+                rc = 2;
+            } else if (rc == 0) {
+                *(!strcmp(a, "--gallery") ? &o.gallery : !strcmp(a, "--folds") ? &o.folds : &o.per_fold) = (int)v;
             }
         } else if (!strcmp(a, "--metrics")) {
             NEED_VALUE();
@@ -429,6 +462,8 @@ int main(int argc, char **argv)
         rc = cli_cmd_pairs(ctx, &o);
     else if (!strcmp(task, "bench"))
         rc = cli_cmd_bench(ctx, &o);
+    else if (!strcmp(task, "explain"))
+        rc = cli_cmd_explain(ctx, &o);
     else if (!strcmp(task, "devices"))
         rc = cli_cmd_devices(ctx, &o);
     else if (!strcmp(task, "ops"))
