@@ -114,6 +114,9 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
 /* Prints "fxrun: <message>" for the context's last error; returns 1. */
 int cli_error(fx_context *ctx);
+/* Notes on stderr when a loaded checkpoint was written by a graph of
+ * another name (the tensors fitted, or the load would have failed). */
+void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g);
 /* Prints, once, which layers the plan put on the fallback backend. */
 void cli_note_fallback(fx_graph *g);
 

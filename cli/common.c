@@ -91,3 +91,10 @@ void cli_note_fallback(fx_graph *g)
     }
     fprintf(stderr, "\n");
 }
+
+void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g)
+{
+    if (meta->graph_name[0] && strcmp(meta->graph_name, fx_graph_name(g)) != 0)
+        fprintf(stderr, "fxrun: note: checkpoint '%s' was written by graph '%s', not '%s' (its tensors fit this "
+                "graph, so it was loaded)\n", path, meta->graph_name, fx_graph_name(g));
+}
