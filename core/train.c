@@ -245,7 +245,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
     fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
-    int64_t classes = scores && scores->shape.ndim == 2 ? scores->shape.dim[1] : 0;
+    /* The scores are downloaded into a [batch, classes] buffer every step,
+     * so anything else is refused here, before the first step. */
+    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != tc->batch)) {
+        char sh[64] = "unknown";
+        if (scores)
+            fx_shape_str(&scores->shape, sh, sizeof sh);
+        st = fx_fail(ctx, FX_ERR_SHAPE,
+                     "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
+                     "set train.predict to the logits",
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+    }
+    int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
         ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
         lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
