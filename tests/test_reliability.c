@@ -74,6 +74,39 @@ START_TEST(test_huge_size_attributes_are_too_large_with_file_line_col)
 }
 END_TEST
 
+/* A FIFO where a file is read once hung fxrun forever in open(). */
+START_TEST(test_a_fifo_anywhere_a_file_is_read_is_refused_at_once)
+{
+    char *dir = fxtest_tempdir();
+    char path[600];
+    rel_write_idx(dir);
+    snprintf(path, sizeof path, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    expect_refused(dir, "bench pipe", "FIFO");
+    char inc[600];
+    snprintf(inc, sizeof inc, "%s/inc.yaml", dir);
+    fxtest_write_file(inc, "name: t\ninclude: [pipe]\ninput: {x: [4], label: []}\nlayers:\n"
+                           "  - {name: fc, op: linear, in: x, out_features: 3}\n");
+    expect_refused(dir, "bench inc.yaml", "FIFO");
+    ck_assert_msg(strstr(out, "inc.yaml:2:") != NULL, "no position of the include:\n%s", out);
+    fxtest_write_file(inc, "name: t\ninput: {x: [4], label: []}\nlayers:\n"
+                           "  - {name: fc, op: linear, in: x, out_features: 3}\n");
+    expect_refused(dir, "run inc.yaml --feed x=pipe", "FIFO");
+    rel_write_config(dir, "ck.yaml", NULL, "batch: 4, epochs: 1, checkpoint: pipe");
+    expect_refused(dir, "eval ck.yaml", "FIFO");
+    expect_refused(dir, "train ck.yaml --resume", "FIFO");
+    /* The data files too. */
+    char text[1024];
+    snprintf(text, sizeof text, REL_NET_YAML "data:\n  train: {idx: {images: pipe, labels: lab.idx}}\n"
+                                "train: {batch: 4, epochs: 1}\n");
+    snprintf(path, sizeof path, "%s/data.yaml", dir);
+    fxtest_write_file(path, text);
+    expect_refused(dir, "train data.yaml", "FIFO");
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -81,6 +114,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_train_refuses_a_predict_value_that_is_not_class_scores);
     tcase_add_test(tc, test_huge_size_attributes_are_too_large_with_file_line_col);
+    tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
