@@ -2,6 +2,7 @@
  * 10): each must now end in one clear message and a non-zero exit (or the
  * documented behaviour), never a signal or a hang. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,108 @@ START_TEST(test_a_fifo_anywhere_a_file_is_read_is_refused_at_once)
 }
 END_TEST
 
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Lists the .clbin entries of `dir` into names (at most max). */
+static int list_entries(const char *dir, char names[][600], int max)
+{
+    char cmd[700], listing[8192];
+    snprintf(cmd, sizeof cmd, "ls -1 '%s'/*.clbin", dir);
+    fxtest_run(cmd, listing, sizeof listing);
+    int n = 0;
+    for (char *line = strtok(listing, "\n"); line && n < max; line = strtok(NULL, "\n"))
+        snprintf(names[n++], 600, "%s", line);
+    return n;
+}
+
+/* A structurally valid entry holding another program's binary once broke
+ * every later OpenCL run with CL_INVALID_KERNEL_NAME. Two forgeries: a
+ * file copied under another entry's name (its stored key differs), and an
+ * entry whose key is right but whose binary is another program's (found
+ * when a kernel is missing; dropped and rebuilt). */
+START_TEST(test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal)
+{
+    if (!fxtest_have_opencl())
+        return;
+    char *dir = fxtest_tempdir();
+    char cache[600], args[1200];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    rel_write_idx(dir);
+    rel_write_config(dir, "net.yaml", NULL, "batch: 4, epochs: 1, predict: logits");
+    snprintf(args, sizeof args, "bench net.yaml --steps 1 --batch 4 --backend opencl");
+    char env_args[1400];
+    snprintf(env_args, sizeof env_args, "%s", args);
+    setenv("FX_KERNEL_CACHE_DIR", cache, 1);
+    ck_assert_msg(rel_fxrun(dir, env_args, out, sizeof out) == 0, "first OpenCL run:\n%s", out);
+    char names[32][600];
+    int n = list_entries(cache, names, 32);
+    ck_assert_msg(n >= 2, "expected at least two cache entries in %s, found %d:\n%s", cache, n, out);
+    size_t n0, n1;
+    unsigned char *a = slurp(names[0], &n0), *b = slurp(names[1], &n1);
+    /* 1: entry 0's file copied over entry 1. */
+    FILE *f = fopen(names[1], "wb");
+    fwrite(a, 1, n0, f);
+    fclose(f);
+    ck_assert_msg(rel_fxrun(dir, env_args, out, sizeof out) == 0, "run with a copied entry:\n%s", out);
+    /* 2: entry 1's key with entry 0's binary and a valid checksum. */
+    uint64_t ka = le64(a + 8), kb = le64(b + 8), na = le64(a + 16);
+    ck_assert_int_eq(n0, 32 + ka + na);
+    size_t total = 32 + kb + na;
+    unsigned char *forged = malloc(total);
+    memcpy(forged, b, 32 + kb);
+    memcpy(forged + 32 + kb, a + 32 + ka, na);
+    put_le64(forged + 16, na);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 32; i < total; i++) {
+        h ^= forged[i];
+        h *= 0x100000001b3ull;
+    }
+    put_le64(forged + 24, h);
+    f = fopen(names[1], "wb");
+    fwrite(forged, 1, total, f);
+    fclose(f);
+    ck_assert_msg(rel_fxrun(dir, env_args, out, sizeof out) == 0, "run with a forged entry:\n%s", out);
+    /* ...and the entry was rewritten, so the next run loads a good one. */
+    size_t nn;
+    unsigned char *now = slurp(names[1], &nn);
+    ck_assert_msg(nn != total || memcmp(now, forged, total) != 0, "the bad entry was kept");
+    ck_assert_msg(rel_fxrun(dir, env_args, out, sizeof out) == 0, "run after the rebuild:\n%s", out);
+    unsetenv("FX_KERNEL_CACHE_DIR");
+    free(a);
+    free(b);
+    free(forged);
+    free(now);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -115,6 +218,7 @@ int main(void)
     tcase_add_test(tc, test_train_refuses_a_predict_value_that_is_not_class_scores);
     tcase_add_test(tc, test_huge_size_attributes_are_too_large_with_file_line_col);
     tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
+    tcase_add_test(tc, test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
