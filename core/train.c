@@ -180,6 +180,14 @@ static void json_number(FILE *f, const char *key, double v)
         fprintf(f, ",\"%s\":null", key);
 }
 
+/* Metrics that cannot be written are an error, not a silent loss. */
+static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
+{
+    if (fflush(metrics) != 0 || ferror(metrics))
+        return fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", path, strerror(errno));
+    return FX_OK;
+}
+
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
@@ -357,12 +365,12 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
-                fflush(metrics);
+                st = metrics_flush(ctx, metrics, opt->metrics_path);
                 window_loss = 0;
                 window_steps = 0;
                 t_window = fx_now_seconds();
             }
-            if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
+            if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
@@ -399,8 +407,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             json_number(metrics, "seconds", elapsed);
             fprintf(metrics, "}\n");
-            fflush(metrics);
+            st = metrics_flush(ctx, metrics, opt->metrics_path);
         }
+        if (st != FX_OK)
+            break;
         if (ckpt[0]) {
             fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
@@ -421,8 +431,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
         fflush(log);
     }
-    if (metrics)
-        fclose(metrics);
+    if (metrics && fclose(metrics) != 0 && st == FX_OK)
+        st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
     free(ibuf);
     free(lbuf);
     free(sbuf);

@@ -210,6 +210,53 @@ START_TEST(test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal)
 }
 END_TEST
 
+/* Writes that failed once reported success (exit 0). */
+START_TEST(test_failed_writes_are_errors_and_predictions_are_atomic)
+{
+    if (access("/dev/full", W_OK) != 0) {
+        printf("skipped: no /dev/full here\n");
+        return;
+    }
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    rel_write_config(dir, "net.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: net.fxck");
+    expect_refused(dir, "train net.yaml --metrics /dev/full", "writing the metrics failed");
+    ck_assert_int_eq(rel_fxrun(dir, "train net.yaml", out, sizeof out), 0);
+    expect_refused(dir, "infer net.yaml --output /dev/full", "writing failed");
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "cd '%s' && { timeout -s KILL 60 %s infer net.yaml > /dev/full; }", dir, fxtest_fxrun());
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 1 && strstr(out, "writing the standard output failed"), "stdout on /dev/full (%d):\n%s",
+                  rc, out);
+    /* A good run writes the whole file; a failed run leaves the old one
+     * and no temporary file. */
+    ck_assert_int_eq(rel_fxrun(dir, "infer net.yaml --output pred.csv", out, sizeof out), 0);
+    char path[700], listing[4096];
+    snprintf(path, sizeof path, "%s/pred.csv", dir);
+    size_t n = 0;
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    ck_assert_int_eq(n, 1 + REL_N);
+    rel_write_config(dir, "bad.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: missing.fxck");
+    expect_refused(dir, "infer bad.yaml --output pred.csv", "missing.fxck");
+    snprintf(cmd, sizeof cmd, "ls -a '%s'", dir);
+    fxtest_run(cmd, listing, sizeof listing);
+    ck_assert_msg(strstr(listing, ".tmp.") == NULL, "a temporary file was left:\n%s", listing);
+    f = fopen(path, "r");
+    n = 0;
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    ck_assert_int_eq(n, 1 + REL_N);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -219,6 +266,7 @@ int main(void)
     tcase_add_test(tc, test_huge_size_attributes_are_too_large_with_file_line_col);
     tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
     tcase_add_test(tc, test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal);
+    tcase_add_test(tc, test_failed_writes_are_errors_and_predictions_are_atomic);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
