@@ -139,6 +139,8 @@ struct fx_graph {
     int eval_only;         /* training plan run as inference */
     int profiling;
     fx_backend *fallback;  /* where ops without a kernel on `backend` may run */
+    char (*aliases)[2][FX_NAME_MAX]; /* {alias, value name}: block instance names (fx_graph_add_alias) */
+    int n_aliases, cap_aliases;
     int n_fallback;        /* nodes placed on the fallback in this plan */
 };
 
@@ -172,6 +174,13 @@ int fx_sync_parent_dir(const char *path);
  * or to strerror(errno). */
 int fx_open_regular(const char *path, const char **why);
 FILE *fx_fopen_regular(const char *path, const char **why);
+
+/* train.c, shared with extract.c: the value holding class scores
+ * (train.predict, else the first loss's first input; NULL if none), and
+ * the check that a data set's images fit the graph's image input. */
+const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                     const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

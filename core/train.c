@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core/internal.h"
+#include "core/train_metrics.h"
 
 static void format_duration(double s, char *buf, size_t size)
 {
@@ -23,8 +24,8 @@ static void format_duration(double s, char *buf, size_t size)
 }
 
 /* The value whose argmax is the prediction: train.predict, else the first
- * input of the first loss node. */
-static const char *predict_name(fx_graph *g, const fx_config *cfg)
+ * input of the first loss node. Shared with core/extract.c (internal.h). */
+const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
 {
     if (cfg->train.predict[0])
         return cfg->train.predict;
@@ -36,18 +37,15 @@ static const char *predict_name(fx_graph *g, const fx_config *cfg)
     return NULL;
 }
 
-/* Checks that the data fits the graph's inputs. */
-static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
-                              const char *which)
+/* Checks that the data's images fit the graph's image input. Shared with
+ * core/extract.c (internal.h), which needs no label input. */
+fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                                     const char *which)
 {
     int img = fx_graph_find_value(g, cfg->data.image_input);
-    int lab = fx_graph_find_value(g, cfg->data.label_input);
     if (img < 0 || g->values[img].producer >= 0)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: data.image names '%s', which is not an input of the graph",
                        cfg->path, cfg->data.image_input);
-    if (lab < 0 || g->values[lab].producer >= 0)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
-                       cfg->path, cfg->data.label_input);
     fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
     for (int i = 0; i < g->n_inputs; i++) {
         if (g->inputs[i].value != img)
@@ -63,6 +61,20 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
         if (g->inputs[i].dtype != FX_F32)
             return fx_fail(ctx, FX_ERR_INVALID, "%s: image input '%s' must be float32", cfg->path, cfg->data.image_input);
     }
+    return FX_OK;
+}
+
+/* Checks that the data fits the graph's inputs (images and labels). */
+static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                              const char *which)
+{
+    fx_status st = fx_train_check_image_input(ctx, g, cfg, ds, which);
+    if (st != FX_OK)
+        return st;
+    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    if (lab < 0 || g->values[lab].producer >= 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
+                       cfg->path, cfg->data.label_input);
     for (int i = 0; i < g->n_inputs; i++)
         if (g->inputs[i].value == lab && (g->inputs[i].dtype != FX_I32 || g->inputs[i].shape.ndim != 0))
             return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
@@ -92,7 +104,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
                                   fx_eval_result *res)
 {
     memset(res, 0, sizeof *res);
-    const char *pred = predict_name(g, cfg);
+    const char *pred = fx_train_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: cannot tell which value holds the class scores; set train.predict",
                        cfg->path);
@@ -208,7 +220,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && fx_dataset_size(train_ds) < tc->batch)
         st = fx_fail(ctx, FX_ERR_INVALID, "%s: the training set has %lld examples, fewer than train.batch %d",
                      cfg->path, (long long)fx_dataset_size(train_ds), tc->batch);
-    const char *pred = st == FX_OK ? predict_name(g, cfg) : NULL;
+    const char *pred = st == FX_OK ? fx_train_predict_name(g, cfg) : NULL;
     if (st == FX_OK && pred)
         st = fx_graph_keep(g, pred);
     if (st == FX_OK)
@@ -275,6 +287,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
     int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
+    fx_train_meter meter; /* per-loss means, per-classifier accuracies */
+    memset(&meter, 0, sizeof meter);
+    if (st == FX_OK && metrics)
+        st = fx_train_meter_init(ctx, g, cfg->data.label_input, &meter);
     int64_t total_steps = (int64_t)epochs * per_epoch;
     if (max_steps > 0 && max_steps < total_steps)
         total_steps = max_steps;
@@ -329,6 +345,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 st = fx_tensor_download(scores, sbuf);
                 correct += count_correct(sbuf, lbuf, count, classes);
             }
+            if (st == FX_OK && metrics)
+                st = fx_train_meter_step(&meter, lbuf, count);
             if (st != FX_OK)
                 break;
             seen += count;
@@ -355,13 +373,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                         (long long)step);
                 json_number(metrics, "lr", lr);
                 json_number(metrics, "loss", window_loss / (double)window_steps);
-                for (int l = 0; l < g->n_losses; l++) {
-                    float v = 0;
-                    fx_graph_loss_value(g, l, &v);
-                    char key[FX_NAME_MAX + 8];
-                    snprintf(key, sizeof key, "loss.%s", fx_graph_loss_name(g, l));
-                    json_number(metrics, key, v);
-                }
+                fx_train_meter_write_window(&meter, metrics);
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
@@ -401,6 +413,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(metrics, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1, (long long)step);
             json_number(metrics, "train_loss", epoch_steps ? loss_sum / epoch_steps : NAN);
             json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
+            fx_train_meter_write_epoch(&meter, metrics);
             if (test_ds) {
                 json_number(metrics, "test_loss", ev.loss);
                 json_number(metrics, "test_accuracy", ev.accuracy);
@@ -433,6 +446,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (metrics && fclose(metrics) != 0 && st == FX_OK)
         st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
+    fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);
     free(sbuf);
@@ -456,6 +470,9 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
     if (st == FX_OK && cfg->train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);
+        if (st == FX_OK && meta.graph_name[0] && strcmp(meta.graph_name, g->name) != 0)
+            fprintf(opt->log ? opt->log : stderr, "note: checkpoint '%s' was written by graph '%s', not '%s' (its "
+                    "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, g->name);
     }
     if (st == FX_OK)
         st = evaluate_planned(ctx, g, cfg, ds, result);
