@@ -45,6 +45,8 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
     ro.metrics_path = o->metrics;
     ro.progress = o->progress;
     ro.log = o->verbose > 0 ? stdout : fopen("/dev/null", "w");
+    ro.comm = o->rt->comm;
+    int rank0 = fx_comm_rank(o->rt->comm) == 0; /* rank 0 alone reports (docs/scaling.md) */
     int rc = 0;
     int kernel_profile = o->profile && !strcmp(be->name, "opencl");
     if (kernel_profile && fx_opencl_set_profiling(be, 1) != FX_OK)
@@ -53,11 +55,11 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
         fx_graph_set_profiling(g, 1);
     if (rc == 0 && fx_train(ctx, g, &cfg, &ro) != FX_OK)
         rc = cli_error(ctx);
-    if (rc == 0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)
+    if (rc == 0 && rank0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)
         rc = cli_error(ctx);
-    else if (rc == 0 && o->profile && !kernel_profile)
+    else if (rc == 0 && rank0 && o->profile && !kernel_profile)
         print_layer_profile(g);
-    if (rc == 0 && cfg.train.checkpoint[0] && o->verbose > 0)
+    if (rc == 0 && rank0 && cfg.train.checkpoint[0] && o->verbose > 0)
         printf("checkpoint: %s\n", cfg.train.checkpoint);
     if (ro.log && ro.log != stdout)
         fclose(ro.log);
@@ -130,6 +132,8 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
     fx_checkpoint_meta meta;
     if (rc == 0 && fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)
         rc = cli_error(ctx);
+    if (rc == 0)
+        cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
     fx_loader *ld = NULL;
     fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg.train.seed };
     if (rc == 0 && (fx_loader_create(ctx, ds, &cfg.data, &lo, &ld) != FX_OK || fx_loader_start_epoch(ld, 0) != FX_OK))
