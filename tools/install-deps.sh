@@ -6,7 +6,7 @@ set -eu
 
 # OpenCL: the ICD loader, headers and CLBlast build the OpenCL backend; PoCL
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
-PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev"
+PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
     PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time"   # time: /usr/bin/time -v in bench/paper_net.sh
 fi
@@ -35,6 +35,13 @@ fi
 # needs safetensors and Pillow next to Debian's python3-torch; PyPI is the
 # only source of safetensors. Best effort: without them that test is
 # skipped, saying why.
+# test_onnx_runtime runs the ONNX exports in ONNX Runtime with the python3
+# on PATH (PyPI's onnxruntime; Debian has no package). Best effort too.
+if [ "${1:-}" = "--tests" ] && command -v python3 >/dev/null 2>&1 &&
+    ! python3 -c "import onnxruntime, numpy, PIL" 2>/dev/null; then
+    python3 -m pip install -q onnxruntime numpy pillow ||
+        echo "fx: note: could not pip-install onnxruntime for $(command -v python3); test_onnx_runtime will be skipped" >&2
+fi
 if [ "${1:-}" = "--tests" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
     for m in safetensors:safetensors PIL:pillow; do
         if ! /usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null; then
