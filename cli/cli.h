@@ -17,6 +17,7 @@ typedef struct cli_runtime {
     fx_plugin_host *host;
     fx_backend *backends[CLI_MAX_BACKENDS];
     int n_backends;
+    fx_comm *comm;          /* the ranks of `mpirun -np N fxrun` (cli/mpi.c); NULL = one process */
 } cli_runtime;
 
 typedef struct cli_binding {
@@ -60,6 +61,14 @@ typedef struct cli_options {
     const char *value;      /* explain --value NAME: the studied response maps */
     const char *out_dir;    /* --out DIR: where reports go */
     long long limit;        /* --limit N: use the first N images; 0 = command default */
+    /* verify, identify, pairs (cmd_verify.c, cmd_identify.c; --images etc. above) */
+    const char *pairs;      /* verify: --pairs FILE (LFW format) */
+    int occlude;            /* verify/identify/features: --occlude (the paper's window on every image) */
+    int has_occlude_at, occlude_at[2]; /* --occlude-at X,Y: the window's top-left in the 110x110 mean face */
+    const char *json;       /* --json FILE */
+    const char *roc;        /* verify: --roc FILE.png */
+    int gallery;            /* identify: --gallery N images per identity (0: 1) */
+    int folds, per_fold;    /* pairs: --folds N, --per-fold N (0: 10 and 300) */
     cli_runtime *rt;
 } cli_options;
 
@@ -85,6 +94,12 @@ int cli_cmd_explain(fx_context *ctx, const cli_options *o);
 /* Parses "X,Y,W,H" (x, y >= 0; w, h >= 1) into box; prints and returns non-zero when malformed. */
 int cli_parse_box(const char *text, int box[4]);
 
+/* features, verify, identify, pairs: cmd_features.c, cmd_verify.c, cmd_identify.c */
+int cli_cmd_features(fx_context *ctx, const cli_options *o);
+int cli_cmd_verify(fx_context *ctx, const cli_options *o);
+int cli_cmd_identify(fx_context *ctx, const cli_options *o);
+int cli_cmd_pairs(fx_context *ctx, const cli_options *o);
+
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists
  * (`plugins:`) are loaded first, so the graph may use their ops. */
@@ -99,8 +114,19 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
 /* Resolves the backend named by --backend / FX_BACKEND / the file through
  * the plugin host's backend table (cpu, opencl, plugin backends). */
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
-/* Prints "fxrun: <message>" for the context's last error; returns 1. */
+/* Prints "fxrun: <message>" for the context's last error ("fxrun: rank R
+ * of N: <message>" under mpirun with N > 1); returns 1. */
 int cli_error(fx_context *ctx);
+/* Under mpirun (cli/mpi.c): creates rt->comm (MPI) when this process is
+ * one of several ranks and refuses tasks that do not run data-parallel;
+ * prints and returns non-zero on failure. cli_mpi_finish ends the job:
+ * after a failure on a rank of several, MPI_Abort (every rank ends, the
+ * exit status is rc); else finalises MPI. */
+int cli_mpi_start(fx_context *ctx, const char *task, cli_runtime *rt);
+int cli_mpi_finish(cli_runtime *rt, int rc);
+/* This process's rank and the number of ranks as the launcher set them
+ * (0 and 1 when not started by mpirun). */
+void cli_mpi_launch_rank(int *rank, int *size);
 /* Notes on stderr when a loaded checkpoint was written by a graph of
  * another name (the tensors fitted, or the load would have failed). */
 void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g);

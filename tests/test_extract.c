@@ -1,7 +1,8 @@
 /* tests/test_extract.c - fx_extract_values (fx/extract.h): the values it
  * copies out equal the layer's math on the stored weights, a final partial
  * batch counts, the batch size does not change the result, the default
- * feature is the classifier's input behind dropout, and bad requests
+ * feature is the classifier's input behind dropout, an occlusion window
+ * replaces exactly the pixels it covers, and bad requests
  * (unknown value, a checkpoint of another graph, no checkpoint) are
  * refused with the fix. */
 #include <math.h>
@@ -123,6 +124,26 @@ START_TEST(test_extracted_values_match_the_layer_math_for_any_batch)
     for (int k = 0; k < 2; k++)
         for (int64_t i = 0; i < a[k].n * a[k].shape.dim[0]; i++)
             ck_assert_float_eq(a[k].data[i], b[k].data[i]);
+    fx_graph_destroy(g);
+
+    /* With an occlusion window: frame 2 (the 2x2 crop), x 1, y 0, 1 x 2: its
+     * corners (0.5, -0.5)..(1.5, 1.5) cover the centres of column 1, pixels
+     * 1 and 3 of each image, which become `value`. */
+    fx_occlusion occ = { .x = 1, .y = 0, .width = 1, .height = 2, .frame = 2, .value = 0.25f };
+    fx_extract_options oo = { .batch = 2, .occlude = &occ };
+    fx_extracted c[1];
+    g = load(ctx, dir, "net.yaml", &cfg);
+    ck_assert_msg(fx_extract_values(ctx, g, &cfg, cfg.train.checkpoint, ds, names, 1, &oo, c) == FX_OK, "%s",
+                  fx_context_error(ctx));
+    for (int i = 0; i < 5; i++)
+        for (int o = 0; o < 3; o++) {
+            double want = bv[o];
+            for (int k = 0; k < 4; k++)
+                want += wv[o * 4 + k] * (k == 1 || k == 3 ? 0.25 : pixels[i][k] / 255.0);
+            ck_assert_msg(fabs(c[0].data[i * 3 + o] - want) < 1e-5, "occluded image %d feature %d: %g, by hand %g", i,
+                          o, c[0].data[i * 3 + o], want);
+        }
+    fx_extracted_free(c, 1);
     fx_extracted_free(a, 2);
     fx_extracted_free(b, 2);
     fx_graph_destroy(g);
@@ -174,6 +195,28 @@ START_TEST(test_bad_requests_are_refused_with_the_fix)
 }
 END_TEST
 
+/* The paper's graphs: logits <- drop (dropout) <- clean, the clean
+ * branch's pooled feature (the block's output, clean.feat). */
+START_TEST(test_default_feature_of_the_paper_graphs_is_the_clean_branch)
+{
+    fx_context *ctx = fxtest_context();
+    const char *files[] = { "interpret-fr-small.yaml", "interpret-fr-base-small.yaml", "interpret-fr.yaml" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/configs/%s", FX_SOURCE_DIR, files[i]);
+        fx_config cfg;
+        fx_graph *g = NULL;
+        ck_assert_msg(fx_graph_load_yaml(ctx, path, &g, &cfg) == FX_OK, "%s", fx_context_error(ctx));
+        char feature[FX_NAME_MAX];
+        ck_assert_msg(fx_extract_default_feature(ctx, g, &cfg, feature, sizeof feature) == FX_OK, "%s",
+                      fx_context_error(ctx));
+        ck_assert_msg(!strcmp(feature, "clean.feat"), "%s: default feature '%s'", files[i], feature);
+        fx_graph_destroy(g);
+    }
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("extract");
@@ -181,6 +224,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_extracted_values_match_the_layer_math_for_any_batch);
     tcase_add_test(tc, test_bad_requests_are_refused_with_the_fix);
+    tcase_add_test(tc, test_default_feature_of_the_paper_graphs_is_the_clean_branch);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
