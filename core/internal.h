@@ -166,6 +166,18 @@ double fx_now_seconds(void);
 int fx_host_is_little_endian(void);
 int fx_sync_parent_dir(const char *path);
 
+/* executor.c: the seed node n's kernels draw from at the current step. */
+uint64_t fx_graph_node_seed(const fx_graph *g, int n);
+
+/* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
+ * (see the file's header and tools/parity/README.md). */
+typedef struct fx_stream_dump fx_stream_dump;
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
+                               const int32_t *labels);
+fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
+void fx_stream_dump_close(fx_stream_dump *d);
+
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);
 

@@ -187,6 +187,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_dataset *train_ds = NULL, *test_ds = NULL;
     fx_optimizer *optimizer = NULL;
     fx_loader *ld = NULL;
+    fx_stream_dump *dump = NULL; /* FX_DUMP_STREAM (core/stream_dump.c) */
     FILE *metrics = NULL;
     float *ibuf = NULL, *sbuf = NULL;
     int32_t *lbuf = NULL;
@@ -267,6 +268,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fflush(log);
     }
     int64_t step = meta.step;
+    if (st == FX_OK) {
+        fx_graph_set_step(g, (uint64_t)step);
+        st = fx_stream_dump_open(ctx, g, optimizer, &dump);
+    }
     double t_start = fx_now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
@@ -290,7 +295,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             fx_graph_set_step(g, (uint64_t)step);
             float lr = fx_lr_at(tc, step, per_epoch, total_steps);
-            st = fx_tensor_upload(images, ibuf);
+            st = dump ? fx_stream_dump_batch(dump, step, lr, ibuf, lbuf) : FX_OK;
+            if (st == FX_OK)
+                st = fx_tensor_upload(images, ibuf);
             if (st == FX_OK)
                 st = fx_tensor_upload(labels, lbuf);
             if (st == FX_OK)
@@ -306,6 +313,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 st = fx_fail(ctx, FX_ERR_INVALID,
                              "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
                              (long long)step, loss);
+            if (st == FX_OK && dump)
+                st = fx_stream_dump_step(dump, step, loss);
             if (st == FX_OK && scores) {
                 st = fx_tensor_download(scores, sbuf);
                 correct += count_correct(sbuf, lbuf, count, classes);
@@ -412,6 +421,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (metrics)
         fclose(metrics);
+    fx_stream_dump_close(dump);
     free(ibuf);
     free(lbuf);
     free(sbuf);
