@@ -100,6 +100,7 @@ print(f"  fx OpenCL   {o:8.2f} ms/step  {1e3 * batch / o:7.1f} images/s  ({devic
 print(f"  fx CPU      {c:8.2f} ms/step  {1e3 * batch / c:7.1f} images/s  ({device(text('cpu.1'))})")
 print(f"  PyTorch     {t:8.2f} ms/step  {1e3 * batch / t:7.1f} images/s  (torch {torch_version}, {threads} threads)")
 print(f"  ratios: OpenCL/CPU {o / c:.2f}, OpenCL/PyTorch {o / t:.2f}, CPU/PyTorch {c / t:.2f}  (> 1: the first is slower)")
+print(f"  fx CPU speed / PyTorch speed = {t / c:.2f}  (> 1: fx is faster; as bench/train_step.sh)")
 
 def layer_medians(prefix):
     tables = [layers(text(f"{prefix}.{i}")) for i in range(1, rounds + 1)]

@@ -127,22 +127,15 @@ typedef struct decode_worker {
     char error[FX_DATA_ERROR_MAX];
 } decode_worker;
 
-static fx_status decode_one(const fx_dataset *ds, int64_t i, int check_size, char *err, size_t err_size)
+static fx_status decode_one(fx_dataset *ds, int64_t i, int check_size, char *err, size_t err_size)
 {
-    fx_image_u8 img;
-    fx_status st = fx_image_decode_file(ds->files[i], &img, err, err_size);
-    if (st != FX_OK)
-        return st;
-    if (check_size && (img.width != ds->width || img.height != ds->height)) {
-        snprintf(err, err_size,
-                 "%s: image is %dx%d but %s is %dx%d; set data.resize so all images get one size",
-                 ds->files[i], img.width, img.height, ds->files[0], ds->width, ds->height);
-        fx_image_free(&img);
-        return FX_ERR_SHAPE;
+    int w, h;
+    fx_status st = fx_dataset_decode_example(ds, i, check_size, ds->pixels + (size_t)i * fx_dataset_example_bytes(ds),
+                                             &w, &h, err, err_size);
+    if (st == FX_OK && ds->source_size) {
+        ds->source_size[2 * i] = w;
+        ds->source_size[2 * i + 1] = h;
     }
-    st = fx_dataset_prepare_image(&img, ds->channels, ds->height, ds->width,
-                                  ds->pixels + (size_t)i * fx_dataset_example_bytes(ds), err, err_size);
-    fx_image_free(&img);
     return st;
 }
 
@@ -228,6 +221,29 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
         name_list_free(&classes);
         return fx_fail(ctx, FX_ERR_INVALID, "%s: too many class folders", src->root);
     }
+    if (src->part != FX_DATA_PART_ALL) {
+        /* data.split: keep the classes of this part, renumbered in order. */
+        unsigned char *keep = fx_calloc(ctx, classes.n, 1, "split");
+        if (!keep) {
+            name_list_free(&classes);
+            return FX_ERR_NOMEM;
+        }
+        st = fx_data_split_classes(ctx, src->root, classes.names, (int)classes.n, cfg->split_holdout,
+                                   cfg->split_seed, src->part, keep);
+        size_t kept = 0;
+        for (size_t c = 0; c < classes.n; c++) {
+            if (st == FX_OK && keep[c])
+                classes.names[kept++] = classes.names[c];
+            else
+                free(classes.names[c]);
+        }
+        classes.n = kept;
+        free(keep);
+        if (st != FX_OK) {
+            name_list_free(&classes);
+            return st;
+        }
+    }
     ds->n_classes = (int)classes.n;
     ds->class_names = classes.names; /* ownership moves to ds */
     classes.names = NULL;
@@ -274,12 +290,19 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
                        "%s: no images in its %d class folders (fx reads .png .jpg .jpeg .pgm .ppm .pnm)",
                        src->root, ds->n_classes);
 
+    if (src->landmarks[0] && (st = fx_data_landmarks_read(ctx, src, ds)) != FX_OK)
+        return st;
+
     /* Geometry: channels from the config (default RGB); size from resize,
-     * else from the first image. */
+     * else the box, else the first image. */
     ds->channels = cfg->channels ? cfg->channels : 3;
+    memcpy(ds->box, cfg->box, sizeof ds->box);
     char err[FX_DATA_ERROR_MAX];
     if (cfg->resize) {
         ds->height = ds->width = cfg->resize;
+    } else if (cfg->box[2]) {
+        ds->width = cfg->box[2];
+        ds->height = cfg->box[3];
     } else {
         fx_image_u8 first;
         if ((st = fx_image_decode_file(ds->files[0], &first, err, sizeof err)) != FX_OK)
@@ -290,12 +313,19 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
     }
 
     size_t bytes = (size_t)ds->n * fx_dataset_example_bytes(ds);
+    /* With a box and no resize every image yields box-sized pixels. */
+    int same_size_needed = cfg->resize == 0 && cfg->box[2] == 0;
     if (bytes > fx_dataset_cache_limit()) {
-        ds->resize_on_load = cfg->resize != 0;
+        ds->resize_on_load = !same_size_needed;
         return FX_OK; /* lazy: the loader decodes each example when needed */
     }
     ds->pixels = fx_malloc(ctx, bytes ? bytes : 1, "decoded images");
     if (!ds->pixels)
         return FX_ERR_NOMEM;
-    return decode_all(ctx, ds, cfg->resize == 0, cfg->workers);
+    if (ds->n_points > 0) {
+        ds->source_size = fx_malloc(ctx, (size_t)ds->n * 2 * sizeof(int32_t), "image sizes");
+        if (!ds->source_size)
+            return FX_ERR_NOMEM;
+    }
+    return decode_all(ctx, ds, same_size_needed, cfg->workers);
 }

@@ -63,37 +63,93 @@ fx_status fx_dataset_prepare_image(fx_image_u8 *img, int channels, int out_h, in
     return FX_OK;
 }
 
+/* Cuts box (x, y, w, h) out of an HWC image, in place. */
+static fx_status cut_box(fx_image_u8 *img, const int *box, const char *name, char *err, size_t err_size)
+{
+    if (box[2] == 0)
+        return FX_OK;
+    if (box[0] + box[2] > img->width || box[1] + box[3] > img->height) {
+        snprintf(err, err_size,
+                 "%s: image is %dx%d but data.box [%d, %d, %d, %d] reaches to x %d, y %d; use a box inside "
+                 "every image (or leave data.box out)",
+                 name, img->width, img->height, box[0], box[1], box[2], box[3], box[0] + box[2],
+                 box[1] + box[3]);
+        return FX_ERR_SHAPE;
+    }
+    size_t row = (size_t)box[2] * (size_t)img->channels;
+    for (int y = 0; y < box[3]; y++)
+        memmove(img->pixels + (size_t)y * row,
+                img->pixels + ((size_t)(box[1] + y) * (size_t)img->width + (size_t)box[0]) * (size_t)img->channels,
+                row);
+    img->width = box[2];
+    img->height = box[3];
+    return FX_OK;
+}
+
+fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *src_w,
+                                    int *src_h, char *err, size_t err_size)
+{
+    fx_image_u8 img;
+    fx_status st = fx_image_decode_file(ds->files[i], &img, err, err_size);
+    if (st != FX_OK)
+        return st;
+    if ((st = cut_box(&img, ds->box, ds->files[i], err, err_size)) != FX_OK) {
+        fx_image_free(&img);
+        return st;
+    }
+    if (check_size && (img.width != ds->width || img.height != ds->height)) {
+        snprintf(err, err_size,
+                 "%s: image is %dx%d but the data set's images are %dx%d (%s); set data.resize so all images "
+                 "get one size",
+                 ds->files[i], img.width, img.height, ds->width, ds->height, ds->files[0]);
+        fx_image_free(&img);
+        return FX_ERR_SHAPE;
+    }
+    *src_w = img.width;
+    *src_h = img.height;
+    st = fx_dataset_prepare_image(&img, ds->channels, ds->height, ds->width, dst, err, err_size);
+    fx_image_free(&img);
+    return st;
+}
+
+/* Source pixels (before the box) -> stored geometry: subtract the box
+ * corner, then the resize's half-pixel-centre rule
+ * x' = (x + 0.5) * W / w - 0.5 (pixel centres at integers). */
+static void landmarks_to_stored(const fx_dataset *ds, int64_t i, int src_w, int src_h, float *out)
+{
+    const float *in = ds->landmarks + (size_t)i * (size_t)ds->n_points * 2;
+    double sx = (double)ds->width / src_w, sy = (double)ds->height / src_h;
+    for (int p = 0; p < ds->n_points; p++) {
+        out[2 * p] = (float)((in[2 * p] - ds->box[0] + 0.5) * sx - 0.5);
+        out[2 * p + 1] = (float)((in[2 * p + 1] - ds->box[1] + 0.5) * sy - 0.5);
+    }
+}
+
 fx_status fx_dataset_example_pixels(const fx_dataset *ds, int64_t i, uint8_t *scratch, const uint8_t **pixels,
-                                    char *err, size_t err_size)
+                                    float *landmarks, char *err, size_t err_size)
 {
     if (i < 0 || i >= ds->n) {
         snprintf(err, err_size, "%s: example %lld is out of range (data set has %lld)", ds->source,
                  (long long)i, (long long)ds->n);
         return FX_ERR_INVALID;
     }
+    int src_w, src_h;
     if (ds->pixels) {
         *pixels = ds->pixels + (size_t)i * fx_dataset_example_bytes(ds);
-        return FX_OK;
+        src_w = ds->source_size ? ds->source_size[2 * i] : ds->width;
+        src_h = ds->source_size ? ds->source_size[2 * i + 1] : ds->height;
+    } else {
+        /* Lazy ImageFolder: decode now. Without a resize every image must
+         * have the size of the first one (the loader's batches have one
+         * shape). */
+        fx_status st =
+            fx_dataset_decode_example(ds, i, ds->resize_on_load == 0, scratch, &src_w, &src_h, err, err_size);
+        if (st != FX_OK)
+            return st;
+        *pixels = scratch;
     }
-    /* Lazy ImageFolder: decode now. Without a resize every image must have
-     * the size of the first one (the loader's batches have one shape). */
-    fx_image_u8 img;
-    fx_status st = fx_image_decode_file(ds->files[i], &img, err, err_size);
-    if (st != FX_OK)
-        return st;
-    if (ds->resize_on_load == 0 && (img.width != ds->width || img.height != ds->height)) {
-        snprintf(err, err_size,
-                 "%s: image is %dx%d but the data set's images are %dx%d; set data.resize to give "
-                 "all images one size",
-                 ds->files[i], img.width, img.height, ds->width, ds->height);
-        fx_image_free(&img);
-        return FX_ERR_SHAPE;
-    }
-    st = fx_dataset_prepare_image(&img, ds->channels, ds->height, ds->width, scratch, err, err_size);
-    fx_image_free(&img);
-    if (st != FX_OK)
-        return st;
-    *pixels = scratch;
+    if (landmarks && ds->n_points > 0)
+        landmarks_to_stored(ds, i, src_w, src_h, landmarks);
     return FX_OK;
 }
 
@@ -108,6 +164,24 @@ fx_status fx_dataset_open(fx_context *ctx, const fx_data_source *src, const fx_d
     if (cfg->resize < 0 || cfg->resize > 4096)
         return fx_fail(ctx, FX_ERR_INVALID, "data.resize is %d; use 0 (keep) or a size up to 4096",
                        cfg->resize);
+    if (cfg->box[2] < 0 || cfg->box[3] < 0 || cfg->box[0] < 0 || cfg->box[1] < 0 ||
+        (cfg->box[2] == 0) != (cfg->box[3] == 0))
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "data.box is [%d, %d, %d, %d]; give [x, y, width, height] with x, y >= 0 and a positive "
+                       "width and height",
+                       cfg->box[0], cfg->box[1], cfg->box[2], cfg->box[3]);
+    if (!(cfg->split_holdout >= 0 && cfg->split_holdout < 1))
+        return fx_fail(ctx, FX_ERR_INVALID, "data.split.holdout is %g; use a share of identities in (0, 1)",
+                       (double)cfg->split_holdout);
+    if (src->part != FX_DATA_PART_ALL && cfg->split_holdout == 0)
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "the data source asks for the %s part of a split, but there is no data.split; add "
+                       "`split: {holdout: 0.2, seed: 1}` under data",
+                       src->part == FX_DATA_PART_KEPT ? "kept" : "held-out");
+    if (src->kind == FX_DATA_IDX && (cfg->box[2] || src->landmarks[0] || src->part != FX_DATA_PART_ALL))
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "%s: data.box, landmarks and split parts apply to ImageFolder sources, not IDX files",
+                       src->images);
     if (src->limit < 0)
         return fx_fail(ctx, FX_ERR_INVALID, "data limit is %lld; use 0 (all) or a positive count",
                        (long long)src->limit);
@@ -150,6 +224,8 @@ void fx_dataset_close(fx_dataset *ds)
     free(ds->files);
     free(ds->labels);
     free(ds->pixels);
+    free(ds->landmarks);
+    free(ds->source_size);
     free(ds);
 }
 
@@ -168,6 +244,18 @@ const char *fx_dataset_class_name(const fx_dataset *ds, int i)
     if (!ds || i < 0 || i >= ds->n_classes)
         return NULL;
     return ds->class_names[i];
+}
+
+int fx_dataset_landmark_points(const fx_dataset *ds)
+{
+    return ds ? ds->n_points : 0;
+}
+
+const char *fx_dataset_file(const fx_dataset *ds, int64_t i)
+{
+    if (!ds || !ds->files || i < 0 || i >= ds->n)
+        return NULL;
+    return ds->files[i];
 }
 
 fx_shape fx_dataset_example_shape(const fx_dataset *ds, const fx_data_config *cfg)

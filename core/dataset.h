@@ -33,6 +33,10 @@ struct fx_dataset {
     char **files;                /* ImageFolder: [n] image paths, owned; NULL for IDX */
     int resize_on_load;          /* lazy: images are resized to height x width when decoded;
                                   * 0: they must already have that size */
+    int box[4];                  /* data.box (x, y, w, h) cut before the resize; w == 0: none */
+    int n_points;                /* landmarks per image; 0: none */
+    float *landmarks;            /* [n, n_points, 2] in source-image pixels (before the box); NaN: none */
+    int32_t *source_size;        /* [n, 2] width, height after the box, filled when decoded (cached) */
 };
 
 /* Bytes of one stored example (C * H * W). */
@@ -42,10 +46,28 @@ static inline size_t fx_dataset_example_bytes(const fx_dataset *ds)
 }
 
 /* Pixels of example i: a pointer into the cache, or (lazy) decoded into
- * `scratch` (fx_dataset_example_bytes bytes). Safe to call from several
- * threads at once with distinct scratch buffers. Errors go to err. */
+ * `scratch` (fx_dataset_example_bytes bytes). When `landmarks` is not NULL
+ * and the data set has landmarks, also writes its n_points (x, y) in the
+ * stored geometry (after box and resize; NaN when the image has none).
+ * Safe to call from several threads at once with distinct scratch
+ * buffers. Errors go to err. */
 fx_status fx_dataset_example_pixels(const fx_dataset *ds, int64_t i, uint8_t *scratch, const uint8_t **pixels,
-                                    char *err, size_t err_size);
+                                    float *landmarks, char *err, size_t err_size);
+
+/* Decodes image i's file, cuts ds->box, converts and resizes it into dst
+ * (stored geometry); *src_w, *src_h get the size after the box. */
+fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *src_w,
+                                    int *src_h, char *err, size_t err_size);
+
+/* Reads the landmarks CSV of `src` into ds->landmarks / ds->n_points
+ * (core/data_landmarks.c); ds->files must be listed. */
+fx_status fx_data_landmarks_read(fx_context *ctx, const fx_data_source *src, fx_dataset *ds);
+
+/* The identities of an ImageFolder root a data.split part keeps
+ * (core/data_split.c): keep[c] = 1 for the classes of names[0..n) in part
+ * `part`. */
+fx_status fx_data_split_classes(fx_context *ctx, const char *root, char *const *names, int n, float holdout,
+                                uint64_t seed, fx_data_part part, unsigned char *keep);
 
 /* Converts a decoded HWC image to `channels`, makes it planar and resizes
  * it to out_h x out_w into dst [channels, out_h, out_w]. `img` may be

@@ -21,13 +21,19 @@
  *   crop to size x size: random offset (augment and crop: random) or the
  *   centre ((H - size) / 2, floored); horizontal flip with probability 1/2
  *   (augment and flip); then out = x * scale[c] + bias[c] with
- *   scale = 1 / (255 std), bias = -mean / std (or 1/255 and 0). */
+ *   scale = 1 / (255 std), bias = -mean / std (or 1/255 and 0).
+ * Landmarks (stored geometry, dataset.c) follow: minus the crop offset;
+ * on a flip x -> out_w - 1 - x, and for 68 points the indices are mirrored
+ * (fx_face_mirror68) so point 36 stays the eye corner on the image's left.
+ * Then the occlusion (opt->occlude), see draw_occlusion. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dataset.h"
+#include "fx/face.h"
 
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY };
 
@@ -42,12 +48,14 @@ typedef struct loader_slot {
     char error[FX_DATA_ERROR_MAX];
     float *images;
     int32_t *labels;
+    float *landmarks; /* [batch, n_points, 2] when the data set has landmarks */
 } loader_slot;
 
 typedef struct loader_worker {
     fx_loader *loader;
     pthread_t thread;
     uint8_t *scratch; /* one decoded example (lazy data sets) */
+    float *points;    /* one example's landmarks in stored geometry */
 } loader_worker;
 
 struct fx_loader {
@@ -60,6 +68,11 @@ struct fx_loader {
     int64_t n, n_batches;
     int64_t *order;
     uint64_t augment_seed;
+    int n_points;            /* landmarks per example; 0: none */
+    int has_occlusion;
+    fx_occlusion occlusion;  /* copy of *opt->occlude */
+    float template_xy[2 * FX_FACE_POINTS68]; /* the mean face in the occlusion frame */
+    fx_face_mesh *mesh;      /* over template_xy */
 
     pthread_mutex_t mutex;
     pthread_cond_t work, ready, idle;
@@ -74,12 +87,83 @@ struct fx_loader {
     int busy, active, quit, started;
 };
 
-/* Writes example `index` (transformed) into out [C, out_h, out_w]. */
-static fx_status transform_example(const fx_loader *ld, int64_t index, uint8_t *scratch, float *out, char *err,
-                                   size_t err_size)
+/* Fills the polygon q[0..n) (x, y in output pixels) with `value` in every
+ * channel: pixel (j, i) is inside when its centre (j, i) is, by the
+ * crossing rule with half-open edges, so an axis-aligned window with edges
+ * at a and b covers the pixels with a <= j < b (rows likewise) and two
+ * windows that share an edge never both paint a pixel. */
+static void fill_polygon(float *out, int channels, int h, int w, const float (*q)[2], int n, float value)
+{
+    float ymin = q[0][1], ymax = q[0][1];
+    for (int k = 1; k < n; k++) {
+        ymin = q[k][1] < ymin ? q[k][1] : ymin;
+        ymax = q[k][1] > ymax ? q[k][1] : ymax;
+    }
+    int i0 = (int)ceilf(ymin), i1 = (int)ceilf(ymax);
+    i0 = i0 < 0 ? 0 : i0;
+    i1 = i1 > h ? h : i1;
+    for (int i = i0; i < i1; i++) {
+        float xs[8];
+        int nx = 0;
+        for (int k = 0; k < n && nx < 8; k++) {
+            const float *a = q[k], *b = q[(k + 1) % n];
+            if ((a[1] <= (float)i && (float)i < b[1]) || (b[1] <= (float)i && (float)i < a[1]))
+                xs[nx++] = a[0] + ((float)i - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
+        }
+        for (int u = 1; u < nx; u++) /* insertion sort of at most 8 */
+            for (int v = u; v > 0 && xs[v] < xs[v - 1]; v--) {
+                float t = xs[v];
+                xs[v] = xs[v - 1];
+                xs[v - 1] = t;
+            }
+        for (int k = 0; k + 1 < nx; k += 2) {
+            int j0 = (int)ceilf(xs[k]), j1 = (int)ceilf(xs[k + 1]);
+            j0 = j0 < 0 ? 0 : j0;
+            j1 = j1 > w ? w : j1;
+            for (int c = 0; c < channels; c++)
+                for (int j = j0; j < j1; j++)
+                    out[((size_t)c * h + i) * w + j] = value;
+        }
+    }
+}
+
+/* The occlusion window of one example as a quadrilateral in output pixels.
+ * Its corners in the frame are the outer edges of pixels x .. x+w-1 and
+ * y .. y+h-1: (x - 1/2, y - 1/2), (x + w - 1/2, y - 1/2), ... With 68 finite
+ * landmarks each corner goes through the mesh from the mean face (frame)
+ * to the example's landmarks; otherwise the frame is the crop, resampled
+ * by the resize rule u' = (u + 1/2) out / frame - 1/2. */
+static void occlusion_quad(const fx_loader *ld, const float *points, float (*q)[2])
+{
+    const fx_occlusion *o = &ld->occlusion;
+    const float cx[4] = {(float)o->x - 0.5f, (float)(o->x + o->width) - 0.5f, (float)(o->x + o->width) - 0.5f,
+                         (float)o->x - 0.5f};
+    const float cy[4] = {(float)o->y - 0.5f, (float)o->y - 0.5f, (float)(o->y + o->height) - 0.5f,
+                         (float)(o->y + o->height) - 0.5f};
+    int warp = points && ld->n_points == FX_FACE_POINTS68 && ld->mesh;
+    for (int p = 0; warp && p < 2 * FX_FACE_POINTS68; p++)
+        if (!isfinite(points[p]))
+            warp = 0;
+    for (int k = 0; k < 4 && warp; k++)
+        if (fx_face_mesh_map(ld->mesh, ld->template_xy, points, cx[k], cy[k], &q[k][0], &q[k][1]) != 0)
+            warp = 0; /* cannot happen for the (valid) template: then all four corners use the crop frame */
+    if (warp)
+        return;
+    for (int k = 0; k < 4; k++) {
+        q[k][0] = (cx[k] + 0.5f) * (float)ld->out_w / (float)o->frame - 0.5f;
+        q[k][1] = (cy[k] + 0.5f) * (float)ld->out_h / (float)o->frame - 0.5f;
+    }
+}
+
+/* Writes example `index` (transformed) into out [C, out_h, out_w] and, when
+ * the data set has landmarks, its points into points_out [n_points, 2]
+ * (`stored` is a scratch array of the same size). */
+static fx_status transform_example(const fx_loader *ld, int64_t index, uint8_t *scratch, float *stored,
+                                   float *points_out, float *out, char *err, size_t err_size)
 {
     const uint8_t *px;
-    fx_status st = fx_dataset_example_pixels(ld->ds, index, scratch, &px, err, err_size);
+    fx_status st = fx_dataset_example_pixels(ld->ds, index, scratch, &px, ld->n_points ? stored : NULL, err,
+                                             err_size);
     if (st != FX_OK)
         return st;
     uint64_t stream = fx_rng_derive(ld->augment_seed, (uint64_t)index);
@@ -108,18 +192,34 @@ static fx_status transform_example(const fx_loader *ld, int64_t index, uint8_t *
                     dst[x] = (float)row[x] * scale + bias;
         }
     }
+    if (ld->n_points) {
+        int mirror68 = flip && ld->n_points == FX_FACE_POINTS68;
+        for (int p = 0; p < ld->n_points; p++) {
+            int from = mirror68 ? fx_face_mirror68(p) : p;
+            float x = stored[2 * from] - (float)ox, y = stored[2 * from + 1] - (float)oy;
+            points_out[2 * p] = flip ? (float)(ow - 1) - x : x;
+            points_out[2 * p + 1] = y;
+        }
+    }
+    if (ld->has_occlusion) {
+        float q[4][2];
+        occlusion_quad(ld, ld->n_points ? points_out : NULL, q);
+        fill_polygon(out, ld->channels, ld->out_h, ow, (const float(*)[2])q, 4, ld->occlusion.value);
+    }
     return FX_OK;
 }
 
-static fx_status fill_batch(const fx_loader *ld, int64_t batch, loader_slot *slot, uint8_t *scratch)
+static fx_status fill_batch(const fx_loader *ld, int64_t batch, loader_slot *slot, uint8_t *scratch,
+                            float *stored)
 {
     int64_t start = batch * ld->opt.batch;
     int64_t count = ld->n - start < ld->opt.batch ? ld->n - start : ld->opt.batch;
     size_t example = (size_t)ld->channels * ld->out_h * ld->out_w;
     for (int64_t j = 0; j < count; j++) {
         int64_t index = ld->order[start + j];
-        fx_status st = transform_example(ld, index, scratch, slot->images + (size_t)j * example, slot->error,
-                                         sizeof slot->error);
+        float *points = ld->n_points ? slot->landmarks + (size_t)j * (size_t)ld->n_points * 2 : NULL;
+        fx_status st = transform_example(ld, index, scratch, stored, points, slot->images + (size_t)j * example,
+                                         slot->error, sizeof slot->error);
         if (st != FX_OK)
             return st;
         slot->labels[j] = ld->ds->labels[index];
@@ -149,7 +249,7 @@ static void *worker_main(void *arg)
         ld->busy++;
         pthread_mutex_unlock(&ld->mutex);
 
-        fx_status st = fill_batch(ld, batch, slot, w->scratch);
+        fx_status st = fill_batch(ld, batch, slot, w->scratch, w->points);
 
         pthread_mutex_lock(&ld->mutex);
         ld->busy--;
@@ -184,6 +284,12 @@ static fx_status check_options(fx_context *ctx, const fx_dataset *ds, const fx_d
         if (!(cfg->std[c] > 0))
             return fx_fail(ctx, FX_ERR_INVALID, "data normalisation std[%d] is %g; it must be positive", c,
                            (double)cfg->std[c]);
+    const fx_occlusion *o = opt->occlude;
+    if (o && (o->frame < 1 || o->frame > 65536 || o->width < 1 || o->height < 1 || !isfinite(o->value)))
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "occlusion window: frame %d, size %dx%d, value %g; use a positive frame and size and a "
+                       "finite value",
+                       o->frame, o->width, o->height, (double)o->value);
     return FX_OK;
 }
 
@@ -221,6 +327,21 @@ fx_status fx_loader_create(fx_context *ctx, fx_dataset *ds, const fx_data_config
         }
     }
     ld->n_batches = opt->drop_last ? ld->n / opt->batch : (ld->n + opt->batch - 1) / opt->batch;
+    ld->n_points = ds->n_points;
+    ld->opt.occlude = NULL; /* the caller's pointer is not kept */
+    if (opt->occlude) {
+        ld->has_occlusion = 1;
+        ld->occlusion = *opt->occlude;
+        if (ld->n_points == FX_FACE_POINTS68) {
+            fx_status mst = fx_face_template68(ctx, ld->occlusion.frame, ld->template_xy);
+            if (mst == FX_OK)
+                mst = fx_face_mesh_create(ctx, ld->template_xy, FX_FACE_POINTS68, &ld->mesh);
+            if (mst != FX_OK) {
+                fx_loader_destroy(ld);
+                return mst;
+            }
+        }
+    }
 
     int workers = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : cfg->workers;
     ld->n_slots = workers + 2;
@@ -236,12 +357,23 @@ fx_status fx_loader_create(fx_context *ctx, fx_dataset *ds, const fx_data_config
         ld->slots[s].labels = fx_malloc(ctx, (size_t)opt->batch * sizeof(int32_t), "loader labels");
         if (!ld->slots[s].images || !ld->slots[s].labels)
             goto nomem;
+        if (ld->n_points) {
+            ld->slots[s].landmarks = fx_malloc(ctx, (size_t)opt->batch * (size_t)ld->n_points * 2 * sizeof(float),
+                                               "loader landmarks");
+            if (!ld->slots[s].landmarks)
+                goto nomem;
+        }
     }
     for (int w = 0; w < workers; w++) {
         ld->workers[w].loader = ld;
         if (!ds->pixels) {
             ld->workers[w].scratch = fx_malloc(ctx, fx_dataset_example_bytes(ds), "loader decode buffer");
             if (!ld->workers[w].scratch)
+                goto nomem;
+        }
+        if (ld->n_points) {
+            ld->workers[w].points = fx_malloc(ctx, (size_t)ld->n_points * 2 * sizeof(float), "loader landmarks");
+            if (!ld->workers[w].points)
                 goto nomem;
         }
     }
@@ -304,10 +436,14 @@ void fx_loader_destroy(fx_loader *ld)
         for (int s = 0; s < ld->n_slots; s++) {
             free(ld->slots[s].images);
             free(ld->slots[s].labels);
+            free(ld->slots[s].landmarks);
         }
     if (ld->workers)
-        for (int w = 0; w < ld->n_workers_alloc; w++)
+        for (int w = 0; w < ld->n_workers_alloc; w++) {
             free(ld->workers[w].scratch);
+            free(ld->workers[w].points);
+        }
+    fx_face_mesh_destroy(ld->mesh);
     free(ld->workers);
     free(ld->slots);
     free(ld->order);
@@ -352,6 +488,11 @@ fx_status fx_loader_start_epoch(fx_loader *ld, int64_t epoch)
 
 fx_status fx_loader_next(fx_loader *ld, float *images, int32_t *labels, int *count)
 {
+    return fx_loader_next_landmarks(ld, images, labels, NULL, count);
+}
+
+fx_status fx_loader_next_landmarks(fx_loader *ld, float *images, int32_t *labels, float *landmarks, int *count)
+{
     *count = 0;
     if (!ld->started)
         return fx_fail(ld->ctx, FX_ERR_INVALID, "loader: call fx_loader_start_epoch before fx_loader_next");
@@ -372,6 +513,8 @@ fx_status fx_loader_next(fx_loader *ld, float *images, int32_t *labels, int *cou
     size_t example = (size_t)ld->channels * ld->out_h * ld->out_w;
     memcpy(images, slot->images, (size_t)slot->count * example * sizeof(float));
     memcpy(labels, slot->labels, (size_t)slot->count * sizeof(int32_t));
+    if (landmarks && ld->n_points)
+        memcpy(landmarks, slot->landmarks, (size_t)slot->count * (size_t)ld->n_points * 2 * sizeof(float));
     *count = slot->count;
 
     pthread_mutex_lock(&ld->mutex);

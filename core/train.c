@@ -23,8 +23,8 @@ static void format_duration(double s, char *buf, size_t size)
 }
 
 /* The value whose argmax is the prediction: train.predict, else the first
- * input of the first loss node. */
-static const char *predict_name(fx_graph *g, const fx_config *cfg)
+ * input of the first loss node. Shared with core/extract.c (internal.h). */
+const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
 {
     if (cfg->train.predict[0])
         return cfg->train.predict;
@@ -36,18 +36,15 @@ static const char *predict_name(fx_graph *g, const fx_config *cfg)
     return NULL;
 }
 
-/* Checks that the data fits the graph's inputs. */
-static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
-                              const char *which)
+/* Checks that the data's images fit the graph's image input. Shared with
+ * core/extract.c (internal.h), which needs no label input. */
+fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                                     const char *which)
 {
     int img = fx_graph_find_value(g, cfg->data.image_input);
-    int lab = fx_graph_find_value(g, cfg->data.label_input);
     if (img < 0 || g->values[img].producer >= 0)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: data.image names '%s', which is not an input of the graph",
                        cfg->path, cfg->data.image_input);
-    if (lab < 0 || g->values[lab].producer >= 0)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
-                       cfg->path, cfg->data.label_input);
     fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
     for (int i = 0; i < g->n_inputs; i++) {
         if (g->inputs[i].value != img)
@@ -63,6 +60,20 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
         if (g->inputs[i].dtype != FX_F32)
             return fx_fail(ctx, FX_ERR_INVALID, "%s: image input '%s' must be float32", cfg->path, cfg->data.image_input);
     }
+    return FX_OK;
+}
+
+/* Checks that the data fits the graph's inputs (images and labels). */
+static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                              const char *which)
+{
+    fx_status st = fx_train_check_image_input(ctx, g, cfg, ds, which);
+    if (st != FX_OK)
+        return st;
+    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    if (lab < 0 || g->values[lab].producer >= 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
+                       cfg->path, cfg->data.label_input);
     for (int i = 0; i < g->n_inputs; i++)
         if (g->inputs[i].value == lab && (g->inputs[i].dtype != FX_I32 || g->inputs[i].shape.ndim != 0))
             return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
@@ -92,7 +103,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
                                   fx_eval_result *res)
 {
     memset(res, 0, sizeof *res);
-    const char *pred = predict_name(g, cfg);
+    const char *pred = fx_train_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: cannot tell which value holds the class scores; set train.predict",
                        cfg->path);
@@ -201,7 +212,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && fx_dataset_size(train_ds) < tc->batch)
         st = fx_fail(ctx, FX_ERR_INVALID, "%s: the training set has %lld examples, fewer than train.batch %d",
                      cfg->path, (long long)fx_dataset_size(train_ds), tc->batch);
-    const char *pred = st == FX_OK ? predict_name(g, cfg) : NULL;
+    const char *pred = st == FX_OK ? fx_train_predict_name(g, cfg) : NULL;
     if (st == FX_OK && pred)
         st = fx_graph_keep(g, pred);
     if (st == FX_OK)

@@ -24,6 +24,7 @@ void fx_config_default(fx_config *cfg)
     d->n_norm = 0;
     snprintf(d->image_input, sizeof d->image_input, "image");
     snprintf(d->label_input, sizeof d->label_input, "label");
+    snprintf(d->landmarks_input, sizeof d->landmarks_input, "landmarks");
     d->workers = 2;
 
     fx_train_config *t = &cfg->train;
@@ -197,7 +198,7 @@ static fx_status read_source(const fx_yaml_doc *doc, const fx_yaml_node *v, cons
     if (!v || fx_yaml_is_null(v))
         return FX_OK;
     TRY(fx_yaml_expect_mapping(doc, v, section));
-    static const char *const keys[] = {"idx", "imagefolder", "limit", NULL};
+    static const char *const keys[] = {"idx", "imagefolder", "limit", "landmarks", "part", NULL};
     TRY(fx_yaml_check_keys(doc, v, section, keys, NULL));
     const fx_yaml_node *idx = fx_yaml_get(v, "idx"), *folder = fx_yaml_get(v, "imagefolder");
     if (idx && folder)
@@ -224,12 +225,70 @@ static fx_status read_source(const fx_yaml_doc *doc, const fx_yaml_node *v, cons
         snprintf(what, sizeof what, "%s.imagefolder", section);
         TRY(fx_yaml_read_path(doc, folder, what, dir, src->root, sizeof src->root));
         src->kind = FX_DATA_IMAGEFOLDER;
+        const fx_yaml_node *lm = fx_yaml_get(v, "landmarks");
+        if (lm && !fx_yaml_is_null(lm)) {
+            snprintf(what, sizeof what, "%s.landmarks", section);
+            TRY(fx_yaml_read_path(doc, lm, what, dir, src->landmarks, sizeof src->landmarks));
+        }
+        static const char *const parts[] = {"all", "kept", "held_out", NULL};
+        int part = (int)src->part;
+        TRY(set_enum(doc, v, "part", section, parts, &part));
+        src->part = (fx_data_part)part;
     } else {
         return fx_yaml_fail(doc, v, FX_ERR_INVALID,
                             "%s: no data source; write `idx: {images: ..., labels: ...}` or `imagefolder: folder`",
                             section);
     }
+    const char *only_folder[] = {"landmarks", "part"};
+    for (int k = 0; k < 2; k++)
+        if (idx && fx_yaml_get(v, only_folder[k]))
+            return fx_yaml_fail(doc, fx_yaml_get(v, only_folder[k]), FX_ERR_INVALID,
+                                "%s.%s: applies to `imagefolder` sources, not IDX files", section, only_folder[k]);
     return set_int(doc, v, "limit", section, 0, INT64_MAX, &src->limit);
+}
+
+/* data.box: [x, y, width, height] in source pixels. */
+static fx_status read_box(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_data_config *d)
+{
+    if (!v || fx_yaml_is_null(v))
+        return FX_OK;
+    if (v->kind != FX_YAML_SEQUENCE || v->n != 4)
+        return fx_yaml_fail(doc, v, FX_ERR_INVALID,
+                            "data.box: expected [x, y, width, height], e.g. `box: [65, 65, 120, 120]` for the "
+                            "central 120x120 of a 250x250 image");
+    static const char *const names[] = {"data.box x", "data.box y", "data.box width", "data.box height"};
+    for (int k = 0; k < 4; k++) {
+        int64_t val;
+        TRY(fx_yaml_read_int(doc, v->items[k], names[k], k < 2 ? 0 : 1, 65536, &val));
+        d->box[k] = (int)val;
+    }
+    return FX_OK;
+}
+
+/* data.split: {holdout: share of identities held out, seed}. */
+static fx_status read_split(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_data_config *d)
+{
+    if (!v || fx_yaml_is_null(v))
+        return FX_OK;
+    TRY(fx_yaml_expect_mapping(doc, v, "data.split"));
+    static const char *const keys[] = {"holdout", "seed", NULL};
+    TRY(fx_yaml_check_keys(doc, v, "data.split", keys, NULL));
+    const fx_yaml_node *h = fx_yaml_get(v, "holdout");
+    if (!h || fx_yaml_is_null(h))
+        return fx_yaml_fail(doc, v, FX_ERR_INVALID,
+                            "data.split: missing 'holdout'; write `split: {holdout: 0.2, seed: 1}` (the share of "
+                            "identities held out)");
+    double share;
+    TRY(fx_yaml_read_float(doc, h, "data.split.holdout", 0, 1, &share));
+    if (share <= 0 || share >= 1)
+        return fx_yaml_fail(doc, h, FX_ERR_INVALID, "data.split.holdout: must be between 0 and 1 (exclusive), got %s",
+                            h->text);
+    d->split_holdout = (float)share;
+    d->split_seed = 1;
+    const fx_yaml_node *seed = fx_yaml_get(v, "seed");
+    if (seed && !fx_yaml_is_null(seed))
+        TRY(fx_yaml_read_uint64(doc, seed, "data.split.seed", &d->split_seed));
+    return FX_OK;
 }
 
 static fx_status read_float_list(const fx_yaml_doc *doc, const fx_yaml_node *v, const char *what, float *out,
@@ -263,11 +322,31 @@ static fx_status read_data(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_con
         return FX_OK;
     TRY(fx_yaml_expect_mapping(doc, v, "data"));
     static const char *const keys[] = {"train", "test",  "channels", "resize", "size",    "crop",
-                                       "flip",  "normalize", "image", "label",  "workers", NULL};
+                                       "flip",  "normalize", "image", "label",  "workers", "box",
+                                       "split", "landmarks", NULL};
     TRY(fx_yaml_check_keys(doc, v, "data", keys, NULL));
     fx_data_config *d = &cfg->data;
     TRY(read_source(doc, fx_yaml_get(v, "train"), "data.train", cfg->dir, &d->train));
     TRY(read_source(doc, fx_yaml_get(v, "test"), "data.test", cfg->dir, &d->test));
+    TRY(read_box(doc, fx_yaml_get(v, "box"), d));
+    TRY(read_split(doc, fx_yaml_get(v, "split"), d));
+    TRY(set_string(doc, v, "landmarks", "data", d->landmarks_input, sizeof d->landmarks_input));
+    /* With a split, an ImageFolder source takes by default the kept
+     * identities for training and the held-out ones for testing. */
+    fx_data_source *srcs[2] = {&d->train, &d->test};
+    const char *sections[2] = {"train", "test"};
+    for (int k = 0; k < 2; k++) {
+        const fx_yaml_node *sv = fx_yaml_get(v, sections[k]);
+        const fx_yaml_node *part = sv && sv->kind == FX_YAML_MAPPING ? fx_yaml_get(sv, "part") : NULL;
+        int part_given = part && !fx_yaml_is_null(part);
+        if (d->split_holdout > 0 && srcs[k]->kind == FX_DATA_IMAGEFOLDER && !part_given)
+            srcs[k]->part = k == 0 ? FX_DATA_PART_KEPT : FX_DATA_PART_HELD_OUT;
+        if (d->split_holdout == 0 && srcs[k]->part != FX_DATA_PART_ALL)
+            return fx_yaml_fail(doc, part, FX_ERR_INVALID,
+                                "data.%s.part: there is no data.split to take a part of; add `split: {holdout: "
+                                "0.2, seed: 1}` under data",
+                                sections[k]);
+    }
     TRY(set_small_int(doc, v, "channels", "data", 1, 3, &d->channels));
     if (d->channels == 2)
         return fx_yaml_fail(doc, fx_yaml_get(v, "channels"), FX_ERR_INVALID,

@@ -246,7 +246,7 @@ static void expect_open_error(const fx_data_source *src, const fx_data_config *c
 static fx_loader *loader_ok(fx_dataset *ds, const fx_data_config *cfg, int batch, int shuffle, int augment,
                             uint64_t seed)
 {
-    fx_loader_options o = {batch, shuffle, augment, 0, seed};
+    fx_loader_options o = {batch, shuffle, augment, 0, seed, NULL};
     fx_loader *ld = NULL;
     ck_assert_msg(fx_loader_create(ctx, ds, cfg, &o, &ld) == FX_OK, "%s", fx_context_error(ctx));
     return ld;
@@ -763,7 +763,7 @@ START_TEST(test_loader_yields_every_example_once_per_shuffled_epoch)
     fx_loader_destroy(ld);
 
     /* drop_last skips the partial batch. */
-    fx_loader_options o = {B, 1, 0, 1, 42};
+    fx_loader_options o = {B, 1, 0, 1, 42, NULL};
     ck_assert_int_eq(fx_loader_create(ctx, ds, &cfg, &o, &ld), FX_OK);
     ck_assert_int_eq(fx_loader_batches_per_epoch(ld), 10);
     ck_assert_int_eq(read_epoch(ld, 0, B, 30, images, labels), 100);
@@ -877,7 +877,7 @@ START_TEST(test_loader_normalises_per_channel)
     ck_assert_float_eq_tol(out[2 * 4 + 0], 1.0f, 1e-6);
     fx_loader_destroy(ld);
     /* Invalid normalisation and sizes are refused at create. */
-    fx_loader_options o = {1, 0, 0, 0, 1};
+    fx_loader_options o = {1, 0, 0, 0, 1, NULL};
     cfg.n_norm = 2;
     ck_assert_int_eq(fx_loader_create(ctx, ds, &cfg, &o, &ld), FX_ERR_INVALID);
     cfg.n_norm = 1;

@@ -8,7 +8,7 @@ set -eu
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
 PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo"
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time"   # time: /usr/bin/time -v in bench/paper_net.sh
 fi
 
 missing=""

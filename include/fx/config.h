@@ -16,12 +16,20 @@ extern "C" {
 
 typedef enum fx_data_kind { FX_DATA_NONE = 0, FX_DATA_IDX, FX_DATA_IMAGEFOLDER } fx_data_kind;
 
+/* Which identities of an ImageFolder root a source takes when data.split
+ * is set (docs/data.md "Identity-disjoint split"). */
+typedef enum fx_data_part { FX_DATA_PART_ALL = 0, FX_DATA_PART_KEPT, FX_DATA_PART_HELD_OUT } fx_data_part;
+
 typedef struct fx_data_source {
     fx_data_kind kind;
     char images[FX_PATH_MAX]; /* IDX images file (may be .gz) */
     char labels[FX_PATH_MAX]; /* IDX labels file (may be .gz) */
     char root[FX_PATH_MAX];   /* ImageFolder root: root/<class>/<image> */
     int64_t limit;            /* use only the first `limit` examples; 0 = all */
+    char landmarks[FX_PATH_MAX]; /* CSV 'image,x1,y1,...' (image path relative to the root); "" = none.
+                                  * YAML: train: {imagefolder: ROOT, landmarks: FILE} */
+    fx_data_part part;        /* with data.split: the identities taken (YAML `part`; default kept
+                               * for train, held_out for test); without a split: ALL */
 } fx_data_source;
 
 typedef enum fx_crop_mode { FX_CROP_NONE = 0, FX_CROP_CENTER, FX_CROP_RANDOM } fx_crop_mode;
@@ -38,6 +46,12 @@ typedef struct fx_data_config {
     char image_input[FX_NAME_MAX]; /* graph input fed with images ("image") */
     char label_input[FX_NAME_MAX]; /* graph input fed with labels ("label") */
     int workers;            /* background loader threads (>= 1) */
+    int box[4];             /* x, y, w, h cut from each decoded image before the resize; w == 0: none.
+                             * YAML data.box: [x, y, w, h] */
+    float split_holdout;    /* data.split.holdout: share of identities held out, (0, 1); 0 = no split */
+    uint64_t split_seed;    /* data.split.seed */
+    char landmarks_input[FX_NAME_MAX]; /* graph input fed with landmarks [N, P, 2] when the graph
+                                        * declares it ("landmarks") */
 } fx_data_config;
 
 typedef enum fx_schedule { FX_SCHEDULE_CONSTANT = 0, FX_SCHEDULE_STEP, FX_SCHEDULE_COSINE } fx_schedule;
