@@ -29,10 +29,16 @@ static void usage(FILE *f)
 "           FOLDER/ of .npy files; --map FILE renames, docs/interop.md)\n"
 "  import   read weights (--weights, --map) into the graph's checkpoint;\n"
 "           every name, shape and dtype must match, else nothing is written\n"
+"  explain  what the filters of a layer learned (GRAPH.yaml --images DIR): peak\n"
+"           locations per filter, their deviation and spread, heat maps and\n"
+"           the feature change under occlusion; explain.json, PNG pictures\n"
+"           and explain.html in --out (docs/interpretability.md)\n"
 "  bench    time training steps (forward + backward + update) on random\n"
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
+"  crop-faces  aligned face crops + landmarks CSV from a dlib imglab XML\n"
+"           file (fxrun crop-faces --help)\n"
 "  plugins  list the loaded plugins (--plugin, and the graph file's\n"
 "           `plugins:` when a file is given), what each registers, and the\n"
 "           backends\n"
@@ -61,6 +67,17 @@ static void usage(FILE *f)
 "  --map FILE         export/import: YAML map of fx names to external names\n"
 "                     (and permutations), e.g. for a PyTorch state_dict\n"
 "  --output FILE      infer: write predictions here (default: stdout)\n"
+"  --images DIR       explain: the faces (ImageFolder root: DIR/<identity>/<image>)\n"
+"  --landmarks FILE   explain: CSV image,x1,y1,... for --images; with 68 points\n"
+"                     the peaks are warped to the frontal mean face\n"
+"  --box X,Y,W,H      cut this box from every image before the resize (data.box)\n"
+"  --value NAME       explain: the studied response maps [K, H, W] (default\n"
+"                     clean.k5bn)\n"
+"  --feature NAME     explain: the feature compared under occlusion (default:\n"
+"                     the graph's feature before the classifier)\n"
+"  --out DIR          explain: folder for explain.json, PNGs, explain.html\n"
+"                     (default: explain)\n"
+"  --limit N          explain: use the first N images (default 256)\n"
 "  --feed NAME=FILE   run/infer: set input or parameter NAME from a .npy file\n"
 "  --fetch NAME=FILE  run/infer: write value NAME to a .npy file\n"
 "  --grad NAME=FILE   run: write d(total loss)/d NAME (input or parameter)\n"
@@ -82,6 +99,7 @@ static void usage(FILE *f)
 "  fxrun train configs/fashion-mnist.yaml --epochs 2 --metrics m.jsonl\n"
 "  fxrun eval configs/fashion-mnist.yaml\n"
 "  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
+"  fxrun explain configs/interpret-fr-small.yaml --images faces/ --out report\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -122,7 +140,7 @@ static int parse_long(const char *flag, const char *v, long long min, long long 
 
 static int is_task(const char *s)
 {
-    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import", "devices", "ops", "plugins", NULL };
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import", "explain", "devices", "ops", "plugins", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -146,6 +164,8 @@ int main(int argc, char **argv)
     o.progress = -1;
     o.verbose = 1;
     int rc = 0;
+    if (argc > 1 && !strcmp(argv[1], "crop-faces"))
+        return cli_cmd_crop_faces(argc - 1, argv + 1);
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -225,6 +245,32 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--map")) {
             NEED_VALUE();
             o.map = next;
+        } else if (!strcmp(a, "--images")) {
+            NEED_VALUE();
+            o.images = next;
+        } else if (!strcmp(a, "--landmarks")) {
+            NEED_VALUE();
+            o.landmarks = next;
+        } else if (!strcmp(a, "--box")) {
+            NEED_VALUE();
+            if (rc == 0 && cli_parse_box(next, o.box) != 0)
+                rc = 2;
+            o.has_box = 1;
+        } else if (!strcmp(a, "--feature")) {
+            NEED_VALUE();
+            o.feature = next;
+        } else if (!strcmp(a, "--value")) {
+            NEED_VALUE();
+            o.value = next;
+        } else if (!strcmp(a, "--out")) {
+            NEED_VALUE();
+            o.out_dir = next;
+        } else if (!strcmp(a, "--limit")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.limit = v;
+            else
+                rc = 2;
         } else if (!strcmp(a, "--metrics")) {
             NEED_VALUE();
             o.metrics = next;
@@ -341,6 +387,8 @@ int main(int argc, char **argv)
         rc = cli_cmd_import(ctx, &o);
     else if (!strcmp(task, "bench"))
         rc = cli_cmd_bench(ctx, &o);
+    else if (!strcmp(task, "explain"))
+        rc = cli_cmd_explain(ctx, &o);
     else if (!strcmp(task, "devices"))
         rc = cli_cmd_devices(ctx, &o);
     else if (!strcmp(task, "ops"))

@@ -22,6 +22,7 @@
 #include "fx/plugin.h"
 #include "fx/opencl.h"
 #include "fx/canvas.h"
+#include "fx/interpret.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1
