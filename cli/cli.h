@@ -59,6 +59,14 @@ typedef struct cli_options {
     const char *value;      /* explain --value NAME: the studied response maps */
     const char *out_dir;    /* --out DIR: where reports go */
     long long limit;        /* --limit N: use the first N images; 0 = command default */
+    /* verify, identify, pairs (cmd_verify.c, cmd_identify.c; --images etc. above) */
+    const char *pairs;      /* verify: --pairs FILE (LFW format) */
+    int occlude;            /* verify/identify/features: --occlude (the paper's window on every image) */
+    int has_occlude_at, occlude_at[2]; /* --occlude-at X,Y: the window's top-left in the 110x110 mean face */
+    const char *json;       /* --json FILE */
+    const char *roc;        /* verify: --roc FILE.png */
+    int gallery;            /* identify: --gallery N images per identity (0: 1) */
+    int folds, per_fold;    /* pairs: --folds N, --per-fold N (0: 10 and 300) */
     cli_runtime *rt;
 } cli_options;
 
@@ -83,6 +91,12 @@ int cli_cmd_import(fx_context *ctx, const cli_options *o);
 int cli_cmd_explain(fx_context *ctx, const cli_options *o);
 /* Parses "X,Y,W,H" (x, y >= 0; w, h >= 1) into box; prints and returns non-zero when malformed. */
 int cli_parse_box(const char *text, int box[4]);
+
+/* features, verify, identify, pairs: cmd_features.c, cmd_verify.c, cmd_identify.c */
+int cli_cmd_features(fx_context *ctx, const cli_options *o);
+int cli_cmd_verify(fx_context *ctx, const cli_options *o);
+int cli_cmd_identify(fx_context *ctx, const cli_options *o);
+int cli_cmd_pairs(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists
