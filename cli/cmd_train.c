@@ -45,6 +45,8 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
     ro.metrics_path = o->metrics;
     ro.progress = o->progress;
     ro.log = o->verbose > 0 ? stdout : fopen("/dev/null", "w");
+    ro.comm = o->rt->comm;
+    int rank0 = fx_comm_rank(o->rt->comm) == 0; /* rank 0 alone reports (docs/scaling.md) */
     int rc = 0;
     int kernel_profile = o->profile && !strcmp(be->name, "opencl");
     if (kernel_profile && fx_opencl_set_profiling(be, 1) != FX_OK)
@@ -53,11 +55,11 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
         fx_graph_set_profiling(g, 1);
     if (rc == 0 && fx_train(ctx, g, &cfg, &ro) != FX_OK)
         rc = cli_error(ctx);
-    if (rc == 0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)
+    if (rc == 0 && rank0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)
         rc = cli_error(ctx);
-    else if (rc == 0 && o->profile && !kernel_profile)
+    else if (rc == 0 && rank0 && o->profile && !kernel_profile)
         print_layer_profile(g);
-    if (rc == 0 && cfg.train.checkpoint[0] && o->verbose > 0)
+    if (rc == 0 && rank0 && cfg.train.checkpoint[0] && o->verbose > 0)
         printf("checkpoint: %s\n", cfg.train.checkpoint);
     if (ro.log && ro.log != stdout)
         fclose(ro.log);

@@ -126,6 +126,7 @@ static void usage(FILE *f)
 "        --images faces/ --json verify.json --roc roc.png\n"
 "  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
 "  fxrun explain configs/interpret-fr-small.yaml --images faces/ --out report\n"
+"  mpirun -np 4 fxrun configs/interpret-fr.yaml   # data parallel (docs/scaling.md)\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -438,6 +439,10 @@ int main(int argc, char **argv)
         snprintf(file_task, sizeof file_task, "%s", cfg.task[0] ? cfg.task : "train");
         task = file_task;
     }
+    if (cli_mpi_start(ctx, task, &rt) != 0) {
+        rc = 1;
+        goto done;
+    }
     if (!strcmp(task, "train"))
         rc = cli_cmd_train(ctx, &o);
     else if (!strcmp(task, "eval"))
@@ -475,6 +480,7 @@ int main(int argc, char **argv)
         rc = 2;
     }
 done:
+    rc = cli_mpi_finish(&rt, rc); /* returns only when this rank may end on its own */
     /* Backends before the context, the plugin host after it (fx/plugin.h). */
     for (int i = 0; i < rt.n_backends; i++)
         fx_plugin_host_release_backend(rt.host, rt.backends[i]);

@@ -142,6 +142,8 @@ struct fx_graph {
     char (*aliases)[2][FX_NAME_MAX]; /* {alias, value name}: block instance names (fx_graph_add_alias) */
     int n_aliases, cap_aliases;
     int n_fallback;        /* nodes placed on the fallback in this plan */
+    struct fx_comm *batch_comm; /* data parallel: BN statistics reduced over it (fx/comm.h); NULL = local */
+    int64_t batch_offset;  /* data parallel: examples of the global batch before this rank's */
 };
 
 /* attr.c */

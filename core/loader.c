@@ -83,6 +83,7 @@ struct fx_loader {
     loader_slot *slots;
     int n_slots;
     int64_t next_fill, next_take;
+    int shard, shards;    /* fx_loader_set_shard; shards 1 = the whole batch */
     uint64_t generation;
     int busy, active, quit, started;
 };
@@ -212,8 +213,11 @@ static fx_status transform_example(const fx_loader *ld, int64_t index, uint8_t *
 static fx_status fill_batch(const fx_loader *ld, int64_t batch, loader_slot *slot, uint8_t *scratch,
                             float *stored)
 {
-    int64_t start = batch * ld->opt.batch;
-    int64_t count = ld->n - start < ld->opt.batch ? ld->n - start : ld->opt.batch;
+    int64_t rows = ld->opt.batch / ld->shards; /* this shard's rows of each batch */
+    int64_t start = batch * ld->opt.batch + ld->shard * rows;
+    int64_t count = ld->n - start < rows ? ld->n - start : rows;
+    if (count < 0)
+        count = 0;
     size_t example = (size_t)ld->channels * ld->out_h * ld->out_w;
     for (int64_t j = 0; j < count; j++) {
         int64_t index = ld->order[start + j];
@@ -308,6 +312,7 @@ fx_status fx_loader_create(fx_context *ctx, fx_dataset *ds, const fx_data_config
     ld->ctx = ctx;
     ld->ds = ds;
     ld->opt = *opt;
+    ld->shards = 1;
     ld->n = ds->n;
     ld->channels = ds->channels;
     ld->in_h = ds->height;
@@ -522,6 +527,19 @@ fx_status fx_loader_next_landmarks(fx_loader *ld, float *images, int32_t *labels
     ld->next_take++;
     pthread_cond_broadcast(&ld->work);
     pthread_mutex_unlock(&ld->mutex);
+    return FX_OK;
+}
+
+fx_status fx_loader_set_shard(fx_loader *ld, int shard, int shards)
+{
+    if (ld->started)
+        return fx_fail(ld->ctx, FX_ERR_INVALID, "loader: fx_loader_set_shard must come before the first epoch starts");
+    if (shards < 1 || shard < 0 || shard >= shards || ld->opt.batch % shards != 0)
+        return fx_fail(ld->ctx, FX_ERR_INVALID,
+                       "loader: shard %d of %d with batch %d: the batch must divide by the number of shards", shard,
+                       shards, ld->opt.batch);
+    ld->shard = shard;
+    ld->shards = shards;
     return FX_OK;
 }
 
