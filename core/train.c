@@ -83,6 +83,59 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
     return FX_OK;
 }
 
+/* The graph input fed with the loader's landmarks (data.landmarks, default
+ * "landmarks") when the graph declares it: per example f32 [P, 2], P the
+ * data set's point count; without landmarks in the data set it gets NaN
+ * (the occlude op then paints its plain window). */
+typedef struct landmark_feed {
+    fx_tensor *tensor; /* NULL: the graph has no such input */
+    float *buf;        /* [batch, P, 2] */
+    int64_t per;       /* floats per example */
+    int from_data;     /* the data set has the points */
+} landmark_feed;
+
+static fx_status landmark_feed_open(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
+                                    int64_t batch, landmark_feed *f)
+{
+    memset(f, 0, sizeof *f);
+    int v = fx_graph_find_value(g, cfg->data.landmarks_input);
+    if (v < 0 || g->values[v].producer >= 0)
+        return FX_OK;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i].value != v)
+            continue;
+        const fx_shape *s = &g->inputs[i].shape;
+        int points = fx_dataset_landmark_points(ds);
+        if (g->inputs[i].dtype != FX_F32 || s->ndim != 2 || s->dim[1] != 2 ||
+            (points > 0 && s->dim[0] != points)) {
+            char a[64];
+            return fx_fail(ctx, FX_ERR_SHAPE,
+                           "%s: input '%s' is fed with landmarks; declare it f32 [%d, 2] (the data's points), not %s",
+                           cfg->path, cfg->data.landmarks_input, points > 0 ? points : 68, fx_shape_str(s, a, sizeof a));
+        }
+        f->per = s->dim[0] * 2;
+        f->from_data = points > 0;
+    }
+    f->tensor = fx_graph_value(g, cfg->data.landmarks_input);
+    f->buf = fx_malloc(ctx, (size_t)(batch * f->per) * sizeof(float), "a landmarks batch");
+    if (!f->buf)
+        return FX_ERR_NOMEM;
+    for (int64_t k = 0; k < batch * f->per; k++)
+        f->buf[k] = NAN;
+    return FX_OK;
+}
+
+/* fx_loader_next, plus the landmarks when the graph takes them. */
+static fx_status landmark_feed_next(fx_loader *ld, float *images, int32_t *labels, landmark_feed *f, int *count)
+{
+    return fx_loader_next_landmarks(ld, images, labels, f->tensor && f->from_data ? f->buf : NULL, count);
+}
+
+static fx_status landmark_feed_upload(landmark_feed *f)
+{
+    return f->tensor ? fx_tensor_upload(f->tensor, f->buf) : FX_OK;
+}
+
 static int64_t count_correct(const float *logits, const int32_t *labels, int count, int64_t classes)
 {
     int64_t correct = 0;
@@ -138,19 +191,28 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         st = fx_loader_start_epoch(ld, 0);
     int64_t correct = 0, full_batches = 0;
     double loss_sum = 0;
+    landmark_feed lf;
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, ds, batch, &lf);
+    else
+        memset(&lf, 0, sizeof lf);
     fx_graph_set_training(g, 0);
     while (st == FX_OK) {
         int count = 0;
-        st = fx_loader_next(ld, ibuf, lbuf, &count);
+        st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
         if (st != FX_OK || count == 0)
             break;
         for (int b = count; b < batch; b++) {
             memcpy(ibuf + b * per, ibuf, (size_t)per * sizeof(float));
             lbuf[b] = lbuf[0];
+            if (lf.tensor)
+                memcpy(lf.buf + b * lf.per, lf.buf, (size_t)lf.per * sizeof(float));
         }
         st = fx_tensor_upload(images, ibuf);
         if (st == FX_OK)
             st = fx_tensor_upload(labels, lbuf);
+        if (st == FX_OK)
+            st = landmark_feed_upload(&lf);
         if (st == FX_OK)
             st = fx_graph_forward(g);
         if (st == FX_OK)
@@ -167,6 +229,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         }
     }
     fx_graph_set_training(g, 1);
+    free(lf.buf);
     free(ibuf);
     free(lbuf);
     free(sbuf);
@@ -239,6 +302,14 @@ static void json_number(FILE *f, const char *key, double v)
         fprintf(f, ",\"%s\":%.6g", key, v);
     else
         fprintf(f, ",\"%s\":null", key);
+}
+
+/* Metrics that cannot be written are an error, not a silent loss. */
+static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
+{
+    if (fflush(metrics) != 0 || ferror(metrics))
+        return fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", path, strerror(errno));
+    return FX_OK;
 }
 
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
@@ -322,7 +393,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
     fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
-    int64_t classes = scores && scores->shape.ndim == 2 ? scores->shape.dim[1] : 0;
+    /* The scores are downloaded into a [batch, classes] buffer every step,
+     * so anything else is refused here, before the first step. */
+    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != tc->batch)) {
+        char sh[64] = "unknown";
+        if (scores)
+            fx_shape_str(&scores->shape, sh, sizeof sh);
+        st = fx_fail(ctx, FX_ERR_SHAPE,
+                     "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
+                     "set train.predict to the logits",
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+    }
+    int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
         ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
         lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
@@ -330,6 +412,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (!ibuf || !lbuf || !sbuf)
             st = FX_ERR_NOMEM;
     }
+    landmark_feed lf;
+    memset(&lf, 0, sizeof lf);
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, train_ds, tc->batch, &lf);
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
     int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
@@ -370,7 +456,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         double t_window = fx_now_seconds();
         while (st == FX_OK && step < total_steps) {
             int count = 0;
-            st = fx_loader_next(ld, ibuf, lbuf, &count);
+            st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
             if (st != FX_OK || count == 0)
                 break;
             if (skip > 0) {
@@ -384,6 +470,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 st = fx_tensor_upload(images, ibuf);
             if (st == FX_OK)
                 st = fx_tensor_upload(labels, lbuf);
+            if (st == FX_OK)
+                st = landmark_feed_upload(&lf);
             if (st == FX_OK)
                 st = fx_graph_forward(g);
             if (st == FX_OK)
@@ -443,12 +531,12 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
-                fflush(metrics);
+                st = metrics_flush(ctx, metrics, opt->metrics_path);
                 window_loss = 0;
                 window_steps = 0;
                 t_window = fx_now_seconds();
             }
-            if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
+            if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_dp_average_state(dp); /* every rank: a collective */
@@ -489,8 +577,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             json_number(metrics, "seconds", elapsed);
             fprintf(metrics, "}\n");
-            fflush(metrics);
+            st = metrics_flush(ctx, metrics, opt->metrics_path);
         }
+        if (st != FX_OK)
+            break;
         if (ckpt[0]) {
             fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
@@ -516,8 +606,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
         fflush(log);
     }
-    if (metrics)
-        fclose(metrics);
+    if (metrics && fclose(metrics) != 0 && st == FX_OK)
+        st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
+    free(lf.buf);
     fx_stream_dump_close(dump);
     fx_train_meter_free(&meter);
     free(ibuf);
