@@ -501,7 +501,7 @@ START_TEST(test_landmarks_follow_box_resize_crop_and_flip)
     cfg.flip = 1;
     fx_data_source src = folder("bx", "bx.csv");
     fx_dataset *ds = open_ok(&src, &cfg);
-    float images[8 * 36], pts[8 * 4];
+    float images[8 * 128], pts[8 * 4]; /* up to 8 examples of 16 x 8 */
     int32_t labels[8];
     ck_assert_int_eq(load_all(ds, &cfg, 0, NULL, 1, images, labels, pts), 8);
     for (int i = 0; i < 8; i++) {
@@ -522,6 +522,17 @@ START_TEST(test_landmarks_follow_box_resize_crop_and_flip)
         ck_assert_float_eq_tol(pts[4 * i + 3], -1.0f, 1e-5);
     }
     ck_assert_msg(flips > 0 && flips < 8, "%d of 8 flipped", flips);
+    fx_dataset_close(ds);
+
+    /* Lazy decoding (cache limit 0) gives the same points. */
+    setenv("FX_DATA_CACHE_MB", "0", 1);
+    ds = open_ok(&src, &cfg);
+    ck_assert_int_eq(load_all(ds, &cfg, 0, NULL, 1, images, labels, pts), 8);
+    unsetenv("FX_DATA_CACHE_MB");
+    for (int i = 0; i < 8; i++) {
+        ck_assert_float_eq_tol(pts[4 * i + 0], 2.75f, 1e-5);
+        ck_assert_float_eq_tol(pts[4 * i + 3], -1.0f, 1e-5);
+    }
     fx_dataset_close(ds);
 
     /* A box outside an image names the file. */
