@@ -48,6 +48,8 @@ typedef struct cli_options {
     int n_plugins;          /* --plugin NAME|PATH, in order */
     const char *plugins[CLI_MAX_PLUGINS];
     int plugin_override;    /* --plugin-override: plugins may replace ops */
+    const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
+    const char *map;        /* export/import: --map FILE (fx name -> external name) */
     cli_runtime *rt;
 } cli_options;
 
@@ -64,6 +66,10 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o);
 int cli_cmd_plugins(fx_context *ctx, const cli_options *o);
 /* `fxrun crop-faces`: parses its own arguments (argv[0] = "crop-faces"). */
 int cli_cmd_crop_faces(int argc, char **argv);
+/* init, export, import (cmd_interop.c) */
+int cli_cmd_init(fx_context *ctx, const cli_options *o);
+int cli_cmd_export(fx_context *ctx, const cli_options *o);
+int cli_cmd_import(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists

@@ -24,6 +24,11 @@ static void usage(FILE *f)
 "  run      evaluate the graph on tensors fed from .npy files; write outputs\n"
 "           and gradients of the total weighted loss (checks an op against\n"
 "           PyTorch)\n"
+"  init     write an untrained (seeded) checkpoint of the graph\n"
+"  export   write the checkpoint's weights (--weights FILE.safetensors or\n"
+"           FOLDER/ of .npy files; --map FILE renames, docs/interop.md)\n"
+"  import   read weights (--weights, --map) into the graph's checkpoint;\n"
+"           every name, shape and dtype must match, else nothing is written\n"
 "  bench    time training steps (forward + backward + update) on random\n"
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
@@ -54,6 +59,9 @@ static void usage(FILE *f)
 "  --resume           continue training from train.checkpoint\n"
 "  --checkpoint FILE  override train.checkpoint\n"
 "  --metrics FILE     write training metrics as JSON lines\n"
+"  --weights PATH     export/import: a .safetensors file or a folder of .npy\n"
+"  --map FILE         export/import: YAML map of fx names to external names\n"
+"                     (and permutations), e.g. for a PyTorch state_dict\n"
 "  --output FILE      infer: write predictions here (default: stdout)\n"
 "  --feed NAME=FILE   run/infer: set input or parameter NAME from a .npy file\n"
 "  --fetch NAME=FILE  run/infer: write value NAME to a .npy file\n"
@@ -75,6 +83,7 @@ static void usage(FILE *f)
 "  fxrun configs/fashion-mnist-prelu.yaml                    # a plugin's layer\n"
 "  fxrun train configs/fashion-mnist.yaml --epochs 2 --metrics m.jsonl\n"
 "  fxrun eval configs/fashion-mnist.yaml\n"
+"  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -115,7 +124,7 @@ static int parse_long(const char *flag, const char *v, long long min, long long 
 
 static int is_task(const char *s)
 {
-    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "devices", "ops", "plugins", NULL };
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import", "devices", "ops", "plugins", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -214,6 +223,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--checkpoint")) {
             NEED_VALUE();
             o.checkpoint = next;
+        } else if (!strcmp(a, "--weights")) {
+            NEED_VALUE();
+            o.weights = next;
+        } else if (!strcmp(a, "--map")) {
+            NEED_VALUE();
+            o.map = next;
         } else if (!strcmp(a, "--metrics")) {
             NEED_VALUE();
             o.metrics = next;
@@ -322,6 +337,12 @@ int main(int argc, char **argv)
         rc = cli_cmd_infer(ctx, &o);
     else if (!strcmp(task, "run"))
         rc = cli_cmd_run(ctx, &o);
+    else if (!strcmp(task, "init"))
+        rc = cli_cmd_init(ctx, &o);
+    else if (!strcmp(task, "export"))
+        rc = cli_cmd_export(ctx, &o);
+    else if (!strcmp(task, "import"))
+        rc = cli_cmd_import(ctx, &o);
     else if (!strcmp(task, "bench"))
         rc = cli_cmd_bench(ctx, &o);
     else if (!strcmp(task, "devices"))

@@ -14,11 +14,15 @@
 #include "fx/data.h"
 #include "fx/face.h"
 #include "fx/npy.h"
+#include "fx/weights.h"
 #include "fx/train.h"
 #include "fx/extract.h"
+#include "fx/verify.h"
+#include "fx/file.h"
 #include "fx/plugin.h"
 #include "fx/opencl.h"
 #include "fx/canvas.h"
+#include "fx/interpret.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1
