@@ -50,6 +50,23 @@ typedef struct cli_options {
     int plugin_override;    /* --plugin-override: plugins may replace ops */
     const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
     const char *map;        /* export/import: --map FILE (fx name -> external name) */
+    /* face commands (explain, verify, ...) */
+    const char *images;     /* --images DIR: an ImageFolder root (<identity>/<image>) */
+    const char *landmarks;  /* --landmarks FILE: CSV image,x1,y1,... for --images */
+    int has_box;            /* --box X,Y,W,H: cut from every image before the resize (data.box) */
+    int box[4];
+    const char *feature;    /* --feature NAME: the feature value (default: before the classifier) */
+    const char *value;      /* explain --value NAME: the studied response maps */
+    const char *out_dir;    /* --out DIR: where reports go */
+    long long limit;        /* --limit N: use the first N images; 0 = command default */
+    /* verify, identify, pairs (cmd_verify.c, cmd_identify.c; --images etc. above) */
+    const char *pairs;      /* verify: --pairs FILE (LFW format) */
+    int occlude;            /* verify/identify/features: --occlude (the paper's window on every image) */
+    int has_occlude_at, occlude_at[2]; /* --occlude-at X,Y: the window's top-left in the 110x110 mean face */
+    const char *json;       /* --json FILE */
+    const char *roc;        /* verify: --roc FILE.png */
+    int gallery;            /* identify: --gallery N images per identity (0: 1) */
+    int folds, per_fold;    /* pairs: --folds N, --per-fold N (0: 10 and 300) */
     cli_runtime *rt;
 } cli_options;
 
@@ -70,6 +87,16 @@ int cli_cmd_crop_faces(int argc, char **argv);
 int cli_cmd_init(fx_context *ctx, const cli_options *o);
 int cli_cmd_export(fx_context *ctx, const cli_options *o);
 int cli_cmd_import(fx_context *ctx, const cli_options *o);
+/* explain (cmd_explain.c): filter peaks, spread, pictures and the HTML report */
+int cli_cmd_explain(fx_context *ctx, const cli_options *o);
+/* Parses "X,Y,W,H" (x, y >= 0; w, h >= 1) into box; prints and returns non-zero when malformed. */
+int cli_parse_box(const char *text, int box[4]);
+
+/* features, verify, identify, pairs: cmd_features.c, cmd_verify.c, cmd_identify.c */
+int cli_cmd_features(fx_context *ctx, const cli_options *o);
+int cli_cmd_verify(fx_context *ctx, const cli_options *o);
+int cli_cmd_identify(fx_context *ctx, const cli_options *o);
+int cli_cmd_pairs(fx_context *ctx, const cli_options *o);
 
 /* Loads the graph and config, applying command-line overrides. Prints the
  * error and returns non-zero on failure. The plugins the file lists
@@ -87,6 +114,9 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
 /* Prints "fxrun: <message>" for the context's last error; returns 1. */
 int cli_error(fx_context *ctx);
+/* Notes on stderr when a loaded checkpoint was written by a graph of
+ * another name (the tensors fitted, or the load would have failed). */
+void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g);
 /* Prints, once, which layers the plan put on the fallback backend. */
 void cli_note_fallback(fx_graph *g);
 

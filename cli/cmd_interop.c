@@ -74,6 +74,8 @@ int cli_cmd_export(fx_context *ctx, const cli_options *o)
     fx_checkpoint_meta meta;
     if (rc == 0 && fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)
         rc = cli_error(ctx);
+    if (rc == 0)
+        cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
     fx_weights_options wo = { .map_path = o->map, .report = NULL };
     if (rc == 0 && fx_weights_export(ctx, g, o->weights, &wo) != FX_OK)
         rc = cli_error(ctx);

@@ -113,6 +113,8 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
         fx_checkpoint_meta meta;
         if (fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)
             rc = cli_error(ctx);
+        else
+            cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
     }
     /* Upload feeds: inputs and parameters. */
     for (int i = 0; i < o->n_feed && rc == 0; i++) {

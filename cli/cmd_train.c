@@ -130,6 +130,8 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
     fx_checkpoint_meta meta;
     if (rc == 0 && fx_checkpoint_load(ctx, cfg.train.checkpoint, g, NULL, &meta) != FX_OK)
         rc = cli_error(ctx);
+    if (rc == 0)
+        cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
     fx_loader *ld = NULL;
     fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg.train.seed };
     if (rc == 0 && (fx_loader_create(ctx, ds, &cfg.data, &lo, &ld) != FX_OK || fx_loader_start_epoch(ld, 0) != FX_OK))

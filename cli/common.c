@@ -43,6 +43,8 @@ int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg
         }
         fx_graph_set_fallback(*g, fx_context_cpu_backend(ctx));
     }
+    if (o->has_box)
+        memcpy(cfg->data.box, o->box, sizeof cfg->data.box);
     if (o->checkpoint)
         snprintf(cfg->train.checkpoint, sizeof cfg->train.checkpoint, "%s", o->checkpoint);
     return 0;
@@ -88,4 +90,11 @@ void cli_note_fallback(fx_graph *g)
             fprintf(stderr, " %s (%s)", fx_node_name(node), fx_node_op_name(node));
     }
     fprintf(stderr, "\n");
+}
+
+void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g)
+{
+    if (meta->graph_name[0] && strcmp(meta->graph_name, fx_graph_name(g)) != 0)
+        fprintf(stderr, "fxrun: note: checkpoint '%s' was written by graph '%s', not '%s' (its tensors fit this "
+                "graph, so it was loaded)\n", path, meta->graph_name, fx_graph_name(g));
 }

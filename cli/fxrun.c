@@ -29,6 +29,21 @@ static void usage(FILE *f)
 "           FOLDER/ of .npy files; --map FILE renames, docs/interop.md)\n"
 "  import   read weights (--weights, --map) into the graph's checkpoint;\n"
 "           every name, shape and dtype must match, else nothing is written\n"
+"  explain  what the filters of a layer learned (GRAPH.yaml --images DIR): peak\n"
+"           locations per filter, their deviation and spread, heat maps and\n"
+"           the feature change under occlusion; explain.json, PNG pictures\n"
+"           and explain.html in --out (docs/interpretability.md)\n"
+"  features write one feature vector per image of --images ROOT (or the\n"
+"           graph's data.test) from the checkpoint: --output F.npy and F.txt\n"
+"           (index, file, identity); --feature NAME, --box X,Y,W,H\n"
+"  verify   face verification on an LFW pairs file (--pairs, --images):\n"
+"           cosine similarity of features, 10-fold accuracy (threshold from\n"
+"           the other folds), TAR at FAR 1e-2/1e-3, EER, AUC; --json, --roc\n"
+"           F.png, --occlude [--occlude-at X,Y] (docs/verification.md)\n"
+"  identify closed-set identification: the first --gallery N images (1) of\n"
+"           each identity are the gallery, the rest probes; rank-1, rank-5\n"
+"  pairs    write a seeded, balanced pairs file (--output; --images ROOT or\n"
+"           the graph's data.test people; --folds 10 --per-fold 300 --seed S)\n"
 "  bench    time training steps (forward + backward + update) on random\n"
 "           data: median ms/step and per-layer times (--steps N, --batch N)\n"
 "  devices  list the backends and devices fx can run on\n"
@@ -62,7 +77,30 @@ static void usage(FILE *f)
 "  --weights PATH     export/import: a .safetensors file or a folder of .npy\n"
 "  --map FILE         export/import: YAML map of fx names to external names\n"
 "                     (and permutations), e.g. for a PyTorch state_dict\n"
-"  --output FILE      infer: write predictions here (default: stdout)\n"
+"  --output FILE      infer: write predictions here (default: stdout);\n"
+"                     features: the .npy; pairs: the pairs file\n"
+"  --images DIR       explain/features/verify/identify/pairs: the faces\n"
+"                     (ImageFolder root: DIR/<identity>/<image>)\n"
+"  --landmarks FILE   CSV image,x1,y1,... for --images; with 68 points\n"
+"                     explain warps the peaks and --occlude the window\n"
+"  --box X,Y,W,H      cut this box from every image before the resize (data.box)\n"
+"  --value NAME       explain: the studied response maps [K, H, W] (default\n"
+"                     clean.k5bn)\n"
+"  --feature NAME     explain/features/verify/identify: the feature compared\n"
+"                     (default: the graph's feature before the classifier)\n"
+"  --out DIR          explain: folder for explain.json, PNGs, explain.html\n"
+"                     (default: explain)\n"
+"  --limit N          explain: use the first N images (default 256)\n"
+"  --pairs FILE       verify: pairs in LFW's pairs.txt format\n"
+"  --occlude          verify/identify/features: draw the paper's 32x12 window\n"
+"                     (black) on every image; --occlude-at X,Y places its\n"
+"                     top-left corner in the 110x110 mean face (default: over\n"
+"                     the left eye in the image)\n"
+"  --json FILE        verify/identify: every figure, per fold too, as JSON\n"
+"  --roc FILE.png     verify: draw the ROC curve\n"
+"  --gallery N        identify: gallery images per identity (default 1)\n"
+"  --folds N, --per-fold N  pairs: folds and matched (= mismatched) pairs per\n"
+"                     fold (default 10 and 300)\n"
 "  --feed NAME=FILE   run/infer: set input or parameter NAME from a .npy file\n"
 "  --fetch NAME=FILE  run/infer: write value NAME to a .npy file\n"
 "  --grad NAME=FILE   run: write d(total loss)/d NAME (input or parameter)\n"
@@ -83,7 +121,11 @@ static void usage(FILE *f)
 "  fxrun configs/fashion-mnist-prelu.yaml                    # a plugin's layer\n"
 "  fxrun train configs/fashion-mnist.yaml --epochs 2 --metrics m.jsonl\n"
 "  fxrun eval configs/fashion-mnist.yaml\n"
+"  fxrun pairs --images faces/ --folds 10 --per-fold 50 --output pairs.txt\n"
+"  fxrun verify configs/interpret-fr-small.yaml --pairs pairs.txt \\\n"
+"        --images faces/ --json verify.json --roc roc.png\n"
 "  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
+"  fxrun explain configs/interpret-fr-small.yaml --images faces/ --out report\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -122,9 +164,29 @@ static int parse_long(const char *flag, const char *v, long long min, long long 
     return 0;
 }
 
+/* "X,Y,W,H": exactly n comma-separated integers >= 0 (--box, --occlude-at). */
+static int parse_ints(const char *flag, const char *v, int n, int *out)
+{
+    const char *p = v;
+    for (int k = 0; k < n; k++) {
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 0 || x > 100000 || (k + 1 < n ? *end != ',' : *end != '\0')) {
+            fprintf(stderr, "fxrun: %s expects %d comma-separated integers >= 0 (%s), got '%s'\n", flag, n,
+                    n == 4 ? "X,Y,W,H" : "X,Y", v);
+            return 1;
+        }
+        out[k] = (int)x;
+        p = end + 1;
+    }
+    return 0;
+}
+
 static int is_task(const char *s)
 {
-    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import", "devices", "ops", "plugins", NULL };
+    static const char *const tasks[] = { "train", "eval", "infer", "run", "bench", "init", "export", "import",
+                                          "explain", "features", "verify", "identify", "pairs", "devices", "ops",
+                                          "plugins", NULL };
     for (int i = 0; tasks[i]; i++)
         if (!strcmp(s, tasks[i]))
             return 1;
@@ -229,6 +291,52 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--map")) {
             NEED_VALUE();
             o.map = next;
+        } else if (!strcmp(a, "--images")) {
+            NEED_VALUE();
+            o.images = next;
+        } else if (!strcmp(a, "--landmarks")) {
+            NEED_VALUE();
+            o.landmarks = next;
+        } else if (!strcmp(a, "--box")) {
+            NEED_VALUE();
+            if (rc == 0 && cli_parse_box(next, o.box) != 0)
+                rc = 2;
+            o.has_box = 1;
+        } else if (!strcmp(a, "--feature")) {
+            NEED_VALUE();
+            o.feature = next;
+        } else if (!strcmp(a, "--value")) {
+            NEED_VALUE();
+            o.value = next;
+        } else if (!strcmp(a, "--out")) {
+            NEED_VALUE();
+            o.out_dir = next;
+        } else if (!strcmp(a, "--limit")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) == 0)
+                o.limit = v;
+            else
+                rc = 2;
+        } else if (!strcmp(a, "--pairs") || !strcmp(a, "--json") || !strcmp(a, "--roc")) {
+            NEED_VALUE();
+            *(!strcmp(a, "--pairs") ? &o.pairs : !strcmp(a, "--json") ? &o.json : &o.roc) = next;
+        } else if (!strcmp(a, "--occlude-at")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_ints(a, next, 2, o.occlude_at) != 0)
+                rc = 2;
+            o.has_occlude_at = o.occlude = 1;
+        } else if (!strcmp(a, "--occlude")) {
+            o.occlude = 1;
+        } else if (!strcmp(a, "--gallery") || !strcmp(a, "--folds") || !strcmp(a, "--per-fold")) {
+            NEED_VALUE();
+            if (rc == 0 && parse_long(a, next, 1, &v) != 0) {
+                rc = 2;
+            } else if (rc == 0 && v > 1000000) {
+                fprintf(stderr, "fxrun: %s %s is more than 1000000\n", a, next);
+                rc = 2;
+            } else if (rc == 0) {
+                *(!strcmp(a, "--gallery") ? &o.gallery : !strcmp(a, "--folds") ? &o.folds : &o.per_fold) = (int)v;
+            }
         } else if (!strcmp(a, "--metrics")) {
             NEED_VALUE();
             o.metrics = next;
@@ -280,7 +388,8 @@ int main(int argc, char **argv)
         return rc;
     }
     int needs_graph =
-        !(o.task && (!strcmp(o.task, "devices") || !strcmp(o.task, "ops") || !strcmp(o.task, "plugins")));
+        !(o.task && (!strcmp(o.task, "devices") || !strcmp(o.task, "ops") || !strcmp(o.task, "plugins") ||
+                     (!strcmp(o.task, "pairs") && o.images)));
     if (needs_graph && !o.graph_path) {
         if (argc <= 1)
             usage(stderr);
@@ -343,8 +452,18 @@ int main(int argc, char **argv)
         rc = cli_cmd_export(ctx, &o);
     else if (!strcmp(task, "import"))
         rc = cli_cmd_import(ctx, &o);
+    else if (!strcmp(task, "features"))
+        rc = cli_cmd_features(ctx, &o);
+    else if (!strcmp(task, "verify"))
+        rc = cli_cmd_verify(ctx, &o);
+    else if (!strcmp(task, "identify"))
+        rc = cli_cmd_identify(ctx, &o);
+    else if (!strcmp(task, "pairs"))
+        rc = cli_cmd_pairs(ctx, &o);
     else if (!strcmp(task, "bench"))
         rc = cli_cmd_bench(ctx, &o);
+    else if (!strcmp(task, "explain"))
+        rc = cli_cmd_explain(ctx, &o);
     else if (!strcmp(task, "devices"))
         rc = cli_cmd_devices(ctx, &o);
     else if (!strcmp(task, "ops"))

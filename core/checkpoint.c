@@ -621,11 +621,17 @@ fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_
         if (opt)
             ckpt_match_range(entries, n_params, n_entries, &c, file_params, c.n_records, match, msg, sizeof msg,
                              &n_bad, &names_bad);
+        /* A checkpoint of another graph is the usual cause: say so. */
+        const char *gname = fx_graph_name(g);
+        int other_graph = c.graph_name_len && (strlen(gname) != c.graph_name_len ||
+                                               memcmp(gname, c.graph_name, c.graph_name_len) != 0);
         if (n_bad > 0)
             st = fx_fail(ctx, names_bad ? FX_ERR_INVALID : FX_ERR_SHAPE,
-                         "checkpoint '%s' does not fit graph '%s'; nothing was loaded%s%s", path,
-                         fx_graph_name(g), msg,
-                         n_bad > CKPT_MAX_MISMATCHES ? "; and more mismatches" : "");
+                         "checkpoint '%s' does not fit graph '%s'; nothing was loaded%s%s%s%.*s%s", path,
+                         gname, msg, n_bad > CKPT_MAX_MISMATCHES ? "; and more mismatches" : "",
+                         other_graph ? "; the checkpoint was written by graph '" : "",
+                         other_graph ? (int)c.graph_name_len : 0, other_graph ? c.graph_name : "",
+                         other_graph ? "': pass the checkpoint of this graph (--checkpoint FILE)" : "");
     }
     size_t max_bytes = 4;
     for (int i = 0; st == FX_OK && i < n_entries; i++)

@@ -156,8 +156,12 @@ fx_status fx_graph_require_grad(fx_graph *g, const char *name)
 fx_status fx_graph_keep(fx_graph *g, const char *name)
 {
     fx_value *v = lookup(g, name);
-    if (!v)
-        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
+    if (!v) {
+        char close[512];
+        fx_graph_close_value_names(g, name, 8, close, sizeof close);
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'%s%s", g->name, name,
+                       close[0] ? "; close names: " : "", close);
+    }
     v->keep = 1;
     return FX_OK;
 }

@@ -155,11 +155,8 @@ fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, 
     }
 
     fx_loader *ld = NULL;
-    fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed };
-    if (opt->occlude && st == FX_OK)
-        st = fx_fail(ctx, FX_ERR_UNSUPPORTED,
-                     "occlusion at extraction needs the loader's occlusion window (fx_loader_options.occlude), "
-                     "which this build does not have yet; run without --occlude");
+    fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed,
+                             .occlude = opt->occlude };
     if (st == FX_OK)
         st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
     if (st == FX_OK)

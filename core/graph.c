@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/internal.h"
+#include "core/yaml_document.h"
 
 static const char *intern_file(fx_graph *g, const char *file)
 {
@@ -67,6 +68,7 @@ void fx_graph_destroy(fx_graph *g)
     free(g->values);
     free(g->nodes);
     free(g->params);
+    free(g->aliases);
     free(g);
 }
 
@@ -75,10 +77,73 @@ const char *fx_graph_name(const fx_graph *g) { return g->name; }
 
 int fx_graph_find_value(const fx_graph *g, const char *name)
 {
-    for (int i = 0; i < g->n_values; i++)
-        if (!strcmp(g->values[i].name, name))
-            return i;
+    /* An alias may name another alias (a block whose last layer is a block
+     * instance): follow at most a few steps, as blocks nest at most 16 deep. */
+    for (int hop = 0; hop < 32; hop++) {
+        for (int i = 0; i < g->n_values; i++)
+            if (!strcmp(g->values[i].name, name))
+                return i;
+        const char *next = NULL;
+        for (int i = 0; i < g->n_aliases && !next; i++)
+            if (!strcmp(g->aliases[i][0], name))
+                next = g->aliases[i][1];
+        if (!next)
+            return -1;
+        name = next;
+    }
     return -1;
+}
+
+void fx_graph_close_value_names(const fx_graph *g, const char *name, int max, char *buf, size_t size)
+{
+    enum { CAP = 16, MAX_SHOWN = 16 };
+    const char *best[MAX_SHOWN];
+    int score[MAX_SHOWN], n = 0;
+    if (max > MAX_SHOWN)
+        max = MAX_SHOWN;
+    size_t name_len = strlen(name);
+    for (int i = 0; i < g->n_values + g->n_aliases; i++) {
+        const char *cand = i < g->n_values ? g->values[i].name : g->aliases[i - g->n_values][0];
+        int d = fx_yaml_edit_distance(name, cand, CAP);
+        if (!strncmp(cand, name, name_len) && cand[name_len] == '.')
+            d = 1; /* a layer inside the named block */
+        if (d > CAP)
+            continue;
+        if (n == max && score[max - 1] <= d)
+            continue; /* the list is full of closer names */
+        int at = n < max ? n++ : max - 1;
+        while (at > 0 && score[at - 1] > d) {
+            best[at] = best[at - 1];
+            score[at] = score[at - 1];
+            at--;
+        }
+        best[at] = cand;
+        score[at] = d;
+    }
+    size_t used = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int i = 0; i < n && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "", best[i]);
+}
+
+fx_status fx_graph_add_alias(fx_graph *g, const char *alias, const char *value_name)
+{
+    if (strlen(alias) >= FX_NAME_MAX || strlen(value_name) >= FX_NAME_MAX)
+        return fx_fail(g->ctx, FX_ERR_INVALID, "alias '%.64s' -> '%.64s': names are limited to %d bytes", alias,
+                       value_name, FX_NAME_MAX - 1);
+    if (g->n_aliases == g->cap_aliases) {
+        int cap = g->cap_aliases ? g->cap_aliases * 2 : 16;
+        char(*a)[2][FX_NAME_MAX] = realloc(g->aliases, (size_t)cap * sizeof *a);
+        if (!a)
+            return fx_fail(g->ctx, FX_ERR_NOMEM, "out of memory adding alias '%s'", alias);
+        g->aliases = a;
+        g->cap_aliases = cap;
+    }
+    snprintf(g->aliases[g->n_aliases][0], FX_NAME_MAX, "%s", alias);
+    snprintf(g->aliases[g->n_aliases][1], FX_NAME_MAX, "%s", value_name);
+    g->n_aliases++;
+    return FX_OK;
 }
 
 static int find_node(const fx_graph *g, const char *name)

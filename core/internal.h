@@ -139,6 +139,8 @@ struct fx_graph {
     int eval_only;         /* training plan run as inference */
     int profiling;
     fx_backend *fallback;  /* where ops without a kernel on `backend` may run */
+    char (*aliases)[2][FX_NAME_MAX]; /* {alias, value name}: block instance names (fx_graph_add_alias) */
+    int n_aliases, cap_aliases;
     int n_fallback;        /* nodes placed on the fallback in this plan */
 };
 

@@ -522,8 +522,16 @@ static fx_status draw_pairs(fx_context *ctx, gen_person *const *people, int n_pe
     return FX_OK;
 }
 
-fx_status fx_pairs_generate(fx_context *ctx, const char *root, int folds, int per_fold, uint64_t seed,
-                            fx_pairs *out)
+static int listed(const char *name, const char *const *people, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(people[i], name))
+            return 1;
+    return 0;
+}
+
+fx_status fx_pairs_generate(fx_context *ctx, const char *root, const char *const *only, int n_only, int folds,
+                            int per_fold, uint64_t seed, fx_pairs *out)
 {
     memset(out, 0, sizeof *out);
     if (folds < 1 || per_fold < 1)
@@ -540,6 +548,8 @@ fx_status fx_pairs_generate(fx_context *ctx, const char *root, int folds, int pe
     st = people && order ? FX_OK : FX_ERR_NOMEM;
     int n_people = 0;
     for (int i = 0; i < dirs.n && st == FX_OK; i++) {
+        if (only && !listed(dirs.names[i], only, n_only))
+            continue;
         st = person_numbers(ctx, root, dirs.names[i], &people[n_people]);
         if (st == FX_OK && people[n_people].n > 0)
             n_people++;

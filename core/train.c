@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core/internal.h"
+#include "core/train_metrics.h"
 
 static void format_duration(double s, char *buf, size_t size)
 {
@@ -267,6 +268,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
     int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
+    fx_train_meter meter; /* per-loss means, per-classifier accuracies */
+    memset(&meter, 0, sizeof meter);
+    if (st == FX_OK && metrics)
+        st = fx_train_meter_init(ctx, g, cfg->data.label_input, &meter);
     int64_t total_steps = (int64_t)epochs * per_epoch;
     if (max_steps > 0 && max_steps < total_steps)
         total_steps = max_steps;
@@ -321,6 +326,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 st = fx_tensor_download(scores, sbuf);
                 correct += count_correct(sbuf, lbuf, count, classes);
             }
+            if (st == FX_OK && metrics)
+                st = fx_train_meter_step(&meter, lbuf, count);
             if (st != FX_OK)
                 break;
             seen += count;
@@ -347,13 +354,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                         (long long)step);
                 json_number(metrics, "lr", lr);
                 json_number(metrics, "loss", window_loss / (double)window_steps);
-                for (int l = 0; l < g->n_losses; l++) {
-                    float v = 0;
-                    fx_graph_loss_value(g, l, &v);
-                    char key[FX_NAME_MAX + 8];
-                    snprintf(key, sizeof key, "loss.%s", fx_graph_loss_name(g, l));
-                    json_number(metrics, key, v);
-                }
+                fx_train_meter_write_window(&meter, metrics);
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
@@ -393,6 +394,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(metrics, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1, (long long)step);
             json_number(metrics, "train_loss", epoch_steps ? loss_sum / epoch_steps : NAN);
             json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
+            fx_train_meter_write_epoch(&meter, metrics);
             if (test_ds) {
                 json_number(metrics, "test_loss", ev.loss);
                 json_number(metrics, "test_accuracy", ev.accuracy);
@@ -423,6 +425,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (metrics)
         fclose(metrics);
+    fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);
     free(sbuf);
@@ -446,6 +449,9 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
     if (st == FX_OK && cfg->train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);
+        if (st == FX_OK && meta.graph_name[0] && strcmp(meta.graph_name, g->name) != 0)
+            fprintf(opt->log ? opt->log : stderr, "note: checkpoint '%s' was written by graph '%s', not '%s' (its "
+                    "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, g->name);
     }
     if (st == FX_OK)
         st = evaluate_planned(ctx, g, cfg, ds, result);

@@ -1026,6 +1026,8 @@ static fx_status expand_block(loader *L, const scope *sc, const fx_yaml_node *la
     /* The instance's value is its last layer's output. */
     const char *target = L->default_in[0];
     TRY(add_name(L, NAME_INSTANCE, full, name_node ? name_node : layer, target, block));
+    if (L->g) /* `--fetch s1` and fx_graph_value(g, "s1") find the block's output */
+        TRY(fx_graph_add_alias(L->g, full, target));
     return FX_OK;
 }
 

@@ -174,6 +174,28 @@ START_TEST(test_bad_requests_are_refused_with_the_fix)
 }
 END_TEST
 
+/* The paper's graphs: logits <- drop (dropout) <- clean, the clean
+ * branch's pooled feature (the block's output, clean.feat). */
+START_TEST(test_default_feature_of_the_paper_graphs_is_the_clean_branch)
+{
+    fx_context *ctx = fxtest_context();
+    const char *files[] = { "interpret-fr-small.yaml", "interpret-fr-base-small.yaml", "interpret-fr.yaml" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/configs/%s", FX_SOURCE_DIR, files[i]);
+        fx_config cfg;
+        fx_graph *g = NULL;
+        ck_assert_msg(fx_graph_load_yaml(ctx, path, &g, &cfg) == FX_OK, "%s", fx_context_error(ctx));
+        char feature[FX_NAME_MAX];
+        ck_assert_msg(fx_extract_default_feature(ctx, g, &cfg, feature, sizeof feature) == FX_OK, "%s",
+                      fx_context_error(ctx));
+        ck_assert_msg(!strcmp(feature, "clean.feat"), "%s: default feature '%s'", files[i], feature);
+        fx_graph_destroy(g);
+    }
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("extract");
@@ -181,6 +203,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_extracted_values_match_the_layer_math_for_any_batch);
     tcase_add_test(tc, test_bad_requests_are_refused_with_the_fix);
+    tcase_add_test(tc, test_default_feature_of_the_paper_graphs_is_the_clean_branch);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -363,8 +363,8 @@ START_TEST(test_pairs_generator_is_seeded_balanced_identity_disjoint_and_round_t
             touch(root, rel);
         }
     fx_pairs a, b, c;
-    ck_assert_msg(fx_pairs_generate(ctx, root, 3, 3, 7, &a) == FX_OK, "%s", fx_context_error(ctx));
-    ck_assert_int_eq(fx_pairs_generate(ctx, root, 3, 3, 7, &b), FX_OK);
+    ck_assert_msg(fx_pairs_generate(ctx, root, NULL, 0, 3, 3, 7, &a) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_int_eq(fx_pairs_generate(ctx, root, NULL, 0, 3, 3, 7, &b), FX_OK);
     ck_assert_int_eq(a.n, 18);
     for (int64_t i = 0; i < a.n; i++) {
         ck_assert_str_eq(a.pair[i].name[0], b.pair[i].name[0]);
@@ -397,7 +397,7 @@ START_TEST(test_pairs_generator_is_seeded_balanced_identity_disjoint_and_round_t
     }
     fx_pairs_free(&c);
     /* Another seed gives another set. */
-    ck_assert_int_eq(fx_pairs_generate(ctx, root, 3, 3, 8, &c), FX_OK);
+    ck_assert_int_eq(fx_pairs_generate(ctx, root, NULL, 0, 3, 3, 8, &c), FX_OK);
     int differ = 0;
     for (int64_t i = 0; i < a.n; i++)
         differ += strcmp(a.pair[i].name[0], c.pair[i].name[0]) != 0 || a.pair[i].number[0] != c.pair[i].number[0];
@@ -406,9 +406,9 @@ START_TEST(test_pairs_generator_is_seeded_balanced_identity_disjoint_and_round_t
     fx_pairs_free(&b);
     fx_pairs_free(&c);
     /* Too many folds or pairs: refused, saying what to lower. */
-    ck_assert_int_eq(fx_pairs_generate(ctx, root, 7, 1, 7, &a), FX_ERR_INVALID);
+    ck_assert_int_eq(fx_pairs_generate(ctx, root, NULL, 0, 7, 1, 7, &a), FX_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(fx_context_error(ctx), "lower --folds"));
-    ck_assert_int_eq(fx_pairs_generate(ctx, root, 3, 50, 7, &a), FX_ERR_INVALID);
+    ck_assert_int_eq(fx_pairs_generate(ctx, root, NULL, 0, 3, 50, 7, &a), FX_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(fx_context_error(ctx), "lower --per-fold"));
     fxtest_remove_tree(root);
     free(root);

@@ -17,17 +17,29 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
-if [ -z "$missing" ]; then
-    exit 0
-fi
-echo "fx: installing missing Debian packages:$missing"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
-        echo "fx: please install as root: apt-get install$missing" >&2; exit 1
+if [ -n "$missing" ]; then
+    echo "fx: installing missing Debian packages:$missing"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+            echo "fx: please install as root: apt-get install$missing" >&2; exit 1
+        fi
     fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+
+# The PyTorch interop check (tests: test_torch_interop, docs/interop.md)
+# needs safetensors and Pillow next to Debian's python3-torch; PyPI is the
+# only source of safetensors. Best effort: without them that test is
+# skipped, saying why.
+if [ "${1:-}" = "--tests" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    for m in safetensors:safetensors PIL:pillow; do
+        if ! /usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null; then
+            /usr/bin/python3 -m pip install -q --user --break-system-packages "${m#*:}" ||
+                echo "fx: note: could not pip-install ${m#*:} for /usr/bin/python3; test_torch_interop will be skipped" >&2
+        fi
+    done
+fi

@@ -13,14 +13,11 @@
 extern "C" {
 #endif
 
-/* Defined in fx/data.h (the paper's occlusion window); declared here so
- * this header stands alone. */
-typedef struct fx_occlusion fx_occlusion;
-
 typedef struct fx_extract_options {
     fx_backend *backend;          /* NULL: the context's CPU backend */
     int batch;                    /* examples per forward; 0: 64 (fewer when the data set is smaller) */
-    const fx_occlusion *occlude;  /* NULL: none; else drawn on every example (fx_loader_options.occlude) */
+    const fx_occlusion *occlude;  /* NULL: none; else drawn on every example (fx/data.h: warped through
+                                   * the example's landmarks when it has them, else in the crop frame) */
     int progress;                 /* draw "extracting i/n" on stderr */
     FILE *log;                    /* notes (fallback layers); NULL: none */
 } fx_extract_options;

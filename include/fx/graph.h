@@ -67,6 +67,14 @@ const char *fx_graph_name(const fx_graph *g);
 fx_status fx_graph_add_input(fx_graph *g, const char *name, fx_dtype dtype, const fx_shape *shape,
                              fx_srcpos pos);
 fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc);
+/* Lets `alias` stand for value `value_name` in every lookup by name
+ * (fx_graph_value, fx_graph_keep, ...): the YAML loader makes a block
+ * instance's name stand for the block's output. */
+fx_status fx_graph_add_alias(fx_graph *g, const char *alias, const char *value_name);
+/* Writes up to `max` value names (aliases included) closest to `name`
+ * (edit distance, then shared prefix) into buf, comma-separated; for
+ * "did you mean" messages. */
+void fx_graph_close_value_names(const fx_graph *g, const char *name, int max, char *buf, size_t size);
 /* Marks node `node_name`'s output 0 (a scalar) as a loss with `weight`. */
 fx_status fx_graph_add_loss(fx_graph *g, const char *node_name, float weight, fx_srcpos pos);
 /* Default initialiser for params whose spec has init_group `group`

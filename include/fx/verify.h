@@ -57,14 +57,15 @@ fx_status fx_pairs_image_path(fx_context *ctx, const char *root, const char *nam
                               size_t size);
 
 /* Draws a balanced pairs set from an ImageFolder root, seeded: identities
- * (sub-folders with at least one image) are shuffled and dealt round-robin
+ * (sub-folders with at least one image; only those named in people[0..n)
+ * when people is not NULL, e.g. a data.split's held-out part) are shuffled and dealt round-robin
  * to `folds` folds, so no person is in two folds (as in LFW View 2); each
  * fold gets per_fold matched pairs (two different images of one person
  * with at least two) and per_fold mismatched pairs (one image each of two
  * people of the fold), without repeating a pair. Fails, saying what to
  * lower, when the root has too few people or images. */
-fx_status fx_pairs_generate(fx_context *ctx, const char *root, int folds, int per_fold, uint64_t seed,
-                            fx_pairs *out);
+fx_status fx_pairs_generate(fx_context *ctx, const char *root, const char *const *people, int n_people, int folds,
+                            int per_fold, uint64_t seed, fx_pairs *out);
 
 /* ---- verification protocol ---------------------------------------------- */
 
