@@ -17,6 +17,7 @@ typedef struct cli_runtime {
     fx_plugin_host *host;
     fx_backend *backends[CLI_MAX_BACKENDS];
     int n_backends;
+    fx_comm *comm;          /* the ranks of `mpirun -np N fxrun` (cli/mpi.c); NULL = one process */
 } cli_runtime;
 
 typedef struct cli_binding {
@@ -112,8 +113,19 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
 /* Resolves the backend named by --backend / FX_BACKEND / the file through
  * the plugin host's backend table (cpu, opencl, plugin backends). */
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
-/* Prints "fxrun: <message>" for the context's last error; returns 1. */
+/* Prints "fxrun: <message>" for the context's last error ("fxrun: rank R
+ * of N: <message>" under mpirun with N > 1); returns 1. */
 int cli_error(fx_context *ctx);
+/* Under mpirun (cli/mpi.c): creates rt->comm (MPI) when this process is
+ * one of several ranks and refuses tasks that do not run data-parallel;
+ * prints and returns non-zero on failure. cli_mpi_finish ends the job:
+ * after a failure on a rank of several, MPI_Abort (every rank ends, the
+ * exit status is rc); else finalises MPI. */
+int cli_mpi_start(fx_context *ctx, const char *task, cli_runtime *rt);
+int cli_mpi_finish(cli_runtime *rt, int rc);
+/* This process's rank and the number of ranks as the launcher set them
+ * (0 and 1 when not started by mpirun). */
+void cli_mpi_launch_rank(int *rank, int *size);
 /* Notes on stderr when a loaded checkpoint was written by a graph of
  * another name (the tensors fitted, or the load would have failed). */
 void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta, const fx_graph *g);

@@ -8,7 +8,14 @@
 int cli_error(fx_context *ctx)
 {
     const char *msg = fx_context_error(ctx);
-    fprintf(stderr, "fxrun: %s\n", msg && msg[0] ? msg : "failed (no message; please report this)");
+    int rank, size;
+    cli_mpi_launch_rank(&rank, &size);
+    if (size > 1)
+        fprintf(stderr, "fxrun: rank %d of %d: %s\n", rank, size,
+                msg && msg[0] ? msg : "failed (no message; please report this)");
+    else
+        fprintf(stderr, "fxrun: %s\n", msg && msg[0] ? msg : "failed (no message; please report this)");
+    fflush(stderr);
     return 1;
 }
 

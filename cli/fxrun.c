@@ -1,6 +1,7 @@
 /* cli/fxrun.c - `fxrun`: runs YAML graphs (train, eval, infer, run) and
  * reports devices, ops and plugins. Parses the command line, loads the
  * --plugin plugins and dispatches. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,7 @@ static void usage(FILE *f)
 "        --images faces/ --json verify.json --roc roc.png\n"
 "  fxrun export configs/fashion-mnist.yaml --weights fmnist.safetensors\n"
 "  fxrun explain configs/interpret-fr-small.yaml --images faces/ --out report\n"
+"  mpirun -np 4 fxrun configs/interpret-fr.yaml   # data parallel (docs/scaling.md)\n"
 "  fxrun run net.yaml --feed image=x.npy --feed label=y.npy \\\n"
 "        --fetch logits=logits.npy --grad c1.weight=dw.npy --grad image=dx.npy\n");
 }
@@ -438,6 +440,10 @@ int main(int argc, char **argv)
         snprintf(file_task, sizeof file_task, "%s", cfg.task[0] ? cfg.task : "train");
         task = file_task;
     }
+    if (cli_mpi_start(ctx, task, &rt) != 0) {
+        rc = 1;
+        goto done;
+    }
     if (!strcmp(task, "train"))
         rc = cli_cmd_train(ctx, &o);
     else if (!strcmp(task, "eval"))
@@ -475,6 +481,15 @@ int main(int argc, char **argv)
         rc = 2;
     }
 done:
+    /* Output that never reached its file (a full disk, /dev/full, a closed
+     * pipe) is a failure, not a success: check stdout's buffered data and
+     * its close. */
+    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+        fprintf(stderr, "fxrun: writing the standard output failed: %s\n", strerror(errno));
+        if (rc == 0)
+            rc = 1;
+    }
+    rc = cli_mpi_finish(&rt, rc); /* returns only when this rank may end on its own */
     /* Backends before the context, the plugin host after it (fx/plugin.h). */
     for (int i = 0; i < rt.n_backends; i++)
         fx_plugin_host_release_backend(rt.host, rt.backends[i]);

@@ -136,11 +136,11 @@ float fx_rng_uniform(ulong seed, ulong index)
 /* Element i kept iff uniform(seed, i) >= rate (scaled by 1/(1-rate)); the
  * flat index i covers the whole tensor, batch included. */
 __kernel void dropout_apply(__global const float *src, uint so, __global float *dst, uint d_o, ulong seed, float rate,
-                            float scale, int accumulate, int n)
+                            float scale, int accumulate, int n, ulong first)
 {
     int i = get_global_id(0);
     if (i < n) {
-        float keep = fx_rng_uniform(seed, (ulong)i) >= rate ? scale : 0.0f;
+        float keep = fx_rng_uniform(seed, first + (ulong)i) >= rate ? scale : 0.0f;
         float v = keep * src[so + i];
         if (accumulate)
             dst[d_o + i] += v;

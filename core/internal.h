@@ -142,6 +142,8 @@ struct fx_graph {
     char (*aliases)[2][FX_NAME_MAX]; /* {alias, value name}: block instance names (fx_graph_add_alias) */
     int n_aliases, cap_aliases;
     int n_fallback;        /* nodes placed on the fallback in this plan */
+    struct fx_comm *batch_comm; /* data parallel: BN statistics reduced over it (fx/comm.h); NULL = local */
+    int64_t batch_offset;  /* data parallel: examples of the global batch before this rank's */
 };
 
 /* attr.c */
@@ -167,6 +169,13 @@ double fx_now_seconds(void);
 /* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
 int fx_host_is_little_endian(void);
 int fx_sync_parent_dir(const char *path);
+/* Opens `path` for reading only when it is a regular file, without ever
+ * blocking (a FIFO or a device would make a plain open or read wait
+ * forever). Returns the descriptor (or FILE *), or -1 (NULL) with *why
+ * set to what the path really is ("a folder", "a FIFO (named pipe)", ...)
+ * or to strerror(errno). */
+int fx_open_regular(const char *path, const char **why);
+FILE *fx_fopen_regular(const char *path, const char **why);
 
 /* train.c, shared with extract.c: the value holding class scores
  * (train.predict, else the first loss's first input; NULL if none), and

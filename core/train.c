@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "core/data_parallel.h"
 #include "core/internal.h"
 #include "core/train_metrics.h"
 
@@ -82,6 +83,59 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
     return FX_OK;
 }
 
+/* The graph input fed with the loader's landmarks (data.landmarks, default
+ * "landmarks") when the graph declares it: per example f32 [P, 2], P the
+ * data set's point count; without landmarks in the data set it gets NaN
+ * (the occlude op then paints its plain window). */
+typedef struct landmark_feed {
+    fx_tensor *tensor; /* NULL: the graph has no such input */
+    float *buf;        /* [batch, P, 2] */
+    int64_t per;       /* floats per example */
+    int from_data;     /* the data set has the points */
+} landmark_feed;
+
+static fx_status landmark_feed_open(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
+                                    int64_t batch, landmark_feed *f)
+{
+    memset(f, 0, sizeof *f);
+    int v = fx_graph_find_value(g, cfg->data.landmarks_input);
+    if (v < 0 || g->values[v].producer >= 0)
+        return FX_OK;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i].value != v)
+            continue;
+        const fx_shape *s = &g->inputs[i].shape;
+        int points = fx_dataset_landmark_points(ds);
+        if (g->inputs[i].dtype != FX_F32 || s->ndim != 2 || s->dim[1] != 2 ||
+            (points > 0 && s->dim[0] != points)) {
+            char a[64];
+            return fx_fail(ctx, FX_ERR_SHAPE,
+                           "%s: input '%s' is fed with landmarks; declare it f32 [%d, 2] (the data's points), not %s",
+                           cfg->path, cfg->data.landmarks_input, points > 0 ? points : 68, fx_shape_str(s, a, sizeof a));
+        }
+        f->per = s->dim[0] * 2;
+        f->from_data = points > 0;
+    }
+    f->tensor = fx_graph_value(g, cfg->data.landmarks_input);
+    f->buf = fx_malloc(ctx, (size_t)(batch * f->per) * sizeof(float), "a landmarks batch");
+    if (!f->buf)
+        return FX_ERR_NOMEM;
+    for (int64_t k = 0; k < batch * f->per; k++)
+        f->buf[k] = NAN;
+    return FX_OK;
+}
+
+/* fx_loader_next, plus the landmarks when the graph takes them. */
+static fx_status landmark_feed_next(fx_loader *ld, float *images, int32_t *labels, landmark_feed *f, int *count)
+{
+    return fx_loader_next_landmarks(ld, images, labels, f->tensor && f->from_data ? f->buf : NULL, count);
+}
+
+static fx_status landmark_feed_upload(landmark_feed *f)
+{
+    return f->tensor ? fx_tensor_upload(f->tensor, f->buf) : FX_OK;
+}
+
 static int64_t count_correct(const float *logits, const int32_t *labels, int count, int64_t classes)
 {
     int64_t correct = 0;
@@ -99,9 +153,11 @@ static int64_t count_correct(const float *logits, const int32_t *labels, int cou
 /* Runs the graph forward over a whole data set (centre crops, no
  * shuffling) in inference behaviour. The graph must be planned with
  * batch `batch`. A final partial batch is padded with copies of its first
- * example; only real examples are counted. */
+ * example; only real examples are counted. Data parallel (dp active):
+ * each rank evaluates its share of every global batch and the counts and
+ * loss sums are added over the ranks. */
 static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
-                                  fx_eval_result *res)
+                                  fx_dp *dp, fx_eval_result *res)
 {
     memset(res, 0, sizeof *res);
     const char *pred = fx_train_predict_name(g, cfg);
@@ -116,8 +172,11 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
                        cfg->path, pred);
     int64_t batch = g->batch;
     fx_loader_options lo = { .batch = (int)batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed };
+    lo.batch *= fx_dp_size(dp); /* data parallel: the global batch, sharded */
     fx_loader *ld = NULL;
     fx_status st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
+    if (st == FX_OK)
+        st = fx_loader_set_shard(ld, fx_dp_rank(dp), fx_dp_size(dp));
     if (st != FX_OK)
         return st;
     int64_t img_numel = fx_tensor_numel(images);
@@ -132,19 +191,28 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         st = fx_loader_start_epoch(ld, 0);
     int64_t correct = 0, full_batches = 0;
     double loss_sum = 0;
+    landmark_feed lf;
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, ds, batch, &lf);
+    else
+        memset(&lf, 0, sizeof lf);
     fx_graph_set_training(g, 0);
     while (st == FX_OK) {
         int count = 0;
-        st = fx_loader_next(ld, ibuf, lbuf, &count);
+        st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
         if (st != FX_OK || count == 0)
             break;
         for (int b = count; b < batch; b++) {
             memcpy(ibuf + b * per, ibuf, (size_t)per * sizeof(float));
             lbuf[b] = lbuf[0];
+            if (lf.tensor)
+                memcpy(lf.buf + b * lf.per, lf.buf, (size_t)lf.per * sizeof(float));
         }
         st = fx_tensor_upload(images, ibuf);
         if (st == FX_OK)
             st = fx_tensor_upload(labels, lbuf);
+        if (st == FX_OK)
+            st = landmark_feed_upload(&lf);
         if (st == FX_OK)
             st = fx_graph_forward(g);
         if (st == FX_OK)
@@ -161,12 +229,23 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         }
     }
     fx_graph_set_training(g, 1);
+    free(lf.buf);
     free(ibuf);
     free(lbuf);
     free(sbuf);
     fx_loader_destroy(ld);
     if (st != FX_OK)
         return st;
+    if (fx_dp_active(dp)) {
+        double sums[4] = { (double)correct, (double)res->examples, loss_sum, (double)full_batches };
+        st = fx_dp_sum(dp, sums, 4);
+        if (st != FX_OK)
+            return st;
+        correct = (int64_t)sums[0];
+        res->examples = (int64_t)sums[1];
+        loss_sum = sums[2];
+        full_batches = (int64_t)sums[3];
+    }
     res->accuracy = res->examples ? (double)correct / (double)res->examples : 0;
     res->loss = full_batches ? loss_sum / (double)full_batches : NAN;
     return FX_OK;
@@ -184,6 +263,39 @@ static fx_status open_dataset(fx_context *ctx, const fx_config *cfg, const fx_da
     return st;
 }
 
+/* Per step: the loss of each loss node into parts[], and, data parallel,
+ * the global batch's means (losses) and sums (correct, count) over the
+ * ranks, in one all-reduce. */
+static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *correct, int *count, float *parts)
+{
+    double v[3 + sizeof g->losses / sizeof g->losses[0]];
+    v[0] = *loss;
+    v[1] = (double)*correct;
+    v[2] = *count;
+    for (int l = 0; l < g->n_losses; l++) {
+        float x = 0;
+        fx_status st = fx_graph_loss_value(g, l, &x);
+        if (st != FX_OK)
+            return st;
+        v[3 + l] = x;
+    }
+    if (fx_dp_active(dp)) {
+        fx_status st = fx_dp_sum(dp, v, 3 + g->n_losses);
+        if (st != FX_OK)
+            return st;
+        double ranks = (double)fx_dp_size(dp);
+        v[0] /= ranks;
+        for (int l = 0; l < g->n_losses; l++)
+            v[3 + l] /= ranks;
+    }
+    *loss = (float)v[0];
+    *correct = (int64_t)v[1];
+    *count = (int)v[2];
+    for (int l = 0; l < g->n_losses; l++)
+        parts[l] = (float)v[3 + l];
+    return FX_OK;
+}
+
 static void json_number(FILE *f, const char *key, double v)
 {
     if (isfinite(v))
@@ -192,9 +304,26 @@ static void json_number(FILE *f, const char *key, double v)
         fprintf(f, ",\"%s\":null", key);
 }
 
+/* Metrics that cannot be written are an error, not a silent loss. */
+static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
+{
+    if (fflush(metrics) != 0 || ferror(metrics))
+        return fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", path, strerror(errno));
+    return FX_OK;
+}
+
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
+    /* Data parallel: rank 0 alone logs, draws progress and writes the
+     * metrics and checkpoints (docs/scaling.md). */
+    const int rank = fx_comm_rank(opt->comm), ranks = fx_comm_size(opt->comm);
+    FILE *devnull = rank > 0 ? fopen("/dev/null", "w") : NULL;
+    if (devnull)
+        log = devnull;
+    const int progress = opt->progress && rank == 0;
+    fx_dp *dp = NULL;
+    int local_batch = cfg->train.batch;
     const fx_train_config *tc = &cfg->train;
     fx_dataset *train_ds = NULL, *test_ds = NULL;
     fx_optimizer *optimizer = NULL;
@@ -216,7 +345,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && pred)
         st = fx_graph_keep(g, pred);
     if (st == FX_OK)
-        st = fx_graph_plan(g, tc->batch, FX_MODE_TRAIN, opt->backend);
+        st = fx_dp_create(ctx, g, cfg, opt->comm, &local_batch, &dp);
+    if (st == FX_OK)
+        st = fx_graph_plan(g, local_batch, FX_MODE_TRAIN, opt->backend);
     if (st == FX_OK)
         st = fx_optimizer_create(g, tc, &optimizer);
     if (st == FX_OK && fx_graph_fallback_count(g) > 0) {
@@ -245,10 +376,14 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (st == FX_OK)
             fprintf(log, "resumed from %s: epoch %lld, step %lld\n", ckpt, (long long)meta.epoch, (long long)meta.step);
     }
+    if (st == FX_OK)
+        st = fx_dp_start(dp);
     fx_loader_options lo = { .batch = tc->batch, .shuffle = 1, .augment = 1, .drop_last = 1, .seed = tc->seed };
     if (st == FX_OK)
         st = fx_loader_create(ctx, train_ds, &cfg->data, &lo, &ld);
-    if (st == FX_OK && opt->metrics_path) {
+    if (st == FX_OK)
+        st = fx_loader_set_shard(ld, rank, ranks); /* this rank's rows of each global batch */
+    if (st == FX_OK && opt->metrics_path && rank == 0) {
         metrics = fopen(opt->metrics_path, opt->resume ? "a" : "w");
         if (!metrics)
             st = fx_fail(ctx, FX_ERR_IO, "%s: cannot open metrics file for writing: %s", opt->metrics_path,
@@ -257,7 +392,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
     fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
-    int64_t classes = scores && scores->shape.ndim == 2 ? scores->shape.dim[1] : 0;
+    /* The scores are downloaded into a [batch, classes] buffer every step,
+     * so anything else is refused here, before the first step. */
+    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != tc->batch)) {
+        char sh[64] = "unknown";
+        if (scores)
+            fx_shape_str(&scores->shape, sh, sizeof sh);
+        st = fx_fail(ctx, FX_ERR_SHAPE,
+                     "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
+                     "set train.predict to the logits",
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+    }
+    int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
         ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
         lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
@@ -265,6 +411,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (!ibuf || !lbuf || !sbuf)
             st = FX_ERR_NOMEM;
     }
+    landmark_feed lf;
+    memset(&lf, 0, sizeof lf);
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, train_ds, tc->batch, &lf);
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
     int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
@@ -280,9 +430,13 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 g->name, opt->backend ? opt->backend->device_name : "cpu", (long long)fx_graph_param_numel(g),
                 (long long)fx_dataset_size(train_ds), tc->batch, epochs, epochs == 1 ? "" : "s",
                 (long long)total_steps);
+        if (ranks > 1)
+            fprintf(log, "data parallel over %d ranks (%s): %d examples per rank per step, %s batch statistics\n",
+                    ranks, fx_comm_name(opt->comm), local_batch, tc->sync_bn ? "global (train.sync_bn)" : "per-rank");
         fflush(log);
     }
     int64_t step = meta.step;
+    float loss_parts[sizeof g->losses / sizeof g->losses[0]];
     double t_start = fx_now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
@@ -297,7 +451,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         double t_window = fx_now_seconds();
         while (st == FX_OK && step < total_steps) {
             int count = 0;
-            st = fx_loader_next(ld, ibuf, lbuf, &count);
+            st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
             if (st != FX_OK || count == 0)
                 break;
             if (skip > 0) {
@@ -310,26 +464,36 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             if (st == FX_OK)
                 st = fx_tensor_upload(labels, lbuf);
             if (st == FX_OK)
+                st = landmark_feed_upload(&lf);
+            if (st == FX_OK)
                 st = fx_graph_forward(g);
             if (st == FX_OK)
                 st = fx_graph_backward(g);
+            if (st == FX_OK)
+                st = fx_dp_allreduce_gradients(dp);
             if (st == FX_OK)
                 st = fx_optimizer_step(optimizer, lr);
             float loss = 0;
             if (st == FX_OK)
                 st = fx_graph_loss_total(g, &loss);
+            int64_t step_correct = 0;
+            if (st == FX_OK && scores) {
+                st = fx_tensor_download(scores, sbuf);
+                step_correct = count_correct(sbuf, lbuf, count, classes);
+            }
+            /* Data parallel: the global batch's mean losses and counts. */
+            const int step_count = count; /* this rank's rows (lbuf) */
+            if (st == FX_OK)
+                st = reduce_step(dp, g, &loss, &step_correct, &count, loss_parts);
             if (st == FX_OK && !isfinite(loss))
                 st = fx_fail(ctx, FX_ERR_INVALID,
                              "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
                              (long long)step, loss);
-            if (st == FX_OK && scores) {
-                st = fx_tensor_download(scores, sbuf);
-                correct += count_correct(sbuf, lbuf, count, classes);
-            }
             if (st == FX_OK && metrics)
-                st = fx_train_meter_step(&meter, lbuf, count);
+                st = fx_train_meter_step(&meter, lbuf, step_count, loss_parts);
             if (st != FX_OK)
                 break;
+            correct += step_correct;
             seen += count;
             loss_sum += loss;
             window_loss += loss;
@@ -339,7 +503,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             steps_this_run++;
             double elapsed = fx_now_seconds() - t_start;
             double rate = steps_this_run / (elapsed > 1e-9 ? elapsed : 1e-9);
-            if (opt->progress && (fx_now_seconds() - last_progress > 0.1 || step == total_steps)) {
+            if (progress && (fx_now_seconds() - last_progress > 0.1 || step == total_steps)) {
                 last_progress = fx_now_seconds();
                 char eta[32];
                 format_duration((double)(total_steps - step) / rate, eta, sizeof eta);
@@ -358,25 +522,28 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
-                fflush(metrics);
+                st = metrics_flush(ctx, metrics, opt->metrics_path);
                 window_loss = 0;
                 window_steps = 0;
                 t_window = fx_now_seconds();
             }
-            if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
+            if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
-                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+                st = fx_dp_average_state(dp); /* every rank: a collective */
+                if (st == FX_OK && rank == 0)
+                    st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
         }
         if (st != FX_OK)
             break;
-        if (opt->progress)
+        if (progress)
             fprintf(stderr, "\r%*s\r", 100, "");
         int epoch_done = step >= (epoch + 1) * per_epoch;
         fx_eval_result ev = { 0, NAN, NAN };
-        if (test_ds) {
-            st = evaluate_planned(ctx, g, cfg, test_ds, &ev);
+        st = fx_dp_average_state(dp); /* before evaluating and checkpointing */
+        if (st == FX_OK && test_ds) {
+            st = evaluate_planned(ctx, g, cfg, test_ds, dp, &ev);
             last_eval = ev;
             evaluated = 1;
         }
@@ -401,18 +568,25 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             json_number(metrics, "seconds", elapsed);
             fprintf(metrics, "}\n");
-            fflush(metrics);
+            st = metrics_flush(ctx, metrics, opt->metrics_path);
         }
+        if (st != FX_OK)
+            break;
         if (ckpt[0]) {
             fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
-            st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+            if (rank == 0)
+                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             if (st == FX_OK && ctx->options.verbose > 1)
                 fprintf(log, "checkpoint written: %s\n", ckpt);
         }
     }
-    if (opt->progress)
+    if (progress)
         fprintf(stderr, "\r%*s\r", 100, "");
+    if (st == FX_OK && fx_dp_gradient_steps(dp) > 0)
+        fprintf(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
+                (long long)fx_graph_param_numel(g), ranks,
+                1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6);
     if (st == FX_OK) {
         char took[32];
         format_duration(fx_now_seconds() - t_start, took, sizeof took);
@@ -423,8 +597,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
         fflush(log);
     }
-    if (metrics)
-        fclose(metrics);
+    if (metrics && fclose(metrics) != 0 && st == FX_OK)
+        st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
+    free(lf.buf);
     fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);
@@ -433,6 +608,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_optimizer_destroy(optimizer);
     fx_dataset_close(train_ds);
     fx_dataset_close(test_ds);
+    fx_dp_destroy(dp);
+    if (devnull)
+        fclose(devnull);
     return st;
 }
 
@@ -454,7 +632,7 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
                     "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, g->name);
     }
     if (st == FX_OK)
-        st = evaluate_planned(ctx, g, cfg, ds, result);
+        st = evaluate_planned(ctx, g, cfg, ds, NULL, result);
     fx_dataset_close(ds);
     return st;
 }

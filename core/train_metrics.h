@@ -27,9 +27,11 @@ typedef struct fx_train_meter {
 /* After planning for training: finds the losses and the cross-entropy
  * losses whose second input is `label_input`. */
 fx_status fx_train_meter_init(fx_context *ctx, fx_graph *g, const char *label_input, fx_train_meter *m);
-/* After a step's forward: adds every loss value and counts correct
- * predictions of every classifier on the `count` real labels. */
-fx_status fx_train_meter_step(fx_train_meter *m, const int32_t *labels, int count);
+/* After a step's forward: adds every loss value (losses[], when given:
+ * data parallel, the means over the ranks; else read from the graph) and
+ * counts correct predictions of every classifier on the `count` real
+ * labels (this rank's rows). */
+fx_status fx_train_meter_step(fx_train_meter *m, const int32_t *labels, int count, const float *losses);
 /* Writes ,"loss.<name>":mean for the window and starts a new window. */
 void fx_train_meter_write_window(fx_train_meter *m, FILE *f);
 /* Writes ,"train_loss.<name>":mean and ,"train_accuracy.<scores>":acc for

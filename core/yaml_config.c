@@ -431,7 +431,7 @@ static fx_status read_train(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_co
     static const char *const keys[] = {"optimizer", "lr",      "momentum",   "weight_decay", "beta1",
                                        "beta2",     "eps",     "nesterov",   "schedule",     "batch",
                                        "epochs",    "max_steps", "seed",     "checkpoint",   "checkpoint_every",
-                                       "predict",   "log_every", NULL};
+                                       "predict",   "log_every", "sync_bn", NULL};
     TRY(fx_yaml_check_keys(doc, v, "train", keys, NULL));
     fx_train_config *t = &cfg->train;
     static const char *const optimizers[] = {"sgd", "adam", NULL};
@@ -468,6 +468,7 @@ static fx_status read_train(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_co
     TRY(set_int(doc, v, "checkpoint_every", "train", 0, INT64_MAX, &t->checkpoint_every));
     TRY(set_string(doc, v, "predict", "train", t->predict, sizeof t->predict));
     TRY(set_small_int(doc, v, "log_every", "train", 1, 1000000000, &t->log_every));
+    TRY(set_bool(doc, v, "sync_bn", "train", &t->sync_bn));
     return FX_OK;
 }
 

@@ -6,9 +6,11 @@ set -eu
 
 # OpenCL: the ICD loader, headers and CLBlast build the OpenCL backend; PoCL
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
-PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev"
+# Open MPI: the MPI transport of data-parallel training (docs/scaling.md);
+# iproute2 makes the network namespaces of the two-"host" MPI test.
+PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time"   # time: /usr/bin/time -v in bench/paper_net.sh
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2"   # time: /usr/bin/time -v in bench/paper_net.sh
 fi
 
 missing=""

@@ -6,8 +6,19 @@
  * planes of S contiguous floats, and is the only writer of every
  * per-channel value (statistics, running averages, gamma/beta gradients),
  * so no reduction crosses threads. Plane sums use eight float lanes (which
- * the compiler vectorises) and are combined across planes in double. */
+ * the compiler vectorises) and are combined across planes in double.
+ *
+ * Synchronised batch statistics (train.sync_bn, data parallel: the node's
+ * batch communicator, fx_node_batch_comm, is set): the per-channel sums
+ * are added over the ranks between the passes, so every rank normalises
+ * with the global batch's mean and biased variance (M = the global count):
+ *   forward:  sum x -> all-reduce -> mean; sum (x - mean)^2 -> all-reduce
+ *   backward: sum g, sum g (x - mean) -> all-reduce -> dx with global means
+ * gamma's and beta's gradients use this rank's sums: the gradient
+ * all-reduce averages them into the global sums (each rank's upstream
+ * gradient is N times its share of the global loss's; docs/scaling.md). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "backends/cpu/cpu_backend.h"
 
@@ -19,6 +30,8 @@ typedef struct bn_job {
     float *save_mean, *save_invstd; /* aux */
     float momentum, eps;
     int training;
+    double *acc0, *acc1; /* synchronised statistics: per-channel sums, reduced over the ranks */
+    double count;        /* synchronised statistics: values per channel in the global batch */
 } bn_job;
 
 /* The eight lanes of the sums below, added in one fixed order. */
@@ -170,6 +183,140 @@ static void bn_backward_range(void *arg, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* ---- synchronised statistics (train.sync_bn) ---- */
+
+static void bn_sync_sum_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < j->n; n++)
+            sum += bn_sum(j->x + (n * j->c + c) * j->s, j->s);
+        j->acc0[c] = sum;
+    }
+}
+
+static void bn_sync_sqdev_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        double sq = 0.0;
+        for (int64_t n = 0; n < j->n; n++)
+            sq += bn_sum_sqdev(j->x + (n * j->c + c) * j->s, j->s, j->save_mean[c]);
+        j->acc1[c] = sq;
+    }
+}
+
+/* acc1 holds the global sum of squared deviations from save_mean. */
+static void bn_sync_apply_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        float mean = j->save_mean[c];
+        double var = j->acc1[c] / j->count;
+        float invstd = (float)(1.0 / sqrt(var + (double)j->eps));
+        j->save_invstd[c] = invstd;
+        double unbiased = j->acc1[c] / (j->count - 1.0);
+        j->running_mean[c] = j->momentum * j->running_mean[c] + (1.0f - j->momentum) * mean;
+        j->running_var[c] = j->momentum * j->running_var[c] + (1.0f - j->momentum) * (float)unbiased;
+        float a = j->gamma[c] * invstd;
+        float b = j->beta[c] - mean * a;
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            bn_affine(j->y + off, j->x + off, j->s, a, b);
+        }
+    }
+}
+
+static void bn_sync_grad_sums_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        double sum_g = 0.0, sum_gx = 0.0;
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            float sg, sgx;
+            bn_sum_grad(j->grad_out + off, j->x + off, j->s, j->save_mean[c], &sg, &sgx);
+            sum_g += sg;
+            sum_gx += sgx;
+        }
+        if (j->grad_gamma)
+            j->grad_gamma[c] += (float)(sum_gx * j->save_invstd[c]);
+        if (j->grad_beta)
+            j->grad_beta[c] += (float)sum_g;
+        j->acc0[c] = sum_g;
+        j->acc1[c] = sum_gx;
+    }
+}
+
+/* acc0, acc1: the global sums of g and g (x - mean). */
+static void bn_sync_grad_x_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const bn_job *j = arg;
+    for (int64_t c = begin; c < end; c++) {
+        float mean = j->save_mean[c], invstd = j->save_invstd[c];
+        float k = j->gamma[c] * invstd;
+        float c1 = (float)(-(double)k * invstd * invstd * j->acc1[c] / j->count);
+        float c0 = (float)(-(double)k * j->acc0[c] / j->count) - c1 * mean;
+        for (int64_t n = 0; n < j->n; n++) {
+            int64_t off = (n * j->c + c) * j->s;
+            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0);
+        }
+    }
+}
+
+/* Scratch for the synchronised sums: acc0 [C], acc1 [C + 1] (the extra
+ * slot carries this rank's count through the first all-reduce). */
+static fx_status bn_sync_alloc(const fx_kernel_call *call, bn_job *j)
+{
+    j->acc0 = fx_calloc(call->ctx, (size_t)(2 * j->c + 2), sizeof(double), "synchronised batch statistics");
+    if (!j->acc0)
+        return FX_ERR_NOMEM;
+    j->acc1 = j->acc0 + j->c + 1;
+    return FX_OK;
+}
+
+static fx_status bn_sync_forward(const fx_kernel_call *call, bn_job *j, fx_comm *comm)
+{
+    fx_status st = bn_sync_alloc(call, j);
+    if (st != FX_OK)
+        return st;
+    fx_cpu_parallel_for(call->backend, j->c, 1, bn_sync_sum_range, j);
+    j->acc0[j->c] = (double)(j->n * j->s);
+    st = fx_comm_allreduce_sum_f64(comm, j->acc0, j->c + 1);
+    j->count = j->acc0[j->c];
+    if (st == FX_OK && j->count < 2)
+        st = fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
+                          "training needs more than one value per channel in the global batch, got %.0f", j->count);
+    if (st == FX_OK) {
+        for (int64_t c = 0; c < j->c; c++)
+            j->save_mean[c] = (float)(j->acc0[c] / j->count);
+        fx_cpu_parallel_for(call->backend, j->c, 1, bn_sync_sqdev_range, j);
+        st = fx_comm_allreduce_sum_f64(comm, j->acc1, j->c);
+    }
+    if (st == FX_OK)
+        fx_cpu_parallel_for(call->backend, j->c, 1, bn_sync_apply_range, j);
+    free(j->acc0);
+    return st;
+}
+
+static fx_status bn_sync_backward(const fx_kernel_call *call, bn_job *j, fx_comm *comm)
+{
+    fx_status st = bn_sync_alloc(call, j);
+    if (st != FX_OK)
+        return st;
+    fx_cpu_parallel_for(call->backend, j->c, 1, bn_sync_grad_sums_range, j);
+    /* acc0 and acc1 are contiguous: one all-reduce of 2C + 1 values (the
+     * slot between them carries the count). */
+    j->acc0[j->c] = (double)(j->n * j->s);
+    st = fx_comm_allreduce_sum_f64(comm, j->acc0, 2 * j->c + 1);
+    j->count = j->acc0[j->c];
+    if (st == FX_OK && j->grad_x)
+        fx_cpu_parallel_for(call->backend, j->c, 1, bn_sync_grad_x_range, j);
+    free(j->acc0);
+    return st;
+}
+
 static fx_status bn_setup(const fx_kernel_call *call, bn_job *j)
 {
     const fx_tensor *x = call->in[0];
@@ -205,12 +352,15 @@ fx_status cpu_batchnorm_forward(const fx_kernel_call *call)
     /* One value per channel has no variance (and no unbiased variance for
      * the running average): refuse, as PyTorch does, rather than emit
      * y = beta silently. */
+    j.y = fx_tensor_f32(call->out[0]);
+    fx_comm *comm = j.training ? fx_node_batch_comm(call->node) : NULL;
+    if (comm)
+        return bn_sync_forward(call, &j, comm);
     if (j.training && j.n * j.s < 2)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
                             "training needs more than one value per channel, got batch %lld x %lld positions; "
                             "use a batch of at least 2 or run in inference mode",
                             (long long)j.n, (long long)j.s);
-    j.y = fx_tensor_f32(call->out[0]);
     fx_cpu_parallel_for(call->backend, j.c, 1, bn_forward_range, &j);
     return FX_OK;
 }
@@ -225,6 +375,9 @@ fx_status cpu_batchnorm_backward(const fx_kernel_call *call)
     j.grad_x = call->grad_in && call->grad_in[0] ? fx_tensor_f32(call->grad_in[0]) : NULL;
     j.grad_gamma = call->param_grad && call->param_grad[0] ? fx_tensor_f32(call->param_grad[0]) : NULL;
     j.grad_beta = call->param_grad && call->param_grad[1] ? fx_tensor_f32(call->param_grad[1]) : NULL;
+    fx_comm *comm = j.training ? fx_node_batch_comm(call->node) : NULL;
+    if (comm)
+        return bn_sync_backward(call, &j, comm);
     fx_cpu_parallel_for(call->backend, j.c, 1, bn_backward_range, &j);
     return FX_OK;
 }

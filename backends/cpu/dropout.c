@@ -4,7 +4,9 @@
  * batch included) is kept iff fx_rng_uniform(call->seed, i) >= rate, in
  * forward and again in backward, so both passes (and the OpenCL kernels)
  * agree for the same seed without a saved tensor. Outside training, or
- * with rate 0, both passes are copies. */
+ * with rate 0, both passes are copies. Data parallel, i counts from the
+ * rank's first example in the global batch (fx_node_batch_offset), so the
+ * ranks together draw the single process's mask. */
 #include <string.h>
 
 #include "backends/cpu/cpu_backend.h"
@@ -15,6 +17,7 @@ typedef struct dropout_job {
     const float *src;
     float *dst;
     uint64_t seed;
+    uint64_t first; /* flat index of element 0 in the global batch */
     float rate, scale;
     int accumulate; /* backward adds into dst */
 } dropout_job;
@@ -25,7 +28,7 @@ static void dropout_range(void *arg, int64_t begin, int64_t end, int thread)
     const float *src = j->src;
     float *dst = j->dst;
     for (int64_t i = begin; i < end; i++) {
-        float keep = fx_rng_uniform(j->seed, (uint64_t)i) >= j->rate ? j->scale : 0.0f;
+        float keep = fx_rng_uniform(j->seed, j->first + (uint64_t)i) >= j->rate ? j->scale : 0.0f;
         if (j->accumulate)
             dst[i] += keep * src[i];
         else
@@ -52,6 +55,8 @@ static fx_status dropout_run(const fx_kernel_call *call, const fx_tensor *src, f
     j.src = fx_tensor_f32(src);
     j.dst = fx_tensor_f32(dst);
     j.seed = call->seed;
+    int64_t per_example = dst->shape.dim[0] > 0 ? fx_tensor_numel(dst) / dst->shape.dim[0] : 0;
+    j.first = (uint64_t)(fx_node_batch_offset(call->node) * per_example);
     j.rate = (float)fx_node_attr_float(call->node, "rate");
     j.accumulate = accumulate;
     if (!(j.rate >= 0.0f && j.rate < 1.0f))

@@ -173,7 +173,9 @@ fx_status ocl_reshape_forward(const fx_kernel_call *call) { return reshape_forwa
 fx_status ocl_reshape_backward(const fx_kernel_call *call) { return reshape_backward(call); }
 
 /* Dropout: the mask is recomputed from (seed, flat index) in both passes,
- * identical to the CPU's. Outside training or with rate 0: a copy. */
+ * identical to the CPU's. Outside training or with rate 0: a copy. The
+ * index counts from the rank's first example in the global batch (data
+ * parallel, fx_node_batch_offset). */
 static fx_status dropout_run(const fx_kernel_call *call, const fx_tensor *src, fx_tensor *dst, int accumulate_into)
 {
     float rate = (float)fx_node_attr_float(call->node, "rate");
@@ -199,6 +201,8 @@ static fx_status dropout_run(const fx_kernel_call *call, const fx_tensor *src, f
     ocl_arg_float(&a, 1.0f / (1.0f - rate));
     ocl_arg_int(&a, accumulate_into);
     ocl_arg_int(&a, n);
+    int64_t per_example = dst->shape.dim[0] > 0 ? fx_tensor_numel(dst) / dst->shape.dim[0] : 0;
+    ocl_arg_ulong(&a, (uint64_t)(fx_node_batch_offset(call->node) * per_example));
     return ocl_launch_1d(call->backend, &a, (size_t)n, 0, "dropout_apply");
 }
 

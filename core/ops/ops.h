@@ -31,10 +31,15 @@ extern const fx_op_def fx_op_filter_diversity;
 extern const fx_op_def fx_op_occlude;
 
 /* Output size of a 1-D window op (conv, pool) with explicit padding
- * pad_before/pad_after; returns <= 0 when the window does not fit. */
+ * pad_before/pad_after; returns <= 0 when the window does not fit, and -1
+ * when the sizes overflow int64 (or are negative, or stride < 1). */
 static inline int64_t fx_window_out(int64_t in, int64_t k, int64_t stride, int64_t pad_before, int64_t pad_after)
 {
-    int64_t span = in + pad_before + pad_after - k;
+    int64_t span;
+    if (in < 0 || k < 0 || stride < 1 || pad_before < 0 || pad_after < 0 || __builtin_add_overflow(in, pad_before, &span) ||
+        __builtin_add_overflow(span, pad_after, &span))
+        return -1;
+    span -= k;
     return span < 0 ? 0 : span / stride + 1;
 }
 
@@ -53,5 +58,9 @@ typedef struct fx_occlude_window {
     int64_t top, left, height, width; /* may be empty */
 } fx_occlude_window;
 fx_occlude_window fx_occlude_draw(const fx_node *node, uint64_t seed, int64_t h, int64_t w);
+/* With landmarks [n, 68, 2] (or NULL): per image b and row i the painted
+ * columns spans[(b * h + i) * 4 + 0..3] = [j0, j1) and [j2, j3). */
+fx_status fx_occlude_spans(fx_context *ctx, const fx_node *node, uint64_t seed, int64_t n, int64_t h, int64_t w,
+                           const float *landmarks, int32_t *spans);
 
 #endif

@@ -73,6 +73,7 @@ typedef struct fx_train_config {
     int64_t checkpoint_every;     /* steps; 0 = at the end of each epoch */
     char predict[FX_NAME_MAX];    /* value whose argmax is the predicted class */
     int log_every;                /* steps between metric lines */
+    int sync_bn;                  /* data parallel: BatchNorm uses the global batch's statistics */
 } fx_train_config;
 
 typedef struct fx_config {

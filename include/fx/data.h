@@ -71,6 +71,13 @@ fx_status fx_loader_next(fx_loader *ld, float *images, int32_t *labels, int *cou
  * (j, i)), NaN for an image without landmarks. `landmarks` may be NULL. */
 fx_status fx_loader_next_landmarks(fx_loader *ld, float *images, int32_t *labels, float *landmarks, int *count);
 int64_t fx_loader_batches_per_epoch(const fx_loader *ld);
+/* Data-parallel sharding (docs/scaling.md), before the first
+ * fx_loader_start_epoch: the loader's batch becomes the global batch and
+ * fx_loader_next yields only rows [shard * b, (shard + 1) * b) of each,
+ * b = batch / shards (batch must divide by shards), so the union over the
+ * shards is the single-process batch. A shard's part of a final partial
+ * batch may be empty (count 0, as at the end of the epoch). */
+fx_status fx_loader_set_shard(fx_loader *ld, int shard, int shards);
 
 #ifdef __cplusplus
 }

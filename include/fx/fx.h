@@ -23,6 +23,7 @@
 #include "fx/opencl.h"
 #include "fx/canvas.h"
 #include "fx/interpret.h"
+#include "fx/comm.h"
 
 #define FX_VERSION_MAJOR 0
 #define FX_VERSION_MINOR 1

@@ -56,6 +56,7 @@ typedef struct fx_run_options {
     FILE *log;               /* human-readable log; NULL = stdout */
     int64_t max_steps;       /* override of train.max_steps; 0 = none */
     int epochs;              /* override of train.epochs; 0 = none */
+    struct fx_comm *comm;    /* data-parallel training over these ranks (fx/comm.h); NULL = one process */
 } fx_run_options;
 
 typedef struct fx_eval_result {
