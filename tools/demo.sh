@@ -96,3 +96,115 @@ for m in base sadfad; do
     step "training the $m model ($epochs epochs)"
     "$fxrun" train "$out/face-$m.yaml" --epochs "$epochs" --backend "$backend" --metrics "$out/train-$m.jsonl"
 done
+
+# Landmarked faces for the explanation: dlib's 68-point annotations cropped
+# and aligned like the training faces; with --data, DIR/landmarks.csv if
+# there is one, else the held-out photos without landmarks.
+explain_root="$out/data/test"
+explain_lm=""
+if [ -n "$explain_xml" ]; then
+    step "aligned crops of the faces annotated with 68 landmarks (fxrun crop-faces)"
+    rm -rf "$out/faces68"
+    # shellcheck disable=SC2086
+    "$fxrun" crop-faces $explain_xml --out "$out/faces68"
+    explain_root="$out/faces68"
+    explain_lm="$out/faces68/landmarks.csv"
+elif [ -f "$faces/landmarks.csv" ]; then
+    explain_root="$faces"
+    explain_lm="$faces/landmarks.csv"
+fi
+
+# Verification pairs among the held-out photos: folds of distinct people
+# (at most half the people per fold, at least two folds).
+folds=$(( n_people / 2 ))
+[ "$folds" -le 10 ] || folds=10
+[ "$folds" -ge 2 ] || folds=2
+step "verification pairs from the held-out photos ($folds folds)"
+per_fold=""
+for k in 300 100 50 30 20 10 6 4 3 2 1; do
+    if "$fxrun" pairs "$out/face-base.yaml" --images "$out/data/test" --folds "$folds" --per-fold "$k" --seed 1 \
+        --output "$out/pairs.txt" >"$out/pairs.log" 2>&1; then
+        per_fold=$k
+        break
+    fi
+done
+[ -n "$per_fold" ] || { cat "$out/pairs.log" >&2; echo "demo: cannot make verification pairs from $out/data/test" >&2; exit 1; }
+cat "$out/pairs.log"
+
+mkdir -p "$out/report"
+for m in base sadfad; do
+    step "verifying the $m model: clean faces, then with the paper's occluding window"
+    "$fxrun" verify "$out/face-$m.yaml" --pairs "$out/pairs.txt" --images "$out/data/test" --backend "$backend" \
+        --json "$out/report/verify-$m.json" --roc "$out/report/roc-$m.png" | tee "$out/verify-$m.log"
+    "$fxrun" verify "$out/face-$m.yaml" --pairs "$out/pairs.txt" --images "$out/data/test" --backend "$backend" \
+        --occlude --json "$out/report/verify-occluded-$m.json" | tee "$out/verify-occluded-$m.log"
+    step "explaining the $m model's k5 filters"
+    if [ -n "$explain_lm" ]; then
+        "$fxrun" explain "$out/face-$m.yaml" --images "$explain_root" --landmarks "$explain_lm" --backend "$backend" \
+            --out "$out/report/explain-$m" | tee "$out/explain-$m.log"
+    else
+        "$fxrun" explain "$out/face-$m.yaml" --images "$explain_root" --backend "$backend" \
+            --out "$out/report/explain-$m" | tee "$out/explain-$m.log"
+    fi
+done
+
+# The summary page: the figures the two models' logs print, side by side.
+figure() { # figure LOG PATTERN: what follows PATTERN, from a digit up to a '(', on its first such line
+    sed -n "s/.*$2 *\([0-9][^(]*\).*/\1/p" "$1" | head -n 1 | sed 's/+-/\&plusmn;/'
+}
+row() { # row LABEL PATTERN LOGSUFFIX
+    printf '<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n' "$1" \
+        "$(figure "$out/$3-base.log" "$2")" "$(figure "$out/$3-sadfad.log" "$2")"
+}
+{
+    cat <<HTML
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fx face demo</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;background:#f7f7f9}
+h1{font-size:1.6em}h2{font-size:1.2em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:.35em .8em;text-align:right}
+td:first-child,th:first-child{text-align:left}.pics{display:flex;gap:1em;flex-wrap:wrap}
+.pics figure{margin:0;background:#fff;border:1px solid #ddd;padding:.5em}.pics img{max-width:460px;width:100%}
+code{background:#eee;padding:0 .2em}p.note{color:#555;font-size:.92em}
+</style></head><body>
+<h1>Interpretable face recognition with fx: the demo</h1>
+<p>Two copies of the small network of Yin et al. (ICCV 2019) were trained on $n_people people
+($(find "$out/data/train" -type l | wc -l) photos) for $epochs epochs each: the <b>base</b> model with
+cross-entropy only, and the <b>SAD+FAD</b> model with the paper's whole loss (spatial and feature
+activation diversity, filter diversity). Both were then verified on held-out photos
+($(sed -n '1p' "$out/pairs.txt" | awk '{print $1 " folds of " $2 " matched + " $2 " mismatched pairs"}')),
+clean and with the paper's black window over part of the face, and their k5 filters explained
+over $(ls "$explain_root"/*/ 2>/dev/null | grep -c -i -E '\.(jpe?g|png|pgm|ppm)$') faces.</p>
+<h2>Verification</h2>
+<table><tr><th></th><th>base</th><th>SAD+FAD</th></tr>
+$(row "accuracy (clean)" "accuracy" verify)
+$(row "accuracy (occluded)" "accuracy" verify-occluded)
+$(row "equal error rate (clean)" "EER" verify)
+$(row "area under the ROC (clean)" "AUC" verify)
+</table>
+<div class="pics">
+<figure><img src="roc-base.png" alt="ROC of the base model"><figcaption>ROC, base</figcaption></figure>
+<figure><img src="roc-sadfad.png" alt="ROC of the SAD+FAD model"><figcaption>ROC, SAD+FAD</figcaption></figure>
+</div>
+<h2>What the filters learned</h2>
+<table><tr><th></th><th>base</th><th>SAD+FAD</th></tr>
+$(row "spread of the filters' peaks (px; larger = filters on more distinct face parts)" "spread of the average peak locations:" explain)
+$(row "median deviation of a filter's peaks (px; smaller = keeps to one part)" "median deviation of a filter's peaks:" explain)
+</table>
+<div class="pics">
+<figure><a href="explain-base/explain.html"><img src="explain-base/peaks.png" alt="filter peaks, base"></a>
+<figcaption>Average peak of every filter, base model (<a href="explain-base/explain.html">full report</a>)</figcaption></figure>
+<figure><a href="explain-sadfad/explain.html"><img src="explain-sadfad/peaks.png" alt="filter peaks, SAD+FAD"></a>
+<figcaption>Average peak of every filter, SAD+FAD model (<a href="explain-sadfad/explain.html">full report</a>)</figcaption></figure>
+</div>
+<p class="note">A demo on a handful of people shows the workflow, not the paper's figures: the numbers
+vary with the seed at this size. <code>docs/results.md</code> has the experiment on 294 CFP people
+(several seeds), and <code>tools/demo.sh --data DIR</code> runs all of this on your own faces.</p>
+</body></html>
+HTML
+} > "$out/report/index.html"
+
+step "done"
+echo "report: $out/report/index.html"
+echo "        (open it in a browser; each model's full explanation is linked from it)"
