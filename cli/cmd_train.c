@@ -1,7 +1,10 @@
 /* cli/cmd_train.c - `fxrun train`, `fxrun eval`, `fxrun infer`. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "fx/opencl.h"
 
@@ -109,13 +112,25 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
                 cfg.path);
         rc = 1;
     }
+    /* --output is written to a temporary file renamed over the target at
+     * the end, so a failed run never leaves half a prediction file; a
+     * device or a pipe (not a regular file) is written directly. */
     FILE *out = stdout;
+    char tmp[4200] = "";
     if (rc == 0 && o->output) {
-        out = fopen(o->output, "w");
+        struct stat sb;
+        int special = stat(o->output, &sb) == 0 && !S_ISREG(sb.st_mode);
+        if (special)
+            snprintf(tmp, sizeof tmp, "%s", o->output);
+        else
+            snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o->output, (long)getpid());
+        out = fopen(tmp, "w");
         if (!out) {
-            perror(o->output);
+            fprintf(stderr, "fxrun: --output %s: cannot create %s: %s\n", o->output, tmp, strerror(errno));
             rc = 1;
         }
+        if (special)
+            tmp[0] = 0;
     }
     fx_dataset *ds = NULL;
     const fx_data_source *src = cfg.data.test.kind != FX_DATA_NONE ? &cfg.data.test : &cfg.data.train;
@@ -143,6 +158,12 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
     if (rc == 0 && (!images || !scores || scores->shape.ndim != 2)) {
         fprintf(stderr, "fxrun: %s: '%s' must be an input and '%s' a [batch, classes] value\n", cfg.path,
                 cfg.data.image_input, pred);
+        rc = 1;
+    }
+    if (rc == 0 && scores->shape.dim[1] > fx_dataset_classes(ds)) {
+        fprintf(stderr, "fxrun: %s: '%s' gives %lld class scores but the data set has %d classes, so some "
+                "predictions would have no class name; check train.predict and the data\n", cfg.path, pred,
+                (long long)scores->shape.dim[1], fx_dataset_classes(ds));
         rc = 1;
     }
     float *ibuf = NULL, *sbuf = NULL;
@@ -188,8 +209,25 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
     free(lbuf);
     fx_loader_destroy(ld);
     fx_dataset_close(ds);
-    if (out && out != stdout)
-        fclose(out);
+    if (out && out != stdout) {
+        int write_failed = fflush(out) != 0 || ferror(out) || (tmp[0] && fsync(fileno(out)) != 0);
+        int err = errno;
+        if (fclose(out) != 0 && !write_failed) {
+            write_failed = 1;
+            err = errno;
+        }
+        if (rc == 0 && write_failed) {
+            fprintf(stderr, "fxrun: --output %s: writing failed: %s; the file was not changed\n", o->output,
+                    strerror(err));
+            rc = 1;
+        }
+        if (rc == 0 && tmp[0] && rename(tmp, o->output) != 0) {
+            fprintf(stderr, "fxrun: --output %s: cannot rename %s to it: %s\n", o->output, tmp, strerror(errno));
+            rc = 1;
+        }
+        if (rc != 0 && tmp[0])
+            remove(tmp);
+    }
     fx_graph_destroy(g);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* cli/fxrun.c - `fxrun`: runs YAML graphs (train, eval, infer, run) and
  * reports devices, ops and plugins. Parses the command line, loads the
  * --plugin plugins and dispatches. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,14 @@ int main(int argc, char **argv)
         rc = 2;
     }
 done:
+    /* Output that never reached its file (a full disk, /dev/full, a closed
+     * pipe) is a failure, not a success: check stdout's buffered data and
+     * its close. */
+    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+        fprintf(stderr, "fxrun: writing the standard output failed: %s\n", strerror(errno));
+        if (rc == 0)
+            rc = 1;
+    }
     rc = cli_mpi_finish(&rt, rc); /* returns only when this rank may end on its own */
     /* Backends before the context, the plugin host after it (fx/plugin.h). */
     for (int i = 0; i < rt.n_backends; i++)

@@ -8,6 +8,8 @@
 #include <strings.h>
 #include "core/internal.h"
 
+/* Returns 1 on success, 0 when not an integer, -1 when outside
+ * [-FX_ATTR_INT_MAX, FX_ATTR_INT_MAX]. */
 static int parse_int(const char *s, int64_t *out)
 {
     if (!s || !*s)
@@ -15,10 +17,25 @@ static int parse_int(const char *s, int64_t *out)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || *end)
+    if (*end)
+        return 0;
+    if (errno == ERANGE || v > FX_ATTR_INT_MAX || v < -FX_ATTR_INT_MAX)
+        return -1;
+    if (errno)
         return 0;
     *out = v;
     return 1;
+}
+
+static fx_status int_error(fx_context *ctx, const char *where, const char *sep, const fx_attr_spec *spec,
+                           const char *text, int why)
+{
+    if (why < 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' is too large: %s (integer attributes lie in "
+                       "[-%lld, %lld])", where, sep, spec->name, text, (long long)FX_ATTR_INT_MAX,
+                       (long long)FX_ATTR_INT_MAX);
+    return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' expects %s, got '%s'", where, sep, spec->name,
+                   spec->type == FX_ATTR_INT ? "an integer" : "integers", text);
 }
 
 static int parse_float(const char *s, double *out)
@@ -102,10 +119,12 @@ fx_status fx_attr_parse(fx_context *ctx, const fx_attr_spec *spec, const char *c
                        type_word(spec->type));
     switch (spec->type) {
     case FX_ATTR_INT:
-        if (!parse_int(items[0], &out->i))
-            return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' expects an integer, got '%s'", where, sep,
-                           spec->name, items[0]);
+    {
+        int ok = parse_int(items[0], &out->i);
+        if (ok != 1)
+            return int_error(ctx, where, sep, spec, items[0], ok);
         break;
+    }
     case FX_ATTR_FLOAT:
         if (!parse_float(items[0], &out->f))
             return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' expects a finite number, got '%s'", where, sep,
@@ -125,10 +144,11 @@ fx_status fx_attr_parse(fx_context *ctx, const fx_attr_spec *spec, const char *c
         if (n_items < 1 || n_items > FX_MAX_INTS)
             return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' expects 1 to %d integers, got %d", where, sep,
                            spec->name, FX_MAX_INTS, n_items);
-        for (int i = 0; i < n_items; i++)
-            if (!parse_int(items[i], &out->ints[i]))
-                return fx_fail(ctx, FX_ERR_INVALID, "%s%sattribute '%s' expects integers, got '%s'", where, sep,
-                               spec->name, items[i]);
+        for (int i = 0; i < n_items; i++) {
+            int ok = parse_int(items[i], &out->ints[i]);
+            if (ok != 1)
+                return int_error(ctx, where, sep, spec, items[i], ok);
+        }
         out->n_ints = n_items;
         out->i = out->ints[0];
         break;

@@ -362,9 +362,10 @@ static fx_status read_whole_file(fx_context *ctx, const char *path, unsigned cha
 {
     *data = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
+    const char *why = "";
+    FILE *f = fx_fopen_regular(path, &why);
     if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot open: %s", path, strerror(errno));
+        return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot open: %s", path, why);
     struct stat sb;
     int stat_failed = fstat(fileno(f), &sb) != 0;
     if (stat_failed || !S_ISREG(sb.st_mode)) {

@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/dataset.h"
+#include "core/internal.h"
 #include "core/image_resize.h"
 
 #define IDX_MAGIC_LABELS 0x00000801u
@@ -61,10 +63,15 @@ static fx_status idx_read(fx_context *ctx, const char *path, uint32_t magic, int
     struct stat sb;
     if (stat(path, &sb) != 0)
         return fx_fail(ctx, FX_ERR_IO, "%s: cannot open IDX %s file: %s", path, what, strerror(errno));
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open IDX %s file: %s", path, what,
-                       errno ? strerror(errno) : "out of memory");
+    const char *why = "";
+    int fd = fx_open_regular(path, &why);
+    if (fd < 0)
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open IDX %s file: %s", path, what, why);
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open IDX %s file: out of memory", path, what);
+    }
     gzbuffer(f, 1 << 18);
     fx_status st = FX_OK;
     unsigned char head[4 + 4 * 4];

@@ -43,6 +43,25 @@ void fx_graph_release_plan(fx_graph *g)
     g->planned = 0;
 }
 
+/* A shape a shape function produced: its dimensions must be in range and
+ * its element count must fit FX_NUMEL_MAX, so that byte counts computed
+ * from it later (allocation, copies) cannot overflow. */
+static fx_status check_size(fx_context *ctx, const fx_node *node, const char *what, int k, const fx_shape *s)
+{
+    if (s->ndim < 0 || s->ndim > FX_MAX_DIMS)
+        return fx_node_fail(ctx, node, FX_ERR_INTERNAL, "%s %d has %d dimensions", what, k, s->ndim);
+    for (int d = 0; d < s->ndim; d++)
+        if (s->dim[d] < 0)
+            return fx_node_fail(ctx, node, FX_ERR_SHAPE, "%s %d would have a negative size (%lld); check the "
+                                "size attributes", what, k, (long long)s->dim[d]);
+    if (fx_shape_numel(s) < 0) {
+        char b[160];
+        return fx_node_fail(ctx, node, FX_ERR_SHAPE, "%s %d is too large: %s is more than %lld elements; check the "
+                            "size attributes", what, k, fx_shape_str(s, b, sizeof b), (long long)FX_NUMEL_MAX);
+    }
+    return FX_OK;
+}
+
 /* Shape inference for `batch`: fills value shapes and dtypes, parameter
  * shapes (checking shared ones agree) and aux shapes. */
 static fx_status infer_shapes(fx_graph *g, int64_t batch)
@@ -88,7 +107,12 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         }
         for (int k = 0; k < node->n_out; k++) {
             fx_value *v = &g->values[node->out[k]];
-            if (call.out[k].ndim < 1 || fx_shape_numel(&call.out[k]) < 1)
+            if (call.out[k].ndim < 1 || call.out[k].ndim > FX_MAX_DIMS)
+                return fx_node_fail(ctx, node, FX_ERR_INTERNAL, "output %d has %d dimensions", k, call.out[k].ndim);
+            st = check_size(ctx, node, "output", k, &call.out[k]);
+            if (st != FX_OK)
+                return st;
+            if (fx_shape_numel(&call.out[k]) < 1)
                 return fx_node_fail(ctx, node, FX_ERR_SHAPE, "output %d would be empty; check the input size, "
                                     "kernel, stride and padding", k);
             v->shape = call.out[k];
@@ -102,6 +126,9 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         for (int k = 0; k < node->op->n_params; k++) {
             fx_graph_param *p = &g->params[node->param[k]];
             char a[128], b[128];
+            st = check_size(ctx, node, "parameter", k, &call.param[k]);
+            if (st != FX_OK)
+                return st;
             if (p->shape_known && !fx_shape_equal(&p->shape, &call.param[k]))
                 return fx_node_fail(ctx, node, FX_ERR_SHAPE,
                                     "parameter '%s' has shape %s here but %s where it was created; shared "
@@ -115,6 +142,9 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
             return fx_node_fail(ctx, node, FX_ERR_INTERNAL, "too many saved tensors");
         node->n_aux = call.n_aux;
         for (int a = 0; a < call.n_aux; a++) {
+            st = check_size(ctx, node, "saved tensor", a, &call.aux[a]);
+            if (st != FX_OK)
+                return st;
             node->aux_shape[a] = call.aux[a];
             node->aux_dtype[a] = call.aux_dtype[a];
         }

@@ -1,14 +1,61 @@
 /* core/host_file.c - small host helpers shared by the file formats
- * (checkpoints, .npy, text reports): byte order, making a rename durable,
- * and writing a whole file atomically (fx/file.h). */
+ * (checkpoints, .npy, text reports, graphs, images): byte order, making a
+ * rename durable, writing a whole file atomically (fx/file.h), and opening
+ * only regular files for reading. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "core/internal.h"
 #include "fx/file.h"
+
+/* O_NONBLOCK makes the open of a FIFO return at once (a blocking open
+ * waits for a writer); the type is then checked on the descriptor itself,
+ * so no other file can be swapped in between the check and the read. */
+int fx_open_regular(const char *path, const char **why)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        *why = strerror(errno);
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        *why = S_ISDIR(sb.st_mode)    ? "it is a folder, not a file"
+               : S_ISFIFO(sb.st_mode) ? "it is a FIFO (named pipe), not a regular file"
+               : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "it is a device, not a regular file"
+               : S_ISSOCK(sb.st_mode) ? "it is a socket, not a regular file"
+                                      : "it is not a regular file";
+        close(fd);
+        errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
+FILE *fx_fopen_regular(const char *path, const char **why)
+{
+    int fd = fx_open_regular(path, why);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        *why = strerror(errno);
+        close(fd);
+    }
+    return f;
+}
 
 int fx_host_is_little_endian(void)
 {

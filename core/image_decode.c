@@ -18,6 +18,7 @@
 #include <png.h>
 
 #include "core/image_decode.h"
+#include "core/internal.h"
 
 static fx_status image_error(char *err, size_t err_size, fx_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -392,9 +393,10 @@ fx_status fx_image_decode_memory(const unsigned char *data, size_t size, const c
 fx_status fx_image_decode_file(const char *path, fx_image_u8 *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    const char *why = "";
+    FILE *f = fx_fopen_regular(path, &why);
     if (!f)
-        return image_error(err, err_size, FX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return image_error(err, err_size, FX_ERR_IO, "%s: cannot open: %s", path, why);
     unsigned char *data = NULL;
     size_t size = 0, cap = 0;
     fx_status st = FX_OK;

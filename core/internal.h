@@ -169,6 +169,13 @@ double fx_now_seconds(void);
 /* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
 int fx_host_is_little_endian(void);
 int fx_sync_parent_dir(const char *path);
+/* Opens `path` for reading only when it is a regular file, without ever
+ * blocking (a FIFO or a device would make a plain open or read wait
+ * forever). Returns the descriptor (or FILE *), or -1 (NULL) with *why
+ * set to what the path really is ("a folder", "a FIFO (named pipe)", ...)
+ * or to strerror(errno). */
+int fx_open_regular(const char *path, const char **why);
+FILE *fx_fopen_regular(const char *path, const char **why);
 
 /* train.c, shared with extract.c: the value holding class scores
  * (train.predict, else the first loss's first input; NULL if none), and

@@ -308,9 +308,10 @@ fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out)
     fx_shape shape = {0};
 
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    const char *why = "";
+    FILE *f = fx_fopen_regular(path, &why);
     if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open: %s", path, why);
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) {
         st = fx_fail(ctx, FX_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));

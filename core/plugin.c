@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/plugin_elf.h"
 #include "fx/opencl.h"
 #include "fx/plugin.h"
 
@@ -664,30 +665,6 @@ static void note(fx_context *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Refuses files that cannot be a shared object before dlopen, whose
- * messages for them ("invalid ELF header", "file too short") say less. */
-static fx_status check_file(fx_context *ctx, const char *path)
-{
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return fx_fail(ctx, FX_ERR_IO, "plugin %s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return fx_fail(ctx, FX_ERR_INVALID, "plugin %s is a folder; give the shared object file (NAME.so) in it",
-                       path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "plugin %s: cannot open: %s", path, strerror(errno));
-    unsigned char magic[4] = { 0 };
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    if (n != 4 || memcmp(magic, "\177ELF", 4) != 0)
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "plugin %s is not a shared object (no ELF header); a plugin is built as a shared library, "
-                       "with CMake add_library(NAME MODULE ...) (see docs/plugins.md)",
-                       path);
-    return FX_OK;
-}
-
 static fx_status load_failed(fx_context *ctx, fx_status st, const char *path, const char *what)
 {
     if (!ctx->has_error)
@@ -704,7 +681,7 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
     fx_status st = fx_plugin_find(host, name_or_path, found, sizeof found);
     if (st != FX_OK)
         return st;
-    st = check_file(ctx, found);
+    st = fx_plugin_check_elf(ctx, found); /* before dlopen, which maps it (core/plugin_elf.c) */
     if (st != FX_OK)
         return st;
     char real[PATH_MAX];
@@ -767,10 +744,21 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
                        real, abi, FX_VERSION_STRING, FX_PLUGIN_ABI_VERSION);
     }
     if (!valid_name(manifest->name, FX_NAME_MAX)) {
+        /* The name lives inside the plugin: copy (a printable, bounded
+         * part of) it before dlclose unmaps it. */
+        char shown[FX_NAME_MAX + 8];
+        size_t n = 0;
+        if (manifest->name)
+            for (const char *c = manifest->name; *c && n < FX_NAME_MAX; c++)
+                shown[n++] = *c >= 32 && *c < 127 ? *c : '?';
+        shown[n] = 0;
+        if (manifest->name && manifest->name[n])
+            snprintf(shown + n, sizeof shown - n, "...");
+        fx_fail(ctx, FX_ERR_INVALID,
+                "plugin %s: its manifest name '%s' is not valid (1 to %d characters of a-z, 0-9, '_', '-')", real,
+                manifest->name ? shown : "(null)", FX_NAME_MAX - 1);
         dlclose(handle);
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "plugin %s: its manifest name '%s' is not valid (1 to %d characters of a-z, 0-9, '_', '-')",
-                       real, manifest->name ? manifest->name : "(null)", FX_NAME_MAX - 1);
+        return FX_ERR_INVALID;
     }
     for (int i = 0; i < host->n_plugins; i++)
         if (!strcmp(host->plugins[i]->summary.name, manifest->name)) {

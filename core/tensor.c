@@ -20,8 +20,10 @@ fx_shape fx_shape_4d(int64_t n, int64_t c, int64_t h, int64_t w) { return fx_sha
 int64_t fx_shape_numel(const fx_shape *s)
 {
     int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= s->dim[i];
+    for (int i = 0; i < s->ndim; i++) {
+        if (s->dim[i] < 0 || __builtin_mul_overflow(n, s->dim[i], &n) || n > FX_NUMEL_MAX)
+            return -1;
+    }
     return n;
 }
 

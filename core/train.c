@@ -241,6 +241,14 @@ static void json_number(FILE *f, const char *key, double v)
         fprintf(f, ",\"%s\":null", key);
 }
 
+/* Metrics that cannot be written are an error, not a silent loss. */
+static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
+{
+    if (fflush(metrics) != 0 || ferror(metrics))
+        return fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", path, strerror(errno));
+    return FX_OK;
+}
+
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
@@ -321,7 +329,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
     fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
-    int64_t classes = scores && scores->shape.ndim == 2 ? scores->shape.dim[1] : 0;
+    /* The scores are downloaded into a [batch, classes] buffer every step,
+     * so anything else is refused here, before the first step. */
+    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != tc->batch)) {
+        char sh[64] = "unknown";
+        if (scores)
+            fx_shape_str(&scores->shape, sh, sizeof sh);
+        st = fx_fail(ctx, FX_ERR_SHAPE,
+                     "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
+                     "set train.predict to the logits",
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+    }
+    int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
         ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
         lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
@@ -434,12 +453,12 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 json_number(metrics, "train_accuracy", seen ? (double)correct / seen : NAN);
                 json_number(metrics, "images_per_second", dt > 0 ? window_steps * tc->batch / dt : NAN);
                 fprintf(metrics, "}\n");
-                fflush(metrics);
+                st = metrics_flush(ctx, metrics, opt->metrics_path);
                 window_loss = 0;
                 window_steps = 0;
                 t_window = fx_now_seconds();
             }
-            if (ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
+            if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_dp_average_state(dp); /* every rank: a collective */
@@ -480,8 +499,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             json_number(metrics, "seconds", elapsed);
             fprintf(metrics, "}\n");
-            fflush(metrics);
+            st = metrics_flush(ctx, metrics, opt->metrics_path);
         }
+        if (st != FX_OK)
+            break;
         if (ckpt[0]) {
             fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
@@ -507,8 +528,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
         fflush(log);
     }
-    if (metrics)
-        fclose(metrics);
+    if (metrics && fclose(metrics) != 0 && st == FX_OK)
+        st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
     fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
+#include "core/internal.h"
 
 /* Caps that keep hostile input from exhausting memory: a graph file is a
  * few kilobytes; these are far above any real one. */
@@ -617,9 +618,10 @@ fx_status fx_yaml_parse_string(fx_context *ctx, const char *name, const char *te
 fx_status fx_yaml_parse_file(fx_context *ctx, const char *path, fx_yaml_doc **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    const char *why = "";
+    FILE *f = fx_fopen_regular(path, &why);
     if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open the graph file: %s; check the path", path, strerror(errno));
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot open the graph file: %s; check the path", path, why);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     fx_status st = FX_OK;

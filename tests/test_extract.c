@@ -1,7 +1,8 @@
 /* tests/test_extract.c - fx_extract_values (fx/extract.h): the values it
  * copies out equal the layer's math on the stored weights, a final partial
  * batch counts, the batch size does not change the result, the default
- * feature is the classifier's input behind dropout, and bad requests
+ * feature is the classifier's input behind dropout, an occlusion window
+ * replaces exactly the pixels it covers, and bad requests
  * (unknown value, a checkpoint of another graph, no checkpoint) are
  * refused with the fix. */
 #include <math.h>
@@ -123,6 +124,26 @@ START_TEST(test_extracted_values_match_the_layer_math_for_any_batch)
     for (int k = 0; k < 2; k++)
         for (int64_t i = 0; i < a[k].n * a[k].shape.dim[0]; i++)
             ck_assert_float_eq(a[k].data[i], b[k].data[i]);
+    fx_graph_destroy(g);
+
+    /* With an occlusion window: frame 2 (the 2x2 crop), x 1, y 0, 1 x 2: its
+     * corners (0.5, -0.5)..(1.5, 1.5) cover the centres of column 1, pixels
+     * 1 and 3 of each image, which become `value`. */
+    fx_occlusion occ = { .x = 1, .y = 0, .width = 1, .height = 2, .frame = 2, .value = 0.25f };
+    fx_extract_options oo = { .batch = 2, .occlude = &occ };
+    fx_extracted c[1];
+    g = load(ctx, dir, "net.yaml", &cfg);
+    ck_assert_msg(fx_extract_values(ctx, g, &cfg, cfg.train.checkpoint, ds, names, 1, &oo, c) == FX_OK, "%s",
+                  fx_context_error(ctx));
+    for (int i = 0; i < 5; i++)
+        for (int o = 0; o < 3; o++) {
+            double want = bv[o];
+            for (int k = 0; k < 4; k++)
+                want += wv[o * 4 + k] * (k == 1 || k == 3 ? 0.25 : pixels[i][k] / 255.0);
+            ck_assert_msg(fabs(c[0].data[i * 3 + o] - want) < 1e-5, "occluded image %d feature %d: %g, by hand %g", i,
+                          o, c[0].data[i * 3 + o], want);
+        }
+    fx_extracted_free(c, 1);
     fx_extracted_free(a, 2);
     fx_extracted_free(b, 2);
     fx_graph_destroy(g);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fxtest.h"
@@ -185,6 +186,38 @@ START_TEST(test_fxrun_refuses_bad_plugins_with_one_message)
 }
 END_TEST
 
+/* Plugin files that once crashed fxrun (issue 10): an invalid manifest
+ * name was formatted after the plugin was unloaded; a truncated file made
+ * dlopen touch pages past its end (SIGBUS); a FIFO hung the open. */
+START_TEST(test_fxrun_refuses_damaged_plugins_without_crashing)
+{
+    expect_fail("plugins --plugin " FX_TEST_PLUGIN_DIR "/bad_name_spaces.so", "manifest name 'has spaces'");
+    expect_fail("plugins --plugin " FX_TEST_PLUGIN_DIR "/bad_name_long.so", "manifest name 'a123456789");
+    expect_fail("plugins --plugin " FX_TEST_PLUGIN_DIR "/bad_name_null.so", "manifest name '(null)'");
+    char *dir = fxtest_tempdir();
+    char path[1024], args[2048], cmd[2400];
+    snprintf(path, sizeof path, "%s/cut.so", dir);
+    snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s", PRELU, path);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "plugins --plugin %s", path);
+    expect_fail(args, "is truncated or damaged");
+    /* The ELF magic followed by garbage: said as such, not "No such file". */
+    snprintf(path, sizeof path, "%s/garbage.so", dir);
+    fxtest_write_file(path, "\177ELF\002\001\001 this is not really an ELF file, only its first four bytes are");
+    snprintf(args, sizeof args, "plugins --plugin %s", path);
+    expect_fail(args, "garbage.so");
+    ck_assert_msg(strstr(out, "No such file") == NULL, "misleading message:\n%s", out);
+    snprintf(path, sizeof path, "%s/pipe.so", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    snprintf(args, sizeof args, "plugins --plugin %s", path);
+    snprintf(cmd, sizeof cmd, "timeout -s KILL 20 %s %s", fxtest_fxrun(), args);
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 1 && strstr(out, "FIFO"), "a FIFO plugin (status %d):\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *plugin_fxrun_suite(void)
 {
     Suite *s = suite_create("plugin_fxrun");
@@ -195,6 +228,7 @@ static Suite *plugin_fxrun_suite(void)
     tcase_add_test(tc, test_fxrun_trains_on_the_ref_plugin_backend);
     tcase_add_test(tc, test_fashion_mnist_prelu_config_finds_its_plugin_next_to_fxrun);
     tcase_add_test(tc, test_fxrun_refuses_bad_plugins_with_one_message);
+    tcase_add_test(tc, test_fxrun_refuses_damaged_plugins_without_crashing);
     suite_add_tcase(s, tc);
     return s;
 }

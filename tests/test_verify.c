@@ -405,6 +405,17 @@ START_TEST(test_pairs_generator_is_seeded_balanced_identity_disjoint_and_round_t
     fx_pairs_free(&a);
     fx_pairs_free(&b);
     fx_pairs_free(&c);
+    /* Only the listed people (a data.split's held-out part): 6 of 12. */
+    const char *only[6] = { "p00", "p02", "p04", "p06", "p08", "p10" };
+    ck_assert_msg(fx_pairs_generate(ctx, root, only, 6, 2, 3, 7, &c) == FX_OK, "%s", fx_context_error(ctx));
+    for (int64_t i = 0; i < c.n; i++)
+        for (int s = 0; s < 2; s++) {
+            int k = 0;
+            while (k < 6 && strcmp(only[k], c.pair[i].name[s]) != 0)
+                k++;
+            ck_assert_msg(k < 6, "pair %lld names %s, not a listed person", (long long)i, c.pair[i].name[s]);
+        }
+    fx_pairs_free(&c);
     /* Too many folds or pairs: refused, saying what to lower. */
     ck_assert_int_eq(fx_pairs_generate(ctx, root, NULL, 0, 7, 1, 7, &a), FX_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(fx_context_error(ctx), "lower --folds"));

@@ -9,17 +9,25 @@
  * streams) of the device name, driver version, platform version, source
  * text and build options, so a driver update or an edited .cl file misses
  * instead of loading a stale binary. A file is
- *   "FXCLBIN1" | u64 binary length | u64 FNV-1a of the binary | binary
- * written to a temporary name and renamed, so readers never see half a
- * file. A short, corrupt or rejected entry is rebuilt from source and
- * rewritten; disk problems never fail a run (the cache is an optimisation),
- * build errors do (with the build log and the file name).
+ *   "FXCLBIN2" | u64 key length | u64 binary length | u64 FNV-1a of key and
+ *   binary | key | binary
+ * where the key is the full text the hash was made of (device, driver,
+ * platform, build options, source): a hash collision, or another entry's
+ * file copied under this name, is found by comparing the key, never by a
+ * later CL_INVALID_KERNEL_NAME. Files are written to a temporary name and
+ * renamed, so readers never see half a file. A short, corrupt, foreign or
+ * rejected entry is rebuilt from source and rewritten; a kernel missing
+ * from a cached program drops the entry and rebuilds it too (a binary the
+ * driver accepted can still be wrong). Disk problems never fail a run (the
+ * cache is an optimisation), build errors do (with the build log and the
+ * file name).
  *
  * Sources: the .cl files embedded at build time, or <FX_CLKERNELS_DIR>/<file>
  * when that variable is set (kernel development without rebuilding).
  * Plugin programs (ocl_plugin.c) pass their source text to
  * ocl_program_from_text and share the disk cache and the counters. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +37,8 @@
 
 #include "backends/opencl/ocl_backend.h"
 
-#define CACHE_MAGIC "FXCLBIN1"
-#define CACHE_HEADER 24
+#define CACHE_MAGIC "FXCLBIN2"
+#define CACHE_HEADER 32
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -144,6 +152,27 @@ static void cache_stem(const char *name, char *out, size_t size)
         snprintf(out, size, "program");
 }
 
+/* The key text of an entry: every field the hash covers, NUL-separated
+ * (malloc'd; *length counts the bytes). NULL when out of memory. */
+static char *cache_key(const ocl_backend *b, const char *text, const char *options, size_t *length)
+{
+    const char *fields[5] = { b->device_name, b->driver_version, b->platform_version, options, text };
+    size_t n = 0;
+    for (int i = 0; i < 5; i++)
+        n += strlen(fields[i]) + 1;
+    char *key = malloc(n);
+    if (!key)
+        return NULL;
+    size_t at = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t len = strlen(fields[i]) + 1;
+        memcpy(key + at, fields[i], len);
+        at += len;
+    }
+    *length = n;
+    return key;
+}
+
 static void cache_path(const ocl_backend *b, const char *name, const char *text, const char *options, char *out,
                        size_t size)
 {
@@ -175,54 +204,76 @@ static uint64_t get_u64(const unsigned char *p)
     return v;
 }
 
-/* Reads and validates a cache entry; returns a malloc'd binary or NULL
- * (missing, short, corrupt: all mean "build from source"). */
-static unsigned char *cache_read(const char *path, size_t *length, int verbose)
+/* Reads and validates a cache entry against `key`; returns a malloc'd
+ * binary or NULL (missing, short, corrupt, another key: all mean "build
+ * from source"). */
+static unsigned char *cache_read(const char *path, const char *key, size_t key_length, size_t *length, int verbose)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* Non-blocking open and a type check: a FIFO must not hang the run. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0)
         return NULL;
+    FILE *f = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        close(fd);
+        return NULL;
+    }
     unsigned char head[CACHE_HEADER];
-    unsigned char *bin = NULL;
+    unsigned char *data = NULL, *bin = NULL;
+    const char *why = "truncated or corrupt";
     if (fread(head, 1, CACHE_HEADER, f) == CACHE_HEADER && !memcmp(head, CACHE_MAGIC, 8)) {
-        uint64_t n = get_u64(head + 8), sum = get_u64(head + 16);
-        if (n > 0 && n < ((uint64_t)1 << 31)) {
-            bin = malloc((size_t)n);
-            if (bin && (fread(bin, 1, (size_t)n, f) != (size_t)n || fgetc(f) != EOF ||
-                        fnv1a(0xcbf29ce484222325ull, bin, (size_t)n) != sum)) {
-                free(bin);
-                bin = NULL;
+        uint64_t kn = get_u64(head + 8), n = get_u64(head + 16), sum = get_u64(head + 24);
+        if (kn == key_length && n > 0 && n < ((uint64_t)1 << 31)) {
+            data = malloc((size_t)(kn + n));
+            if (data && fread(data, 1, (size_t)(kn + n), f) == kn + n && fgetc(f) == EOF &&
+                fnv1a(0xcbf29ce484222325ull, data, (size_t)(kn + n)) == sum) {
+                if (memcmp(data, key, key_length) == 0) {
+                    bin = malloc((size_t)n);
+                    if (bin) {
+                        memcpy(bin, data + kn, (size_t)n);
+                        *length = (size_t)n;
+                    }
+                } else {
+                    why = "for another program (its key differs)";
+                }
             }
-            *length = (size_t)n;
+            free(data);
+        } else if (kn != key_length) {
+            why = "for another program (its key differs)";
         }
     }
     fclose(f);
     if (!bin && verbose >= 1)
-        fprintf(stderr, "fx: OpenCL kernel cache entry %s is truncated or corrupt; rebuilding it\n", path);
+        fprintf(stderr, "fx: OpenCL kernel cache entry %s is %s; rebuilding it\n", path, why);
     return bin;
 }
 
-static void cache_write(const ocl_backend *b, const char *path, cl_program program)
+static void cache_write(const ocl_backend *b, const char *path, const char *key, size_t key_length,
+                        cl_program program)
 {
     size_t n = 0;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, NULL) != CL_SUCCESS || n == 0)
         return;
-    unsigned char *buf = malloc(CACHE_HEADER + n);
+    unsigned char *buf = malloc(CACHE_HEADER + key_length + n);
     if (!buf)
         return;
-    unsigned char *bin = buf + CACHE_HEADER;
+    unsigned char *bin = buf + CACHE_HEADER + key_length;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) != CL_SUCCESS) {
         free(buf);
         return;
     }
+    memcpy(buf + CACHE_HEADER, key, key_length);
     memcpy(buf, CACHE_MAGIC, 8);
-    put_u64(buf + 8, n);
-    put_u64(buf + 16, fnv1a(0xcbf29ce484222325ull, bin, n));
+    put_u64(buf + 8, key_length);
+    put_u64(buf + 16, n);
+    put_u64(buf + 24, fnv1a(0xcbf29ce484222325ull, buf + CACHE_HEADER, key_length + n));
+    size_t total = CACHE_HEADER + key_length + n;
     char tmp[OCL_PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     if (make_dirs(b->cache_dir) == 0) {
         FILE *f = fopen(tmp, "wb");
-        int ok = f && fwrite(buf, 1, CACHE_HEADER + n, f) == CACHE_HEADER + n;
+        int ok = f && fwrite(buf, 1, total, f) == total;
         if (f && fclose(f) != 0)
             ok = 0;
         if (!ok || rename(tmp, path) != 0)
@@ -255,17 +306,24 @@ static fx_status program_build(ocl_backend *b, cl_program program, const char *n
     return st;
 }
 
-fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *text, const char *options,
-                                cl_program *out)
+/* Builds (or loads from the disk cache unless use_cache is 0) the program
+ * `name` from `text`; *from_cache says which happened. */
+static fx_status program_from_text(fx_backend *be, const char *name, const char *text, const char *options,
+                                   int use_cache, cl_program *out, int *from_cache)
 {
     ocl_backend *b = ocl_impl(be);
     *out = NULL;
+    *from_cache = 0;
     char path[OCL_PATH_MAX + 128] = "";
     cl_int err;
-    if (b->cache_dir[0]) {
+    size_t key_length = 0;
+    char *key = b->cache_dir[0] ? cache_key(b, text, options, &key_length) : NULL;
+    if (key) {
         cache_path(b, name, text, options, path, sizeof path);
         size_t n = 0;
-        unsigned char *bin = cache_read(path, &n, fx_context_get_options(be->ctx)->verbose);
+        unsigned char *bin = use_cache ? cache_read(path, key, key_length, &n,
+                                                    fx_context_get_options(be->ctx)->verbose)
+                                       : NULL;
         if (bin) {
             const unsigned char *bins[1] = { bin };
             cl_int bin_status = CL_SUCCESS;
@@ -275,6 +333,8 @@ fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *te
                 program_build(b, p, name, options, 1) == FX_OK) {
                 b->programs_loaded++;
                 *out = p;
+                *from_cache = 1;
+                free(key);
                 return FX_OK;
             }
             if (p)
@@ -285,6 +345,7 @@ fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *te
     size_t length = strlen(text);
     cl_program p = clCreateProgramWithSource(b->context, 1, srcs, &length, &err);
     if (!p || err != CL_SUCCESS) {
+        free(key);
         char what[160];
         snprintf(what, sizeof what, "clCreateProgramWithSource(%s)", name);
         return ocl_fail(be->ctx, err, what);
@@ -292,17 +353,27 @@ fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *te
     fx_status st = program_build(b, p, name, options, 0);
     if (st != FX_OK) {
         /* Nothing is written: a broken source never reaches the cache. */
+        free(key);
         clReleaseProgram(p);
         return st;
     }
     b->programs_built++;
-    if (path[0])
-        cache_write(b, path, p);
+    if (key)
+        cache_write(b, path, key, key_length, p);
+    free(key);
     *out = p;
     return FX_OK;
 }
 
-static fx_status program_create(fx_backend *be, const char *file, const char *options, cl_program *out)
+fx_status ocl_program_from_text(fx_backend *be, const char *name, const char *text, const char *options,
+                                cl_program *out)
+{
+    int from_cache;
+    return program_from_text(be, name, text, options, 1, out, &from_cache);
+}
+
+static fx_status program_create(fx_backend *be, const char *file, const char *options, int use_cache,
+                                cl_program *out, int *from_cache)
 {
     char *text = NULL;
     size_t length = 0;
@@ -311,7 +382,7 @@ static fx_status program_create(fx_backend *be, const char *file, const char *op
         return st;
     char name[96];
     snprintf(name, sizeof name, "clkernels/%s", file);
-    st = ocl_program_from_text(be, name, text, options, out);
+    st = program_from_text(be, name, text, options, use_cache, out, from_cache);
     free(text);
     return st;
 }
@@ -340,7 +411,7 @@ fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *extr
             return FX_OK;
         }
     }
-    int prog = -1;
+    int prog = -1, from_cache = 0;
     for (int i = 0; i < b->n_programs; i++)
         if (!strcmp(b->programs[i].file, file) && !strcmp(b->programs[i].options, options))
             prog = i;
@@ -349,7 +420,7 @@ fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *extr
             return fx_fail(be->ctx, FX_ERR_INTERNAL, "OpenCL: more than %d programs; raise OCL_MAX_PROGRAMS",
                            OCL_MAX_PROGRAMS);
         cl_program p = NULL;
-        fx_status st = program_create(be, file, options, &p);
+        fx_status st = program_create(be, file, options, 1, &p, &from_cache);
         if (st != FX_OK)
             return st;
         prog = b->n_programs++;
@@ -362,6 +433,22 @@ fx_status ocl_kernel_get_opts(fx_backend *be, const char *file, const char *extr
                        OCL_MAX_KERNELS);
     cl_int err;
     cl_kernel k = clCreateKernel(b->programs[prog].program, name, &err);
+    if ((!k || err != CL_SUCCESS) && from_cache) {
+        /* The driver accepted the cached binary, but it lacks this kernel:
+         * the entry is wrong whatever its key says. Rebuild the program
+         * from source (which rewrites the entry) and try once more. */
+        if (fx_context_get_options(be->ctx)->verbose >= 1)
+            fprintf(stderr, "fx: OpenCL kernel cache: the cached clkernels/%s lacks kernel %s (%s); rebuilding it\n",
+                    file, name, ocl_error_name(err));
+        cl_program p = NULL;
+        fx_status st = program_create(be, file, options, 0, &p, &from_cache);
+        if (st != FX_OK)
+            return fx_fail_prefix(be->ctx, st, "OpenCL kernel cache (%s): rebuilding a bad cached entry",
+                                  b->cache_dir);
+        clReleaseProgram(b->programs[prog].program);
+        b->programs[prog].program = p;
+        k = clCreateKernel(p, name, &err);
+    }
     if (!k || err != CL_SUCCESS) {
         char what[160];
         snprintf(what, sizeof what, "clCreateKernel(%s) from clkernels/%s", name, file);

@@ -31,10 +31,15 @@ extern const fx_op_def fx_op_filter_diversity;
 extern const fx_op_def fx_op_occlude;
 
 /* Output size of a 1-D window op (conv, pool) with explicit padding
- * pad_before/pad_after; returns <= 0 when the window does not fit. */
+ * pad_before/pad_after; returns <= 0 when the window does not fit, and -1
+ * when the sizes overflow int64 (or are negative, or stride < 1). */
 static inline int64_t fx_window_out(int64_t in, int64_t k, int64_t stride, int64_t pad_before, int64_t pad_after)
 {
-    int64_t span = in + pad_before + pad_after - k;
+    int64_t span;
+    if (in < 0 || k < 0 || stride < 1 || pad_before < 0 || pad_after < 0 || __builtin_add_overflow(in, pad_before, &span) ||
+        __builtin_add_overflow(span, pad_after, &span))
+        return -1;
+    span -= k;
     return span < 0 ? 0 : span / stride + 1;
 }
 

@@ -53,7 +53,11 @@ fx_status fx_window_padding(fx_context *ctx, const fx_node *node, int64_t in, in
     }
 
     int64_t o = fx_window_out(in, k, stride, before, after);
-    if (in + before + after < k || o <= 0)
+    if (o < 0)
+        return fx_node_fail(ctx, node, FX_ERR_SHAPE, "the window sizes are too large (input %lld, kernel %lld, "
+                            "stride %lld, padding %lld+%lld)", (long long)in, (long long)k, (long long)stride,
+                            (long long)before, (long long)after);
+    if (o == 0)
         return fx_node_fail(ctx, node, FX_ERR_SHAPE,
                             "window %lld does not fit the input size %lld with padding %lld+%lld; "
                             "use a smaller kernel, more padding or padding: same",

@@ -27,6 +27,10 @@ extern "C" {
 #define FX_MAX_AUX 4      /* saved tensors of one node */
 #define FX_MAX_INTS 8     /* elements of an int-list attribute */
 #define FX_NAME_MAX 64
+/* Every integer attribute (sizes, strides, pads, axes, counts) lies in
+ * [-FX_ATTR_INT_MAX, FX_ATTR_INT_MAX]: large enough for any real layer,
+ * small enough that sums of a few of them cannot overflow int64. */
+#define FX_ATTR_INT_MAX ((int64_t)1 << 24)
 
 typedef enum fx_attr_type {
     FX_ATTR_INT = 0,

@@ -49,6 +49,10 @@ fx_shape fx_shape_make(int ndim, const int64_t *dims);
 fx_shape fx_shape_1d(int64_t a);
 fx_shape fx_shape_2d(int64_t a, int64_t b);
 fx_shape fx_shape_4d(int64_t n, int64_t c, int64_t h, int64_t w);
+/* Element count of a shape; -1 when a dimension is negative or the
+ * product would exceed FX_NUMEL_MAX (shape inference refuses such shapes
+ * with "too large", so planned tensors always have a valid count). */
+#define FX_NUMEL_MAX ((int64_t)1 << 40)
 int64_t fx_shape_numel(const fx_shape *s);
 int fx_shape_equal(const fx_shape *a, const fx_shape *b);
 /* Writes "[64, 3, 96, 96]" into buf; returns buf. */
