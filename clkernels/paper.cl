@@ -390,3 +390,22 @@ __kernel void occlude_backward(__global const float *gy, uint gyo, __global floa
     if (!inside)
         gx[gxo + i] += gy[gyo + i];
 }
+
+/* occlude with landmarks: the painted columns of each image and row were
+ * computed on the host (fx_occlude_spans, the mesh-warped quadrilateral),
+ * spans[(b * h + row) * 4 ..] = [j0, j1) and [j2, j3); planes are N x C.
+ * backward (forward == 0): gx += gy outside the painted pixels. */
+__kernel void occlude_spans(__global const float *x, uint xo, __global float *y, uint yo,
+                            __global const int *spans, uint so, int h, int w, int channels, float value, int forward)
+{
+    int xx = get_global_id(0), yy = get_global_id(1), plane = get_global_id(2);
+    if (xx >= w || yy >= h)
+        return;
+    __global const int *sp = spans + so + ((size_t)(plane / channels) * h + yy) * 4;
+    int inside = (xx >= sp[0] && xx < sp[1]) || (xx >= sp[2] && xx < sp[3]);
+    size_t i = ((size_t)plane * h + yy) * w + xx;
+    if (forward)
+        y[yo + i] = inside ? value : x[xo + i];
+    else if (!inside)
+        y[yo + i] += x[xo + i];
+}

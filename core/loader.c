@@ -88,71 +88,29 @@ struct fx_loader {
     int busy, active, quit, started;
 };
 
-/* Fills the polygon q[0..n) (x, y in output pixels) with `value` in every
- * channel: pixel (j, i) is inside when its centre (j, i) is, by the
- * crossing rule with half-open edges, so an axis-aligned window with edges
- * at a and b covers the pixels with a <= j < b (rows likewise) and two
- * windows that share an edge never both paint a pixel. */
-static void fill_polygon(float *out, int channels, int h, int w, const float (*q)[2], int n, float value)
-{
-    float ymin = q[0][1], ymax = q[0][1];
-    for (int k = 1; k < n; k++) {
-        ymin = q[k][1] < ymin ? q[k][1] : ymin;
-        ymax = q[k][1] > ymax ? q[k][1] : ymax;
-    }
-    int i0 = (int)ceilf(ymin), i1 = (int)ceilf(ymax);
-    i0 = i0 < 0 ? 0 : i0;
-    i1 = i1 > h ? h : i1;
-    for (int i = i0; i < i1; i++) {
-        float xs[8];
-        int nx = 0;
-        for (int k = 0; k < n && nx < 8; k++) {
-            const float *a = q[k], *b = q[(k + 1) % n];
-            if ((a[1] <= (float)i && (float)i < b[1]) || (b[1] <= (float)i && (float)i < a[1]))
-                xs[nx++] = a[0] + ((float)i - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
-        }
-        for (int u = 1; u < nx; u++) /* insertion sort of at most 8 */
-            for (int v = u; v > 0 && xs[v] < xs[v - 1]; v--) {
-                float t = xs[v];
-                xs[v] = xs[v - 1];
-                xs[v - 1] = t;
-            }
-        for (int k = 0; k + 1 < nx; k += 2) {
-            int j0 = (int)ceilf(xs[k]), j1 = (int)ceilf(xs[k + 1]);
-            j0 = j0 < 0 ? 0 : j0;
-            j1 = j1 > w ? w : j1;
-            for (int c = 0; c < channels; c++)
-                for (int j = j0; j < j1; j++)
-                    out[((size_t)c * h + i) * w + j] = value;
-        }
-    }
-}
-
-/* The occlusion window of one example as a quadrilateral in output pixels.
- * Its corners in the frame are the outer edges of pixels x .. x+w-1 and
- * y .. y+h-1: (x - 1/2, y - 1/2), (x + w - 1/2, y - 1/2), ... With 68 finite
- * landmarks each corner goes through the mesh from the mean face (frame)
- * to the example's landmarks; otherwise the frame is the crop, resampled
- * by the resize rule u' = (u + 1/2) out / frame - 1/2. */
-static void occlusion_quad(const fx_loader *ld, const float *points, float (*q)[2])
+/* Paints the occlusion window of one example (docs/data.md "Occlusion"):
+ * with 68 finite landmarks its corners go through the mesh from the mean
+ * face to the example, otherwise the frame is the crop. Every channel of
+ * the pixels the quad covers (fx_face_quad_row_spans) gets `value`. */
+static void draw_occlusion(const fx_loader *ld, const float *points, float *out)
 {
     const fx_occlusion *o = &ld->occlusion;
-    const float cx[4] = {(float)o->x - 0.5f, (float)(o->x + o->width) - 0.5f, (float)(o->x + o->width) - 0.5f,
-                         (float)o->x - 0.5f};
-    const float cy[4] = {(float)o->y - 0.5f, (float)o->y - 0.5f, (float)(o->y + o->height) - 0.5f,
-                         (float)(o->y + o->height) - 0.5f};
-    int warp = points && ld->n_points == FX_FACE_POINTS68 && ld->mesh;
-    for (int p = 0; warp && p < 2 * FX_FACE_POINTS68; p++)
-        if (!isfinite(points[p]))
-            warp = 0;
-    for (int k = 0; k < 4 && warp; k++)
-        if (fx_face_mesh_map(ld->mesh, ld->template_xy, points, cx[k], cy[k], &q[k][0], &q[k][1]) != 0)
-            warp = 0; /* cannot happen for the (valid) template: then all four corners use the crop frame */
-    if (warp)
-        return;
-    for (int k = 0; k < 4; k++) {
-        q[k][0] = (cx[k] + 0.5f) * (float)ld->out_w / (float)o->frame - 0.5f;
-        q[k][1] = (cy[k] + 0.5f) * (float)ld->out_h / (float)o->frame - 0.5f;
+    float quad[8];
+    int warped = points && ld->n_points == FX_FACE_POINTS68 && ld->mesh &&
+                 fx_face_window_warp_quad(ld->mesh, ld->template_xy, points, o->x, o->y, o->width, o->height,
+                                          quad) == 0;
+    if (!warped)
+        fx_face_window_frame_quad(o->x, o->y, o->width, o->height, o->frame, ld->out_w, ld->out_h, quad);
+    const int h = ld->out_h, w = ld->out_w;
+    for (int i = 0; i < h; i++) {
+        int spans[4];
+        fx_face_quad_row_spans(quad, i, w, spans);
+        for (int c = 0; c < ld->channels; c++) {
+            float *row = out + ((size_t)c * h + i) * w;
+            for (int s = 0; s < 4; s += 2)
+                for (int j = spans[s]; j < spans[s + 1]; j++)
+                    row[j] = o->value;
+        }
     }
 }
 
@@ -202,11 +160,8 @@ static fx_status transform_example(const fx_loader *ld, int64_t index, uint8_t *
             points_out[2 * p + 1] = y;
         }
     }
-    if (ld->has_occlusion) {
-        float q[4][2];
-        occlusion_quad(ld, ld->n_points ? points_out : NULL, q);
-        fill_polygon(out, ld->channels, ld->out_h, ow, (const float(*)[2])q, 4, ld->occlusion.value);
-    }
+    if (ld->has_occlusion)
+        draw_occlusion(ld, ld->n_points ? points_out : NULL, out);
     return FX_OK;
 }
 

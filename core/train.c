@@ -83,6 +83,59 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
     return FX_OK;
 }
 
+/* The graph input fed with the loader's landmarks (data.landmarks, default
+ * "landmarks") when the graph declares it: per example f32 [P, 2], P the
+ * data set's point count; without landmarks in the data set it gets NaN
+ * (the occlude op then paints its plain window). */
+typedef struct landmark_feed {
+    fx_tensor *tensor; /* NULL: the graph has no such input */
+    float *buf;        /* [batch, P, 2] */
+    int64_t per;       /* floats per example */
+    int from_data;     /* the data set has the points */
+} landmark_feed;
+
+static fx_status landmark_feed_open(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
+                                    int64_t batch, landmark_feed *f)
+{
+    memset(f, 0, sizeof *f);
+    int v = fx_graph_find_value(g, cfg->data.landmarks_input);
+    if (v < 0 || g->values[v].producer >= 0)
+        return FX_OK;
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (g->inputs[i].value != v)
+            continue;
+        const fx_shape *s = &g->inputs[i].shape;
+        int points = fx_dataset_landmark_points(ds);
+        if (g->inputs[i].dtype != FX_F32 || s->ndim != 2 || s->dim[1] != 2 ||
+            (points > 0 && s->dim[0] != points)) {
+            char a[64];
+            return fx_fail(ctx, FX_ERR_SHAPE,
+                           "%s: input '%s' is fed with landmarks; declare it f32 [%d, 2] (the data's points), not %s",
+                           cfg->path, cfg->data.landmarks_input, points > 0 ? points : 68, fx_shape_str(s, a, sizeof a));
+        }
+        f->per = s->dim[0] * 2;
+        f->from_data = points > 0;
+    }
+    f->tensor = fx_graph_value(g, cfg->data.landmarks_input);
+    f->buf = fx_malloc(ctx, (size_t)(batch * f->per) * sizeof(float), "a landmarks batch");
+    if (!f->buf)
+        return FX_ERR_NOMEM;
+    for (int64_t k = 0; k < batch * f->per; k++)
+        f->buf[k] = NAN;
+    return FX_OK;
+}
+
+/* fx_loader_next, plus the landmarks when the graph takes them. */
+static fx_status landmark_feed_next(fx_loader *ld, float *images, int32_t *labels, landmark_feed *f, int *count)
+{
+    return fx_loader_next_landmarks(ld, images, labels, f->tensor && f->from_data ? f->buf : NULL, count);
+}
+
+static fx_status landmark_feed_upload(landmark_feed *f)
+{
+    return f->tensor ? fx_tensor_upload(f->tensor, f->buf) : FX_OK;
+}
+
 static int64_t count_correct(const float *logits, const int32_t *labels, int count, int64_t classes)
 {
     int64_t correct = 0;
@@ -138,19 +191,28 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         st = fx_loader_start_epoch(ld, 0);
     int64_t correct = 0, full_batches = 0;
     double loss_sum = 0;
+    landmark_feed lf;
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, ds, batch, &lf);
+    else
+        memset(&lf, 0, sizeof lf);
     fx_graph_set_training(g, 0);
     while (st == FX_OK) {
         int count = 0;
-        st = fx_loader_next(ld, ibuf, lbuf, &count);
+        st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
         if (st != FX_OK || count == 0)
             break;
         for (int b = count; b < batch; b++) {
             memcpy(ibuf + b * per, ibuf, (size_t)per * sizeof(float));
             lbuf[b] = lbuf[0];
+            if (lf.tensor)
+                memcpy(lf.buf + b * lf.per, lf.buf, (size_t)lf.per * sizeof(float));
         }
         st = fx_tensor_upload(images, ibuf);
         if (st == FX_OK)
             st = fx_tensor_upload(labels, lbuf);
+        if (st == FX_OK)
+            st = landmark_feed_upload(&lf);
         if (st == FX_OK)
             st = fx_graph_forward(g);
         if (st == FX_OK)
@@ -167,6 +229,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         }
     }
     fx_graph_set_training(g, 1);
+    free(lf.buf);
     free(ibuf);
     free(lbuf);
     free(sbuf);
@@ -348,6 +411,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (!ibuf || !lbuf || !sbuf)
             st = FX_ERR_NOMEM;
     }
+    landmark_feed lf;
+    memset(&lf, 0, sizeof lf);
+    if (st == FX_OK)
+        st = landmark_feed_open(ctx, g, cfg, train_ds, tc->batch, &lf);
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
     int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
@@ -384,7 +451,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         double t_window = fx_now_seconds();
         while (st == FX_OK && step < total_steps) {
             int count = 0;
-            st = fx_loader_next(ld, ibuf, lbuf, &count);
+            st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
             if (st != FX_OK || count == 0)
                 break;
             if (skip > 0) {
@@ -396,6 +463,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             st = fx_tensor_upload(images, ibuf);
             if (st == FX_OK)
                 st = fx_tensor_upload(labels, lbuf);
+            if (st == FX_OK)
+                st = landmark_feed_upload(&lf);
             if (st == FX_OK)
                 st = fx_graph_forward(g);
             if (st == FX_OK)
@@ -530,6 +599,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (metrics && fclose(metrics) != 0 && st == FX_OK)
         st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
+    free(lf.buf);
     fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);

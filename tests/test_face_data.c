@@ -501,7 +501,7 @@ START_TEST(test_landmarks_follow_box_resize_crop_and_flip)
     cfg.flip = 1;
     fx_data_source src = folder("bx", "bx.csv");
     fx_dataset *ds = open_ok(&src, &cfg);
-    float images[8 * 36], pts[8 * 4];
+    float images[8 * 128], pts[8 * 4]; /* up to 8 examples of 16 x 8 */
     int32_t labels[8];
     ck_assert_int_eq(load_all(ds, &cfg, 0, NULL, 1, images, labels, pts), 8);
     for (int i = 0; i < 8; i++) {
@@ -522,6 +522,17 @@ START_TEST(test_landmarks_follow_box_resize_crop_and_flip)
         ck_assert_float_eq_tol(pts[4 * i + 3], -1.0f, 1e-5);
     }
     ck_assert_msg(flips > 0 && flips < 8, "%d of 8 flipped", flips);
+    fx_dataset_close(ds);
+
+    /* Lazy decoding (cache limit 0) gives the same points. */
+    setenv("FX_DATA_CACHE_MB", "0", 1);
+    ds = open_ok(&src, &cfg);
+    ck_assert_int_eq(load_all(ds, &cfg, 0, NULL, 1, images, labels, pts), 8);
+    unsetenv("FX_DATA_CACHE_MB");
+    for (int i = 0; i < 8; i++) {
+        ck_assert_float_eq_tol(pts[4 * i + 0], 2.75f, 1e-5);
+        ck_assert_float_eq_tol(pts[4 * i + 3], -1.0f, 1e-5);
+    }
     fx_dataset_close(ds);
 
     /* A box outside an image names the file. */
@@ -843,6 +854,83 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
 }
 END_TEST
 
+/* ---- the landmarks graph input ---------------------------------------------- */
+
+/* Evaluates a graph whose occlude node takes the loader's landmarks. With
+ * landmarks = the mean face in the 40 x 40 frame of the 40 x 40 images the
+ * warped window is the plain one, so the loss equals the run without
+ * landmarks (NaN points, plain window); sheared landmarks move the window
+ * and change the loss. */
+static double eval_loss(const char *landmarks_line)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "input: {image: [1, 40, 40], label: [], landmarks: [68, 2]}\n"
+             "layers:\n"
+             "  - {name: occ, op: occlude, in: [image, landmarks], window: [4, 8], x_range: [10, 10],\n"
+             "     y_range: [10, 10], frame: 40, value: -1}\n"
+             "  - {name: logits, op: linear, in: occ, out_features: 3}\n"
+             "losses: [{op: softmax_cross_entropy, in: [logits, label]}]\n"
+             "data: {test: {imagefolder: ev%s}}\n"
+             "train: {batch: 2, seed: 3}\n",
+             landmarks_line);
+    write_text("ev.yaml", text);
+    fx_graph *g = NULL;
+    fx_config cfg;
+    ck_assert_msg(fx_graph_load_yaml(ctx, tpath("ev.yaml"), &g, &cfg) == FX_OK, "%s", fx_context_error(ctx));
+    fx_graph_set_seed(g, 11);
+    fx_run_options opt;
+    memset(&opt, 0, sizeof opt);
+    fx_eval_result res;
+    fx_status st = fx_evaluate(ctx, g, &cfg, &opt, &res);
+    ck_assert_msg(st == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_int_eq(res.examples, 3);
+    fx_graph_destroy(g);
+    return res.loss;
+}
+
+START_TEST(test_graph_landmarks_input_is_fed_by_the_loader)
+{
+    make_dir("ev");
+    make_dir("ev/a");
+    uint8_t px[1600];
+    for (int k = 0; k < 1600; k++)
+        px[k] = (uint8_t)((k * 37) % 251);
+    write_png("ev/a/0.png", 40, 40, 1, px);
+    write_png("ev/a/1.png", 40, 40, 1, px);
+    write_png("ev/a/2.png", 40, 40, 1, px);
+    float t[136], sheared[136];
+    ck_assert_int_eq(fx_face_template68(ctx, 40, t), FX_OK);
+    for (int p = 0; p < 68; p++) {
+        sheared[2 * p] = t[2 * p] + 0.4f * t[2 * p + 1];
+        sheared[2 * p + 1] = t[2 * p + 1];
+    }
+    write_landmarks68("same.csv", 3, t);
+    write_landmarks68("shear.csv", 3, sheared);
+    double plain = eval_loss("");
+    double same = eval_loss(", landmarks: same.csv");
+    double shear = eval_loss(", landmarks: shear.csv");
+    ck_assert_msg(isfinite(plain) && plain == same, "plain %.9g vs mean-face landmarks %.9g", plain, same);
+    ck_assert_msg(fabs(shear - plain) > 1e-6, "sheared landmarks did not move the window (%.9g)", shear);
+
+    /* A landmarks input of the wrong shape is named. */
+    write_text("bad.yaml", "input: {image: [1, 40, 40], label: [], landmarks: [30, 2]}\n"
+                           "layers: [{name: logits, op: linear, in: image, out_features: 3}]\n"
+                           "losses: [{op: softmax_cross_entropy, in: [logits, label]}]\n"
+                           "data: {test: {imagefolder: ev, landmarks: same.csv}}\n"
+                           "train: {batch: 2}\n");
+    fx_graph *g = NULL;
+    fx_config cfg;
+    ck_assert_int_eq(fx_graph_load_yaml(ctx, tpath("bad.yaml"), &g, &cfg), FX_OK);
+    fx_run_options opt;
+    memset(&opt, 0, sizeof opt);
+    fx_eval_result res;
+    ck_assert_int_eq(fx_evaluate(ctx, g, &cfg, &opt, &res), FX_ERR_SHAPE);
+    ck_assert_msg(strstr(fx_context_error(ctx), "[68, 2]"), "%s", fx_context_error(ctx));
+    fx_graph_destroy(g);
+}
+END_TEST
+
 /* ---- real data ------------------------------------------------------------ */
 
 START_TEST(test_cfp_30_point_fiducials_are_carried_through_the_resize)
@@ -901,6 +989,7 @@ static Suite *face_data_suite(void)
     tcase_add_test(tc, test_occlusion_without_landmarks_is_the_crop_frame_window);
     tcase_add_test(tc, test_occlusion_with_landmarks_is_the_warped_quadrilateral);
     tcase_add_test(tc, test_yaml_reads_box_split_landmarks_and_parts);
+    tcase_add_test(tc, test_graph_landmarks_input_is_fed_by_the_loader);
     tcase_add_test(tc, test_cfp_30_point_fiducials_are_carried_through_the_resize);
     suite_add_tcase(s, tc);
     return s;

@@ -179,6 +179,82 @@ START_TEST(test_occlude_gradient_is_zero_inside_the_window)
 }
 END_TEST
 
+/* Landmarks [2, 68, 2]: image 0 has the mean face (frame 40) sheared by
+ * x' = x + 0.4 y, image 1 has NaN points. Window 4 x 8 frame pixels at
+ * (10, 10): its corners (9.5, 9.5), (17.5, 9.5), (17.5, 13.5), (9.5, 13.5)
+ * warp to (13.3, 9.5), (21.3, 9.5), (22.9, 13.5), (14.9, 13.5), so row i
+ * (10..13) of image 0 is painted for 13.3 + 0.4 (i - 9.5) <= j <
+ * 21.3 + 0.4 (i - 9.5). Image 1 gets the plain window: fit scale, top
+ * round(10 * 40/40) = 10, left round(10 * 64/40) = 16, 4 x 8 input pixels. */
+static float *sheared_landmarks(fx_context *ctx)
+{
+    float *lm = malloc(2 * 136 * sizeof(float));
+    ck_assert_ptr_nonnull(lm);
+    ck_assert_int_eq(fx_face_template68(ctx, 40, lm), FX_OK);
+    for (int p = 0; p < 68; p++) {
+        lm[2 * p] += 0.4f * lm[2 * p + 1];
+        lm[136 + 2 * p] = NAN;
+        lm[136 + 2 * p + 1] = NAN;
+    }
+    return lm;
+}
+
+static int sheared_inside(int b, int i, int j)
+{
+    if (b == 0)
+        return i >= 10 && i < 14 && (float)j >= 13.3f + 0.4f * ((float)i - 9.5f) &&
+               (float)j < 21.3f + 0.4f * ((float)i - 9.5f);
+    return i >= 10 && i < 14 && j >= 16 && j < 24;
+}
+
+START_TEST(test_occlude_with_landmarks_paints_the_warped_quadrilateral)
+{
+    fx_context *ctx = fxtest_context();
+    float *lm = sheared_landmarks(ctx);
+    fxtest_case c = occ_case("window=[4, 8] x_range=[10, 10] y_range=[10, 10] frame=40", fx_shape_4d(2, 2, 40, 64));
+    c.n_in = 2;
+    c.in[1].name = "landmarks";
+    c.in[1].shape = fx_shape_make(3, (int64_t[]){2, 68, 2});
+    c.in[1].dtype = FX_F32;
+    c.in[1].data = lm;
+    c.in[1].no_grad = 1;
+    fx_graph *g = fxtest_build(ctx, &c);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    float x[2 * 2 * 40 * 64], y[2 * 2 * 40 * 64], bx[4];
+    fx_tensor_download(fx_graph_value(g, "image"), x);
+    fx_tensor_download(fx_graph_value(g, "node"), y);
+    fx_tensor_download(fx_graph_value(g, "node:1"), bx);
+    ck_assert(bx[0] == 10 && bx[1] == 16 && bx[2] == 4 && bx[3] == 8);
+    for (int b = 0; b < 2; b++)
+        for (int ch = 0; ch < 2; ch++)
+            for (int i = 0; i < 40; i++)
+                for (int j = 0; j < 64; j++) {
+                    size_t k = (((size_t)b * 2 + ch) * 40 + i) * 64 + j;
+                    float want = sheared_inside(b, i, j) ? -1.0f : x[k];
+                    ck_assert_msg(y[k] == want, "image %d channel %d pixel (%d, %d): %g, want %g", b, ch, j, i,
+                                  (double)y[k], (double)want);
+                }
+    /* Backward: dx = dy outside the painted pixels, 0 inside. */
+    float *r = fxtest_random(9, 2 * 2 * 40 * 64);
+    ck_assert_int_eq(fx_graph_seed_grad(g, "node", r), FX_OK);
+    ck_assert_int_eq(fx_graph_backward(g), FX_OK);
+    fx_tensor_download(fx_graph_value_grad(g, "image"), y);
+    for (int k = 0; k < 2 * 2 * 40 * 64; k++) {
+        int b = k / (2 * 40 * 64), i = (k / 64) % 40, j = k % 64;
+        ck_assert_msg(y[k] == (sheared_inside(b, i, j) ? 0.0f : r[k]), "dx[%d] = %g", k, (double)y[k]);
+    }
+    free(r);
+    fx_graph_destroy(g);
+    fxtest_gradcheck(ctx, &c);
+
+    /* Landmarks of another count are refused. */
+    c.in[1].shape = fx_shape_make(3, (int64_t[]){2, 30, 2});
+    fxtest_expect_error(ctx, &c, FX_ERR_SHAPE, "[2, 68, 2]");
+    free(lm);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(test_occlude_rejects_bad_attributes)
 {
     fx_context *ctx = fxtest_context();
@@ -207,6 +283,7 @@ int main(void)
     tcase_add_test(tc, test_occlude_maps_the_frame_to_smaller_inputs);
     tcase_add_test(tc, test_occlude_fixed_window_and_clipping);
     tcase_add_test(tc, test_occlude_gradient_is_zero_inside_the_window);
+    tcase_add_test(tc, test_occlude_with_landmarks_paints_the_warped_quadrilateral);
     tcase_add_test(tc, test_occlude_rejects_bad_attributes);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);

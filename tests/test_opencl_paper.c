@@ -325,6 +325,38 @@ START_TEST(test_opencl_occlude_paints_the_cpu_window)
 }
 END_TEST
 
+/* With landmarks: the mesh-warped quadrilateral per image (and the plain
+ * window for an image with NaN points) paints the same pixels on both
+ * backends, forward and backward. */
+START_TEST(test_opencl_occlude_with_landmarks_paints_the_cpu_quadrilaterals)
+{
+    if (!setup_backend())
+        return;
+    const int n = 3;
+    float *lm = malloc((size_t)n * 136 * sizeof(float));
+    ck_assert_ptr_nonnull(lm);
+    ck_assert_int_eq(fx_face_template68(ctx, 48, lm), FX_OK);
+    float *noise = fxtest_random(21, (int64_t)n * 136);
+    for (int b = 1; b < n; b++)
+        for (int k = 0; k < 136; k++)
+            lm[b * 136 + k] = b == 2 && k == 7 ? NAN : 0.9f * lm[k] + 2.0f + 0.8f * noise[b * 136 + k];
+    for (int k = 0; k < 136; k++) /* image 0: rotated by about 10 degrees about (24, 24) */
+        lm[k] = k % 2 ? 24 + 0.17f * (lm[k - 1] - 24) + 0.98f * (lm[k] - 24) : lm[k];
+    ocltest_case c = ocltest_unary("occlude", "window=[12,32] frame=48 x_range=[4,14] y_range=[6,30] value=-1",
+                                   fx_shape_4d(n, 3, 48, 48));
+    c.n_in = 2;
+    c.in[1].name = "landmarks";
+    c.in[1].shape = fx_shape_make(3, (int64_t[]){n, 68, 2});
+    c.in[1].dtype = FX_F32;
+    c.in[1].data = lm;
+    c.in[1].no_grad = 1;
+    expect_identical(&c);
+    free(noise);
+    free(lm);
+    teardown_backend();
+}
+END_TEST
+
 /* Loads configs/interpret-fr-small.yaml and plans it for training on
  * `be` (NULL: the CPU) with batch `batch`, the given seed and input. */
 static fx_graph *load_small_net(fx_backend *be, int batch, const float *image, const int32_t *label)
@@ -415,6 +447,7 @@ int main(void)
     tcase_add_test(tc, test_opencl_fad_loss_matches_cpu_with_identical_kept_set);
     tcase_add_test(tc, test_opencl_filter_diversity_matches_cpu);
     tcase_add_test(tc, test_opencl_occlude_paints_the_cpu_window);
+    tcase_add_test(tc, test_opencl_occlude_with_landmarks_paints_the_cpu_quadrilaterals);
     tcase_add_test(tc, test_opencl_small_interpret_fr_gives_the_cpu_losses);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);

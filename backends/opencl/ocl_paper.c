@@ -277,9 +277,65 @@ static occlude_window occlude_draw(const fx_kernel_call *call, int64_t h, int64_
     return o;
 }
 
+/* With landmarks: read them to the host, compute the painted spans there
+ * (fx_occlude_spans, the same function as the CPU), upload them to scratch
+ * slot 0 and paint by them. The spans are integers, so both backends paint
+ * exactly the same pixels. */
+static fx_status occlude_spans_launch(const fx_kernel_call *call, const fx_tensor *src, fx_tensor *dst, int forward)
+{
+    fx_backend *be = call->backend;
+    const fx_shape *s = &call->in[0]->shape;
+    int64_t n = s->dim[0], h = s->dim[2], w = s->dim[3];
+    size_t lm_bytes = (size_t)n * 2 * 68 * sizeof(float), sp_bytes = (size_t)(n * h) * 4 * sizeof(int32_t);
+    float *lm = fx_malloc(call->ctx, lm_bytes, "occlusion landmarks");
+    int32_t *spans = fx_malloc(call->ctx, sp_bytes, "occlusion spans");
+    fx_status st = lm && spans ? FX_OK : FX_ERR_NOMEM;
+    if (st == FX_OK)
+        st = be->ops->tensor_read(be, call->in[1], lm, 0, lm_bytes);
+    if (st == FX_OK)
+        st = fx_occlude_spans(call->ctx, call->node, call->seed, n, h, w, lm, spans);
+    cl_mem dev = NULL;
+    if (st == FX_OK)
+        st = ocl_scratch(be, 0, sp_bytes, &dev);
+    if (st == FX_OK) {
+        cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, dev, CL_TRUE, 0, sp_bytes, spans, 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            st = ocl_fail(call->ctx, err, "clEnqueueWriteBuffer(occlusion spans)");
+        else
+            ocl_count_transfer(be, OCL_XFER_TO_DEVICE, sp_bytes);
+    }
+    free(lm);
+    free(spans);
+    ocl_args a;
+    if (st == FX_OK)
+        st = ocl_args_begin(be, PAPER_CL, "occlude_spans", &a);
+    if (st != FX_OK)
+        return st;
+    ocl_arg_tensor(&a, src);
+    ocl_arg_tensor(&a, dst);
+    ocl_arg_mem(&a, dev, 0);
+    ocl_arg_int(&a, (int)h);
+    ocl_arg_int(&a, (int)w);
+    ocl_arg_int(&a, (int)s->dim[1]);
+    ocl_arg_float(&a, (float)fx_node_attr_float(call->node, "value"));
+    ocl_arg_int(&a, forward);
+    size_t lx = ocl_group_size(be, (size_t)(w < 32 ? w : 32));
+    size_t local[3] = { lx, 1, 1 };
+    size_t global[3] = { (size_t)w, (size_t)h, (size_t)(n * s->dim[1]) };
+    st = ocl_launch_nd(be, &a, 3, global, local, "occlude_spans");
+    if (st != FX_OK || !forward)
+        return st;
+    /* Output 1: the plain window, as without landmarks. */
+    fx_occlude_window win = fx_occlude_draw(call->node, call->seed, h, w);
+    float box[4] = { (float)win.top, (float)win.left, (float)win.height, (float)win.width };
+    return be->ops->tensor_write(be, call->out[1], box, 0, sizeof box);
+}
+
 static fx_status occlude_launch(const fx_kernel_call *call, const char *kernel, const fx_tensor *src, fx_tensor *dst,
                                 int forward)
 {
+    if (call->n_in == 2)
+        return occlude_spans_launch(call, src, dst, forward);
     const fx_shape *s = &call->in[0]->shape;
     int h = (int)s->dim[2], w = (int)s->dim[3];
     occlude_window win = occlude_draw(call, h, w);

@@ -12,14 +12,23 @@
  * H/frame (rows) and W/frame (columns) and rounds; fit "crop" takes the
  * input to be the centred H x W crop of the frame and subtracts
  * ((frame - H)/2, (frame - W)/2). The window size is in input pixels. The
- * window is clipped to the image. Without landmarks there is no per-face
- * warp (the paper warps the corners through a landmark triangle mesh).
- * Applied in training and inference alike. Backward passes the gradient
- * outside the window. Kernels: backends/cpu/occlude.c. */
+ * window is clipped to the image.
+ *
+ * Optional input 1, landmarks [N, 68, 2] (x, y in input pixels, the
+ * loader's fx_loader_next_landmarks): for each image whose 68 points are
+ * finite, the window is taken in the frame - corner (x, y) as drawn, size
+ * `window` in frame pixels - on the mean face (fx_face_template68(frame)),
+ * its four corners are warped through the face mesh to the image, and the
+ * quadrilateral is painted (fx_face_quad_row_spans); an image with a
+ * non-finite point gets the plain window above. Output 1 is always the
+ * plain window. Applied in training and inference alike. Backward passes
+ * the gradient outside the painted pixels; landmarks get no gradient.
+ * Kernels: backends/cpu/occlude.c, backends/opencl/ocl_paper.c. */
 #include <math.h>
 #include <string.h>
 
 #include "core/ops/ops.h"
+#include "fx/face.h"
 
 static const fx_attr_spec occlude_attrs[] = {
     { "value", FX_ATTR_FLOAT, 0, "-1", "value written inside the window" },
@@ -30,7 +39,7 @@ static const fx_attr_spec occlude_attrs[] = {
     { "fit", FX_ATTR_STRING, 0, "scale", "frame to input: scale (corner * size/frame) or crop (centred crop)" },
 };
 
-static const char *const occlude_inputs[] = { "image" };
+static const char *const occlude_inputs[] = { "image", "landmarks" };
 
 static fx_status occlude_pair(fx_infer_call *call, const char *key, int64_t min_first, int ordered)
 {
@@ -56,6 +65,15 @@ static fx_status occlude_infer(fx_infer_call *call)
     if (x->ndim != 4)
         return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE, "input %s must be images [N, C, H, W]",
                             fx_shape_str(x, buf, sizeof buf));
+    if (call->n_in == 2) {
+        const fx_shape *l = &call->in[1];
+        if (call->in_dtype[1] != FX_F32 || l->ndim != 3 || l->dim[0] != x->dim[0] || l->dim[1] != FX_FACE_POINTS68 ||
+            l->dim[2] != 2)
+            return fx_node_fail(call->ctx, call->node, FX_ERR_SHAPE,
+                                "landmarks %s (%s) must be f32 [%lld, 68, 2]: the 68 points (x, y) of each image",
+                                fx_shape_str(l, buf, sizeof buf), fx_dtype_name(call->in_dtype[1]),
+                                (long long)x->dim[0]);
+    }
     fx_status st = occlude_pair(call, "window", 1, 0);
     if (st == FX_OK)
         st = occlude_pair(call, "x_range", 0, 1);
@@ -79,7 +97,7 @@ const fx_op_def fx_op_occlude = {
     .name = "occlude",
     .doc = "paint a window (same for the whole batch, new each step) with a value; outputs the image and the window",
     .min_inputs = 1,
-    .max_inputs = 1,
+    .max_inputs = 2,
     .input_names = occlude_inputs,
     .n_outputs = 2,
     .attrs = occlude_attrs,
@@ -120,4 +138,51 @@ fx_occlude_window fx_occlude_draw(const fx_node *node, uint64_t seed, int64_t h,
     o.height = bottom - o.top;
     o.width = right - o.left;
     return o;
+}
+
+/* Per image and row, the columns painted (fx_face_quad_row_spans), with
+ * the landmark warp where an image's points are finite and the plain
+ * window elsewhere. The template and its mesh are built per call (68
+ * points: microseconds next to the images). */
+fx_status fx_occlude_spans(fx_context *ctx, const fx_node *node, uint64_t seed, int64_t n, int64_t h, int64_t w,
+                           const float *landmarks, int32_t *spans)
+{
+    fx_occlude_window plain = fx_occlude_draw(node, seed, h, w);
+    int64_t win[2], xr[2], yr[2];
+    fx_node_attr_ints(node, "window", win, 2);
+    fx_node_attr_ints(node, "x_range", xr, 2);
+    fx_node_attr_ints(node, "y_range", yr, 2);
+    int frame = (int)fx_node_attr_int(node, "frame");
+    /* The corner in the frame, as fx_occlude_draw drew it. */
+    fx_rng rng;
+    fx_rng_seed(&rng, seed);
+    int x = (int)(xr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(xr[1] - xr[0] + 1)));
+    int y = (int)(yr[0] + (int64_t)fx_rng_below(&rng, (uint64_t)(yr[1] - yr[0] + 1)));
+    float template_xy[2 * FX_FACE_POINTS68];
+    fx_face_mesh *mesh = NULL;
+    fx_status st = fx_face_template68(ctx, frame, template_xy);
+    if (st == FX_OK)
+        st = fx_face_mesh_create(ctx, template_xy, FX_FACE_POINTS68, &mesh);
+    if (st != FX_OK)
+        return st;
+    for (int64_t b = 0; b < n; b++) {
+        int32_t *s = spans + (size_t)b * (size_t)h * 4;
+        float quad[8];
+        int warped = landmarks && fx_face_window_warp_quad(mesh, template_xy,
+                                                           landmarks + (size_t)b * 2 * FX_FACE_POINTS68, x, y,
+                                                           (int)win[1], (int)win[0], quad) == 0;
+        for (int64_t i = 0; i < h; i++) {
+            int sp[4] = { 0, 0, 0, 0 };
+            if (warped)
+                fx_face_quad_row_spans(quad, (int)i, (int)w, sp);
+            else if (i >= plain.top && i < plain.top + plain.height) {
+                sp[0] = (int)plain.left;
+                sp[1] = (int)(plain.left + plain.width);
+            }
+            for (int k = 0; k < 4; k++)
+                s[i * 4 + k] = sp[k];
+        }
+    }
+    fx_face_mesh_destroy(mesh);
+    return FX_OK;
 }

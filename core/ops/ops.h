@@ -58,5 +58,9 @@ typedef struct fx_occlude_window {
     int64_t top, left, height, width; /* may be empty */
 } fx_occlude_window;
 fx_occlude_window fx_occlude_draw(const fx_node *node, uint64_t seed, int64_t h, int64_t w);
+/* With landmarks [n, 68, 2] (or NULL): per image b and row i the painted
+ * columns spans[(b * h + i) * 4 + 0..3] = [j0, j1) and [j2, j3). */
+fx_status fx_occlude_spans(fx_context *ctx, const fx_node *node, uint64_t seed, int64_t n, int64_t h, int64_t w,
+                           const float *landmarks, int32_t *spans);
 
 #endif

@@ -45,6 +45,30 @@ int fx_face_mesh_map(const fx_face_mesh *m, const float *from, const float *to, 
  * about 0..1) times `size`. */
 fx_status fx_face_template68(fx_context *ctx, int size, float *xy);
 
+/* ---- the occlusion window (docs/data.md "Occlusion") ----------------------
+ * A window covers pixels x .. x+width-1, y .. y+height-1 of a frame x frame
+ * frame: the square with corners (x - 1/2, y - 1/2) and
+ * (x + width - 1/2, y + height - 1/2). Quads are 4 corners (x, y) in the
+ * order top-left, top-right, bottom-right, bottom-left: quad[8]. */
+
+/* The window with the frame taken to be an out_w x out_h image: corners
+ * resampled by the resize rule u' = (u + 1/2) out / frame - 1/2. */
+void fx_face_window_frame_quad(int x, int y, int width, int height, int frame, int out_w, int out_h, float *quad);
+
+/* The window on the mean face `template_xy` (68 points in the frame,
+ * fx_face_template68) warped to a face with landmarks `points` (68 x 2):
+ * each corner through the mesh. Returns 0, or -1 when a point is not
+ * finite or the mesh cannot map (quad untouched then). */
+int fx_face_window_warp_quad(const fx_face_mesh *m, const float *template_xy, const float *points, int x, int y,
+                             int width, int height, float *quad);
+
+/* Row `row` of the filled quad in an image `width` wide: pixel (j, row) is
+ * inside when its centre is (crossing rule, half-open edges), i.e. when
+ * spans[0] <= j < spans[1] or spans[2] <= j < spans[3] (clipped to
+ * [0, width); empty spans are 0, 0). An axis-aligned window with edges at
+ * a and b gives a <= j < b. */
+void fx_face_quad_row_spans(const float *quad, int row, int width, int *spans);
+
 /* For 68-point sets: the index of the mirror image of point i under a
  * horizontal flip (left eye corner <-> right eye corner, ...). */
 int fx_face_mirror68(int i);
