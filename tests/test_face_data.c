@@ -854,7 +854,8 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
     char text[2048];
     snprintf(text, sizeof text,
              "%sdata:\n  train: {imagefolder: faces, landmarks: faces/lm.csv}\n  test: {imagefolder: faces}\n"
-             "  box: [65, 65, 120, 120]\n  split: {holdout: 0.25, seed: 7}\n  landmarks: pts\n",
+             "  box: [65, 65, 120, 120]\n  split: {holdout: 0.25, seed: 7}\n  landmarks: pts\n"
+             "  landmark_box: 1.25\n",
              head);
     ck_assert_msg(load_config(text, &cfg) == FX_OK, "%s", fx_context_error(ctx));
     ck_assert_int_eq(cfg.data.box[0], 65);
@@ -866,6 +867,7 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
     ck_assert_int_eq(cfg.data.train.part, FX_DATA_PART_KEPT);
     ck_assert_int_eq(cfg.data.test.part, FX_DATA_PART_HELD_OUT);
     ck_assert_str_eq(cfg.data.landmarks_input, "pts");
+    ck_assert_float_eq(cfg.data.landmark_box, 1.25f);
 
     snprintf(text, sizeof text,
              "%sdata:\n  train: {imagefolder: f, part: all}\n  test: {imagefolder: f, part: kept}\n"
@@ -885,6 +887,7 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
         {"  train: {imagefolder: f}\n  box: [1, 2, 3]\n", "[x, y, width, height]"},
         {"  train: {imagefolder: f}\n  box: [1, 2, 0, 4]\n", "data.box width"},
         {"  train: {imagefolder: f}\n  split: {holdout: 1}\n", "between 0 and 1"},
+        {"  train: {imagefolder: f}\n  landmark_box: -1\n", "landmark_box"},
         {"  train: {imagefolder: f}\n  split: {seed: 3}\n", "missing 'holdout'"},
         {"  train: {imagefolder: f}\n  split: {holdout: 0.2, seeds: 3}\n", "seeds"},
         {"  train: {imagefolder: f, part: kept}\n", "no data.split"},

@@ -11,7 +11,7 @@ set -eu
 # protobuf-c: the ONNX export (docs/interop.md).
 PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2"   # time: /usr/bin/time -v in bench/paper_net.sh
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium"   # time: /usr/bin/time -v in bench/paper_net.sh; chromium: test_explain renders the report
 fi
 
 missing=""
