@@ -37,6 +37,7 @@ typedef struct cli_options {
     long long steps;
     int batch;
     int resume;
+    int sync_bn;            /* --sync-bn: set train.sync_bn */
     const char *metrics;
     const char *checkpoint;
     const char *output;     /* infer: predictions file */
@@ -51,6 +52,7 @@ typedef struct cli_options {
     int plugin_override;    /* --plugin-override: plugins may replace ops */
     const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
     const char *map;        /* export/import: --map FILE (fx name -> external name) */
+    const char *onnx;       /* export: --onnx FILE (the inference graph up to --feature) */
     /* face commands (explain, verify, ...) */
     const char *images;     /* --images DIR: an ImageFolder root (<identity>/<image>) */
     const char *landmarks;  /* --landmarks FILE: CSV image,x1,y1,... for --images */
