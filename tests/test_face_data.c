@@ -318,6 +318,17 @@ START_TEST(test_mesh_over_the_68_template_is_delaunay_and_piecewise_affine)
     ck_assert_float_eq_tol(ox, t[2 * 30] + 5, 1e-3);
     ck_assert_int_eq(fx_face_mesh_map(m, t, moved, t[2 * 8], t[2 * 8 + 1] - 1, &ox, &oy), 0); /* near the chin */
     ck_assert_float_eq_tol(ox, t[2 * 8], 1e-3);
+    /* Far outside the face a small change of one hull landmark moves the
+     * image little: the global affine fit, not a sliver triangle's map
+     * extended (which sent such points hundreds of pixels off). */
+    memcpy(moved, t, sizeof moved);
+    moved[2 * 16 + 1] += 3; /* the jaw's end by the right ear, 3 px down */
+    const float far[][2] = {{55, -60}, {-50, 30}, {170, 60}, {55, 180}};
+    for (size_t k = 0; k < sizeof far / sizeof far[0]; k++) {
+        ck_assert_int_eq(fx_face_mesh_map(m, t, moved, far[k][0], far[k][1], &ox, &oy), 0);
+        ck_assert_msg(fabsf(ox - far[k][0]) < 3 && fabsf(oy - far[k][1]) < 3, "(%g, %g) -> (%g, %g)",
+                      (double)far[k][0], (double)far[k][1], (double)ox, (double)oy);
+    }
     fx_face_mesh_destroy(m);
 }
 END_TEST
