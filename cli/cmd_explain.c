@@ -34,25 +34,6 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cli_parse_box(const char *text, int box[4])
-{
-    long v[4];
-    const char *s = text;
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        errno = 0;
-        v[i] = strtol(s, &end, 10);
-        int sep_ok = i < 3 ? *end == ',' : *end == '\0';
-        if (end == s || errno || !sep_ok || v[i] < (i < 2 ? 0 : 1) || v[i] > 1000000) {
-            fprintf(stderr, "fxrun: --box expects X,Y,W,H (x, y >= 0; w, h >= 1 pixels), got '%s'\n", text);
-            return 1;
-        }
-        s = end + 1;
-        box[i] = (int)v[i];
-    }
-    return 0;
-}
-
 double explain_filter_deviation(const explain_data *d, int k)
 {
     double a = d->pos[k].deviation, b = d->neg[k].deviation;
