@@ -1,0 +1,74 @@
+#!/bin/sh
+# tools/cfp-experiment.sh - the face experiment of docs/results.md: the
+# small paper network trained twice per seed on the kept 80 % of the CFP
+# identities (configs/cfp/base-small.yaml: cross-entropy only;
+# configs/cfp/sadfad-small.yaml: the paper's whole loss), then, for every
+# model, verification on identity-disjoint pairs of the 59 held-out people
+# (clean and with the paper's occluding window) and the spread of its k5
+# filters over the held-out people's frontal photos. Prints one table.
+#
+# Usage: tools/cfp-experiment.sh [--seeds "1 2 3"] [--epochs N] [--out DIR]
+# Needs a build (cmake --build build) and ../shared/data/cfp-nonlfw.
+set -eu
+cd "$(dirname "$0")/.."
+repo=$PWD
+seeds="1 2 3"
+epochs=4
+out="$repo/build/cfp-experiment"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --seeds) seeds=$2; shift 2;;
+    --epochs) epochs=$2; shift 2;;
+    --out) out=$2; shift 2;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    *) echo "cfp-experiment: unknown argument '$1'" >&2; exit 2;;
+    esac
+done
+fxrun="$repo/build/fxrun"
+cfp="$repo/../shared/data/cfp-nonlfw"
+[ -x "$fxrun" ] || { echo "cfp-experiment: build fx first (cmake --build build)" >&2; exit 1; }
+[ -d "$cfp" ] || { echo "cfp-experiment: $cfp not found" >&2; exit 1; }
+cfp=$(cd "$cfp" && pwd)
+mkdir -p "$out"
+
+# Pairs of the held-out people: the base config with its held-out part as
+# data.test (the configs themselves have no test set: classification
+# accuracy on people the classifier never saw means nothing).
+sed -e "s|^  split: \(.*\)|  split: \1\n  test: {imagefolder: $cfp, part: held_out}|" \
+    -e "s|include: \.\./|include: $repo/configs/|" -e "s|imagefolder: \.\./\.\./\.\./shared/data/cfp-nonlfw|imagefolder: $cfp|" \
+    configs/cfp/base-small.yaml > "$out/heldout.yaml"
+"$fxrun" pairs "$out/heldout.yaml" --folds 10 --per-fold 100 --seed 1 --output "$out/pairs.txt"
+# The held-out people's frontal photos, for explain.
+rm -rf "$out/heldout-frontal"
+for p in $(awk 'NR > 1 { print $1; if (NF == 4) print $3 }' "$out/pairs.txt" | sort -u); do
+    mkdir -p "$out/heldout-frontal/$p"
+    ln -s "$cfp/$p"/frontal_*.jpg "$out/heldout-frontal/$p/"
+done
+
+for seed in $seeds; do
+    for m in base sadfad; do
+        ck="$out/$m-s$seed.fxck"
+        if [ ! -f "$ck" ]; then
+            "$fxrun" train "configs/cfp/$m-small.yaml" --seed "$seed" --epochs "$epochs" --no-progress \
+                --checkpoint "$ck" --metrics "$out/$m-s$seed.jsonl" > "$out/train-$m-s$seed.log"
+        fi
+        "$fxrun" verify "configs/cfp/$m-small.yaml" --checkpoint "$ck" --pairs "$out/pairs.txt" --images "$cfp" \
+            --json "$out/verify-$m-s$seed.json" > "$out/verify-$m-s$seed.log"
+        "$fxrun" verify "configs/cfp/$m-small.yaml" --checkpoint "$ck" --pairs "$out/pairs.txt" --images "$cfp" \
+            --occlude --json "$out/verify-occluded-$m-s$seed.json" > "$out/verify-occluded-$m-s$seed.log"
+        "$fxrun" explain "configs/cfp/$m-small.yaml" --checkpoint "$ck" --images "$out/heldout-frontal" \
+            --out "$out/explain-$m-s$seed" > "$out/explain-$m-s$seed.log" 2>&1
+    done
+done
+
+num() { sed -n "s/.*$2 *\([0-9][0-9.]*\).*/\1/p" "$1" | head -n 1; }
+printf '%-8s %5s %10s %10s %8s %10s %10s\n' model seed "acc clean" "acc occl" "AUC" "spread+" "deviation"
+for m in base sadfad; do
+    for seed in $seeds; do
+        printf '%-8s %5s %9s%% %9s%% %8s %9spx %9spx\n' "$m" "$seed" \
+            "$(num "$out/verify-$m-s$seed.log" 'accuracy')" "$(num "$out/verify-occluded-$m-s$seed.log" 'accuracy')" \
+            "$(num "$out/verify-$m-s$seed.log" 'AUC')" \
+            "$(num "$out/explain-$m-s$seed.log" 'spread of the average peak locations:')" \
+            "$(num "$out/explain-$m-s$seed.log" "median deviation of a filter's peaks:")"
+    done
+done
