@@ -10,7 +10,8 @@ set -eu
 # iproute2 makes the network namespaces of the two-"host" MPI test.
 PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2"   # time: /usr/bin/time -v in bench/paper_net.sh
+    # time: /usr/bin/time -v in bench/paper_net.sh; clang: libFuzzer (tests/fuzz)
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 clang libclang-rt-14-dev"
 fi
 
 missing=""
