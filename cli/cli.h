@@ -51,6 +51,7 @@ typedef struct cli_options {
     int plugin_override;    /* --plugin-override: plugins may replace ops */
     const char *weights;    /* export/import: --weights FILE.safetensors | FOLDER/ */
     const char *map;        /* export/import: --map FILE (fx name -> external name) */
+    const char *onnx;       /* export: --onnx FILE (the inference graph up to --feature) */
     /* face commands (explain, verify, ...) */
     const char *images;     /* --images DIR: an ImageFolder root (<identity>/<image>) */
     const char *landmarks;  /* --landmarks FILE: CSV image,x1,y1,... for --images */

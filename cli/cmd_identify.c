@@ -22,8 +22,9 @@ int cli_cmd_identify(fx_context *ctx, const cli_options *o)
         return cli_error(ctx);
     }
     if (o->verbose > 0) {
-        printf("identification on %s: feature '%s' (%lld values), checkpoint %s\n", ff.root, ff.feat.name,
-               (long long)ff.dim, ff.cfg.train.checkpoint);
+        printf("identification on %s%s: feature '%s' (%lld values), checkpoint %s\n", ff.root,
+               o->images ? "" : ff.cfg.data.test.kind != FX_DATA_NONE ? " (the graph's data.test)" : " (the graph's data.train)",
+               ff.feat.name, (long long)ff.dim, ff.cfg.train.checkpoint);
         printf("  gallery     %lld images of %d identities (the first %d of each)\n", (long long)r.gallery,
                r.identities, gallery);
         printf("  probes      %lld images\n", (long long)r.probes);

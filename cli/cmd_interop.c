@@ -56,8 +56,9 @@ int cli_cmd_init(fx_context *ctx, const cli_options *o)
 
 int cli_cmd_export(fx_context *ctx, const cli_options *o)
 {
-    if (!o->weights) {
-        fprintf(stderr, "fxrun export: say what to write: --weights FILE.safetensors or --weights FOLDER/\n");
+    if (!o->weights && !o->onnx) {
+        fprintf(stderr, "fxrun export: say what to write: --weights FILE.safetensors, --weights FOLDER/ or --onnx "
+                "FILE.onnx\n");
         return 2;
     }
     fx_graph *g = NULL;
@@ -77,10 +78,21 @@ int cli_cmd_export(fx_context *ctx, const cli_options *o)
     if (rc == 0)
         cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
     fx_weights_options wo = { .map_path = o->map, .report = NULL };
-    if (rc == 0 && fx_weights_export(ctx, g, o->weights, &wo) != FX_OK)
+    if (rc == 0 && o->weights && fx_weights_export(ctx, g, o->weights, &wo) != FX_OK)
         rc = cli_error(ctx);
-    if (rc == 0 && o->verbose > 0)
+    if (rc == 0 && o->weights && o->verbose > 0)
         printf("export '%s': %s -> %s\n", fx_graph_name(g), cfg.train.checkpoint, o->weights);
+    char feature[FX_NAME_MAX * 2];
+    if (rc == 0 && o->onnx) {
+        if (o->feature)
+            snprintf(feature, sizeof feature, "%s", o->feature);
+        else if (fx_extract_default_feature(ctx, g, &cfg, feature, sizeof feature) != FX_OK)
+            rc = cli_error(ctx);
+    }
+    if (rc == 0 && o->onnx && fx_onnx_export(ctx, g, o->onnx, feature) != FX_OK)
+        rc = cli_error(ctx);
+    if (rc == 0 && o->onnx && o->verbose > 0)
+        printf("export '%s': %s -> %s (output '%s')\n", fx_graph_name(g), cfg.train.checkpoint, o->onnx, feature);
     fx_graph_destroy(g);
     return rc;
 }

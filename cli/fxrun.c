@@ -27,7 +27,8 @@ static void usage(FILE *f)
 "           PyTorch)\n"
 "  init     write an untrained (seeded) checkpoint of the graph\n"
 "  export   write the checkpoint's weights (--weights FILE.safetensors or\n"
-"           FOLDER/ of .npy files; --map FILE renames, docs/interop.md)\n"
+"           FOLDER/ of .npy files; --map FILE renames, docs/interop.md) or\n"
+"           the inference graph as ONNX (--onnx FILE [--feature NAME])\n"
 "  import   read weights (--weights, --map) into the graph's checkpoint;\n"
 "           every name, shape and dtype must match, else nothing is written\n"
 "  explain  what the filters of a layer learned (GRAPH.yaml --images DIR): peak\n"
@@ -87,8 +88,11 @@ static void usage(FILE *f)
 "  --box X,Y,W,H      cut this box from every image before the resize (data.box)\n"
 "  --value NAME       explain: the studied response maps [K, H, W] (default\n"
 "                     clean.k5bn)\n"
-"  --feature NAME     explain/features/verify/identify: the feature compared\n"
-"                     (default: the graph's feature before the classifier)\n"
+"  --feature NAME     explain/features/verify/identify: the feature compared;\n"
+"                     export --onnx: the model's output (default: the\n"
+"                     graph's feature before the classifier)\n"
+"  --onnx FILE        export: write the inference graph up to --feature as an\n"
+"                     ONNX model (opset 13) with the checkpoint's weights\n"
 "  --out DIR          explain: folder for explain.json, PNGs, explain.html\n"
 "                     (default: explain)\n"
 "  --limit N          explain: use the first N images (default 256)\n"
@@ -290,6 +294,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--weights")) {
             NEED_VALUE();
             o.weights = next;
+        } else if (!strcmp(a, "--onnx")) {
+            NEED_VALUE();
+            o.onnx = next;
         } else if (!strcmp(a, "--map")) {
             NEED_VALUE();
             o.map = next;

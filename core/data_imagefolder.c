@@ -129,13 +129,12 @@ typedef struct decode_worker {
 
 static fx_status decode_one(fx_dataset *ds, int64_t i, int check_size, char *err, size_t err_size)
 {
-    int w, h;
+    int region[4];
     fx_status st = fx_dataset_decode_example(ds, i, check_size, ds->pixels + (size_t)i * fx_dataset_example_bytes(ds),
-                                             &w, &h, err, err_size);
-    if (st == FX_OK && ds->source_size) {
-        ds->source_size[2 * i] = w;
-        ds->source_size[2 * i + 1] = h;
-    }
+                                             region, err, err_size);
+    if (st == FX_OK && ds->source_box)
+        for (int k = 0; k < 4; k++)
+            ds->source_box[4 * i + k] = region[k];
     return st;
 }
 
@@ -297,6 +296,7 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
      * else the box, else the first image. */
     ds->channels = cfg->channels ? cfg->channels : 3;
     memcpy(ds->box, cfg->box, sizeof ds->box);
+    ds->landmark_box = cfg->landmark_box;
     char err[FX_DATA_ERROR_MAX];
     if (cfg->resize) {
         ds->height = ds->width = cfg->resize;
@@ -323,8 +323,8 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
     if (!ds->pixels)
         return FX_ERR_NOMEM;
     if (ds->n_points > 0) {
-        ds->source_size = fx_malloc(ctx, (size_t)ds->n * 2 * sizeof(int32_t), "image sizes");
-        if (!ds->source_size)
+        ds->source_box = fx_malloc(ctx, (size_t)ds->n * 4 * sizeof(int32_t), "image regions");
+        if (!ds->source_box)
             return FX_ERR_NOMEM;
     }
     return decode_all(ctx, ds, same_size_needed, cfg->workers);

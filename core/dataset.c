@@ -3,6 +3,7 @@
  * size, classes and example shape. Also the image preparation shared by
  * both readers (channel conversion, HWC -> CHW, resize). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,14 +87,54 @@ static fx_status cut_box(fx_image_u8 *img, const int *box, const char *name, cha
     return FX_OK;
 }
 
-fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *src_w,
-                                    int *src_h, char *err, size_t err_size)
+/* data.landmark_box: the square of side scale x max(bounding box) centred
+ * on the bounding box of image i's landmarks, rounded to pixels and
+ * clipped to the image; the whole image when a point is not finite. */
+static void landmark_box(const fx_dataset *ds, int64_t i, int width, int height, int *box)
+{
+    box[0] = box[1] = 0;
+    box[2] = width;
+    box[3] = height;
+    const float *p = ds->landmarks + (size_t)i * (size_t)ds->n_points * 2;
+    float x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int k = 0; k < ds->n_points; k++) {
+        if (!isfinite(p[2 * k]) || !isfinite(p[2 * k + 1]))
+            return;
+        x0 = fminf(x0, p[2 * k]);
+        x1 = fmaxf(x1, p[2 * k]);
+        y0 = fminf(y0, p[2 * k + 1]);
+        y1 = fmaxf(y1, p[2 * k + 1]);
+    }
+    double side = ds->landmark_box * fmax(fmax(x1 - x0, y1 - y0), 1.0);
+    double cx = 0.5 * (x0 + x1), cy = 0.5 * (y0 + y1);
+    long l = lround(cx - 0.5 * side), t = lround(cy - 0.5 * side);
+    long r = l + lround(side), b = t + lround(side);
+    l = l < 0 ? 0 : l;
+    t = t < 0 ? 0 : t;
+    r = r > width ? width : r;
+    b = b > height ? height : b;
+    if (r - l < 1 || b - t < 1)
+        return; /* points outside the image: keep it whole */
+    box[0] = (int)l;
+    box[1] = (int)t;
+    box[2] = (int)(r - l);
+    box[3] = (int)(b - t);
+}
+
+fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *region,
+                                    char *err, size_t err_size)
 {
     fx_image_u8 img;
     fx_status st = fx_image_decode_file(ds->files[i], &img, err, err_size);
     if (st != FX_OK)
         return st;
-    if ((st = cut_box(&img, ds->box, ds->files[i], err, err_size)) != FX_OK) {
+    int box[4];
+    memcpy(box, ds->box, sizeof box);
+    if (box[2] == 0 && ds->landmark_box > 0 && ds->landmarks)
+        landmark_box(ds, i, img.width, img.height, box);
+    region[0] = box[2] ? box[0] : 0;
+    region[1] = box[2] ? box[1] : 0;
+    if ((st = cut_box(&img, box, ds->files[i], err, err_size)) != FX_OK) {
         fx_image_free(&img);
         return st;
     }
@@ -105,23 +146,23 @@ fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_s
         fx_image_free(&img);
         return FX_ERR_SHAPE;
     }
-    *src_w = img.width;
-    *src_h = img.height;
+    region[2] = img.width;
+    region[3] = img.height;
     st = fx_dataset_prepare_image(&img, ds->channels, ds->height, ds->width, dst, err, err_size);
     fx_image_free(&img);
     return st;
 }
 
-/* Source pixels (before the box) -> stored geometry: subtract the box
- * corner, then the resize's half-pixel-centre rule
+/* Source pixels (before the box) -> stored geometry: subtract the corner
+ * of the region cut, then the resize's half-pixel-centre rule
  * x' = (x + 0.5) * W / w - 0.5 (pixel centres at integers). */
-static void landmarks_to_stored(const fx_dataset *ds, int64_t i, int src_w, int src_h, float *out)
+static void landmarks_to_stored(const fx_dataset *ds, int64_t i, const int *region, float *out)
 {
     const float *in = ds->landmarks + (size_t)i * (size_t)ds->n_points * 2;
-    double sx = (double)ds->width / src_w, sy = (double)ds->height / src_h;
+    double sx = (double)ds->width / region[2], sy = (double)ds->height / region[3];
     for (int p = 0; p < ds->n_points; p++) {
-        out[2 * p] = (float)((in[2 * p] - ds->box[0] + 0.5) * sx - 0.5);
-        out[2 * p + 1] = (float)((in[2 * p + 1] - ds->box[1] + 0.5) * sy - 0.5);
+        out[2 * p] = (float)((in[2 * p] - region[0] + 0.5) * sx - 0.5);
+        out[2 * p + 1] = (float)((in[2 * p + 1] - region[1] + 0.5) * sy - 0.5);
     }
 }
 
@@ -133,23 +174,23 @@ fx_status fx_dataset_example_pixels(const fx_dataset *ds, int64_t i, uint8_t *sc
                  (long long)i, (long long)ds->n);
         return FX_ERR_INVALID;
     }
-    int src_w, src_h;
+    int region[4] = {0, 0, ds->width, ds->height};
     if (ds->pixels) {
         *pixels = ds->pixels + (size_t)i * fx_dataset_example_bytes(ds);
-        src_w = ds->source_size ? ds->source_size[2 * i] : ds->width;
-        src_h = ds->source_size ? ds->source_size[2 * i + 1] : ds->height;
+        if (ds->source_box)
+            for (int k = 0; k < 4; k++)
+                region[k] = ds->source_box[4 * i + k];
     } else {
         /* Lazy ImageFolder: decode now. Without a resize every image must
          * have the size of the first one (the loader's batches have one
          * shape). */
-        fx_status st =
-            fx_dataset_decode_example(ds, i, ds->resize_on_load == 0, scratch, &src_w, &src_h, err, err_size);
+        fx_status st = fx_dataset_decode_example(ds, i, ds->resize_on_load == 0, scratch, region, err, err_size);
         if (st != FX_OK)
             return st;
         *pixels = scratch;
     }
     if (landmarks && ds->n_points > 0)
-        landmarks_to_stored(ds, i, src_w, src_h, landmarks);
+        landmarks_to_stored(ds, i, region, landmarks);
     return FX_OK;
 }
 
@@ -170,6 +211,13 @@ fx_status fx_dataset_open(fx_context *ctx, const fx_data_source *src, const fx_d
                        "data.box is [%d, %d, %d, %d]; give [x, y, width, height] with x, y >= 0 and a positive "
                        "width and height",
                        cfg->box[0], cfg->box[1], cfg->box[2], cfg->box[3]);
+    if (!(cfg->landmark_box >= 0 && cfg->landmark_box <= 100))
+        return fx_fail(ctx, FX_ERR_INVALID, "data.landmark_box is %g; use 0 (none) or a scale such as 1.3",
+                       (double)cfg->landmark_box);
+    if (cfg->landmark_box > 0 && (cfg->box[2] || cfg->resize == 0))
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "data.landmark_box cuts a box of its own size around each image's landmarks: it needs "
+                       "data.resize, and excludes data.box");
     if (!(cfg->split_holdout >= 0 && cfg->split_holdout < 1))
         return fx_fail(ctx, FX_ERR_INVALID, "data.split.holdout is %g; use a share of identities in (0, 1)",
                        (double)cfg->split_holdout);
@@ -225,7 +273,7 @@ void fx_dataset_close(fx_dataset *ds)
     free(ds->labels);
     free(ds->pixels);
     free(ds->landmarks);
-    free(ds->source_size);
+    free(ds->source_box);
     free(ds);
 }
 

@@ -36,7 +36,8 @@ struct fx_dataset {
     int box[4];                  /* data.box (x, y, w, h) cut before the resize; w == 0: none */
     int n_points;                /* landmarks per image; 0: none */
     float *landmarks;            /* [n, n_points, 2] in source-image pixels (before the box); NaN: none */
-    int32_t *source_size;        /* [n, 2] width, height after the box, filled when decoded (cached) */
+    float landmark_box;          /* data.landmark_box; 0: none */
+    int32_t *source_box;         /* [n, 4] region x, y, w, h cut from each file, filled when decoded (cached) */
 };
 
 /* Bytes of one stored example (C * H * W). */
@@ -54,10 +55,11 @@ static inline size_t fx_dataset_example_bytes(const fx_dataset *ds)
 fx_status fx_dataset_example_pixels(const fx_dataset *ds, int64_t i, uint8_t *scratch, const uint8_t **pixels,
                                     float *landmarks, char *err, size_t err_size);
 
-/* Decodes image i's file, cuts ds->box, converts and resizes it into dst
- * (stored geometry); *src_w, *src_h get the size after the box. */
-fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *src_w,
-                                    int *src_h, char *err, size_t err_size);
+/* Decodes image i's file, cuts ds->box (or the landmark box), converts and
+ * resizes it into dst (stored geometry); region[4] gets the x, y, w, h cut
+ * from the file. */
+fx_status fx_dataset_decode_example(const fx_dataset *ds, int64_t i, int check_size, uint8_t *dst, int *region,
+                                    char *err, size_t err_size);
 
 /* Reads the landmarks CSV of `src` into ds->landmarks / ds->n_points
  * (core/data_landmarks.c); ds->files must be listed. */

@@ -549,6 +549,12 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
 }
 
 void fx_graph_set_step(fx_graph *g, uint64_t step) { g->step = step; }
+/* The random seed node n's kernels get at the current step (dropout masks):
+ * a function of (graph seed, step, node index) only. */
+uint64_t fx_graph_node_seed(const fx_graph *g, int n)
+{
+    return fx_rng_derive(fx_rng_derive(g->seed, g->step), (uint64_t)n);
+}
 void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
 void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback) { g->fallback = fallback; }
 int fx_graph_fallback_count(const fx_graph *g) { return g->n_fallback; }
@@ -606,7 +612,7 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     call.node = node;
     call.backend = node->backend;
     call.training = g->mode == FX_MODE_TRAIN && !g->eval_only;
-    call.seed = fx_rng_derive(fx_rng_derive(g->seed, g->step), (uint64_t)n);
+    call.seed = fx_graph_node_seed(g, n);
     call.n_in = node->n_in;
     call.in = in;
     call.n_out = node->n_out;

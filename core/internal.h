@@ -177,6 +177,18 @@ int fx_sync_parent_dir(const char *path);
 int fx_open_regular(const char *path, const char **why);
 FILE *fx_fopen_regular(const char *path, const char **why);
 
+/* executor.c: the seed node n's kernels draw from at the current step. */
+uint64_t fx_graph_node_seed(const fx_graph *g, int n);
+
+/* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
+ * (see the file's header and tools/parity/README.md). */
+typedef struct fx_stream_dump fx_stream_dump;
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
+                               const int32_t *labels);
+fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
+void fx_stream_dump_close(fx_stream_dump *d);
+
 /* train.c, shared with extract.c: the value holding class scores
  * (train.predict, else the first loss's first input; NULL if none), and
  * the check that a data set's images fit the graph's image input. */

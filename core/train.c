@@ -328,6 +328,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_dataset *train_ds = NULL, *test_ds = NULL;
     fx_optimizer *optimizer = NULL;
     fx_loader *ld = NULL;
+    fx_stream_dump *dump = NULL; /* FX_DUMP_STREAM (core/stream_dump.c) */
     FILE *metrics = NULL;
     float *ibuf = NULL, *sbuf = NULL;
     int32_t *lbuf = NULL;
@@ -436,6 +437,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fflush(log);
     }
     int64_t step = meta.step;
+    if (st == FX_OK) {
+        fx_graph_set_step(g, (uint64_t)step);
+        st = fx_stream_dump_open(ctx, g, optimizer, &dump);
+    }
     float loss_parts[sizeof g->losses / sizeof g->losses[0]];
     double t_start = fx_now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
@@ -460,7 +465,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             fx_graph_set_step(g, (uint64_t)step);
             float lr = fx_lr_at(tc, step, per_epoch, total_steps);
-            st = fx_tensor_upload(images, ibuf);
+            st = dump ? fx_stream_dump_batch(dump, step, lr, ibuf, lbuf) : FX_OK;
+            if (st == FX_OK)
+                st = fx_tensor_upload(images, ibuf);
             if (st == FX_OK)
                 st = fx_tensor_upload(labels, lbuf);
             if (st == FX_OK)
@@ -489,6 +496,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 st = fx_fail(ctx, FX_ERR_INVALID,
                              "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
                              (long long)step, loss);
+            if (st == FX_OK && dump)
+                st = fx_stream_dump_step(dump, step, loss);
             if (st == FX_OK && metrics)
                 st = fx_train_meter_step(&meter, lbuf, step_count, loss_parts);
             if (st != FX_OK)
@@ -600,6 +609,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (metrics && fclose(metrics) != 0 && st == FX_OK)
         st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
     free(lf.buf);
+    fx_stream_dump_close(dump);
     fx_train_meter_free(&meter);
     free(ibuf);
     free(lbuf);

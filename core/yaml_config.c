@@ -323,13 +323,14 @@ static fx_status read_data(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_con
     TRY(fx_yaml_expect_mapping(doc, v, "data"));
     static const char *const keys[] = {"train", "test",  "channels", "resize", "size",    "crop",
                                        "flip",  "normalize", "image", "label",  "workers", "box",
-                                       "split", "landmarks", NULL};
+                                       "split", "landmarks", "landmark_box", NULL};
     TRY(fx_yaml_check_keys(doc, v, "data", keys, NULL));
     fx_data_config *d = &cfg->data;
     TRY(read_source(doc, fx_yaml_get(v, "train"), "data.train", cfg->dir, &d->train));
     TRY(read_source(doc, fx_yaml_get(v, "test"), "data.test", cfg->dir, &d->test));
     TRY(read_box(doc, fx_yaml_get(v, "box"), d));
     TRY(read_split(doc, fx_yaml_get(v, "split"), d));
+    TRY(set_float(doc, v, "landmark_box", "data", 0, 100, 0, &d->landmark_box));
     TRY(set_string(doc, v, "landmarks", "data", d->landmarks_input, sizeof d->landmarks_input));
     /* With a split, an ImageFolder source takes by default the kept
      * identities for training and the held-out ones for testing. */

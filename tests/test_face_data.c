@@ -553,6 +553,52 @@ START_TEST(test_landmarks_follow_box_resize_crop_and_flip)
 }
 END_TEST
 
+START_TEST(test_landmark_box_cuts_a_square_around_the_points)
+{
+    /* A 40x30 image whose column x holds the value 4x: points (10, 8) and
+     * (18, 12) have the bounding box 8 x 4 centred on (14, 10); scale 1.5
+     * gives a 12 x 12 square at (8, 4) .. (20, 16). Resized to 6 x 6 (scale
+     * 1/2, area means of 2 x 2 blocks): pixel column k averages columns
+     * 8 + 2k and 9 + 2k, i.e. 4 (17 + 4k) / 2 = 34 + 8k; the points go to
+     * ((10 - 8 + 0.5) / 2 - 0.5, (8 - 4 + 0.5) / 2 - 0.5) = (0.75, 1.75)
+     * and (4.75, 3.75). The second image has no row: the whole image. A
+     * third, with points near the corner, is clipped: the square
+     * (-1, -2) .. (11, 10) becomes (0, 0) .. (11, 10). */
+    make_dir("lb");
+    make_dir("lb/a");
+    uint8_t img[40 * 30];
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++)
+            img[y * 40 + x] = (uint8_t)(4 * x);
+    write_png("lb/a/0.png", 40, 30, 1, img);
+    write_png("lb/a/1.png", 40, 30, 1, img);
+    write_png("lb/a/2.png", 40, 30, 1, img);
+    write_text("lb.csv", "a/0.png,10,8,18,12\na/2.png,1,2,9,6\n");
+    fx_data_config cfg = face_config();
+    cfg.landmark_box = 1.5f;
+    fx_data_source src = folder("lb", "lb.csv");
+    expect_open_error(&src, &cfg, FX_ERR_INVALID, "data.resize", NULL);
+    cfg.resize = 6;
+    fx_dataset *ds = open_ok(&src, &cfg);
+    float images[3 * 36], pts[3 * 4];
+    int32_t labels[3];
+    ck_assert_int_eq(load_all(ds, &cfg, 0, NULL, 1, images, labels, pts), 3);
+    for (int k = 0; k < 6; k++)
+        ck_assert_float_eq_tol(images[3 * 6 + k], (34 + 8 * k) / 255.0f, 1e-6);
+    ck_assert_float_eq_tol(pts[0], 0.75f, 1e-5);
+    ck_assert_float_eq_tol(pts[1], 1.75f, 1e-5);
+    ck_assert_float_eq_tol(pts[2], 4.75f, 1e-5);
+    ck_assert_float_eq_tol(pts[3], 3.75f, 1e-5);
+    ck_assert(isnan(pts[4]));
+    /* Whole 40-wide image to 6: the first column averages columns 0 .. 6.67. */
+    ck_assert_float_lt(images[36], images[36 + 5]);
+    /* Clipped box (0, 0, 11, 10): point (1, 2) -> ((1.5) 6/11 - 0.5, (2.5) 6/10 - 0.5). */
+    ck_assert_float_eq_tol(pts[8], (float)(1.5 * 6 / 11 - 0.5), 1e-5);
+    ck_assert_float_eq_tol(pts[9], (float)(2.5 * 6 / 10 - 0.5), 1e-5);
+    fx_dataset_close(ds);
+}
+END_TEST
+
 /* 68 points: a flip mirrors the indices as well as the coordinates. */
 START_TEST(test_flip_mirrors_the_68_point_indices)
 {
@@ -984,6 +1030,7 @@ static Suite *face_data_suite(void)
     tcase_add_test(tc, test_corrupt_truncated_images_and_empty_identities_give_clear_errors);
     tcase_add_test(tc, test_landmarks_csv_errors_name_the_line);
     tcase_add_test(tc, test_landmarks_follow_box_resize_crop_and_flip);
+    tcase_add_test(tc, test_landmark_box_cuts_a_square_around_the_points);
     tcase_add_test(tc, test_flip_mirrors_the_68_point_indices);
     tcase_add_test(tc, test_split_is_identity_disjoint_covers_all_and_depends_on_the_seed);
     tcase_add_test(tc, test_occlusion_without_landmarks_is_the_crop_frame_window);

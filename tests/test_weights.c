@@ -570,6 +570,32 @@ START_TEST(test_fxrun_init_export_import_round_trip)
     rc = fxtest_run(cmd, out, sizeof out);
     ck_assert_msg(rc == 0 && strstr(out, "mismatch: graph tensor 'clean.bb.c11.conv.weight' [16, 3, 3, 3] is "
                                     "missing") && strstr(out, "nothing was loaded"), "rc %d: %s", rc, out);
+    /* ONNX: a model file (protobuf field 1, ir_version, comes first), and
+     * a clear refusal for an op without an ONNX form. */
+    snprintf(cmd, sizeof cmd, "{ %s export %s --checkpoint %s/a.fxck --onnx %s/m.onnx --feature logits; }", fxtest_fxrun(),
+             cfg, dir, dir);
+    rc = fxtest_run(cmd, out, sizeof out);
+    if (strstr(out, "built without protobuf-c")) {
+        printf("SKIP (ONNX part): fx built without protobuf-c\n");
+    } else {
+        ck_assert_msg(rc == 0, "rc %d: %s", rc, out);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/m.onnx", dir);
+        FILE *f = fopen(path, "rb");
+        unsigned char head[2] = { 0, 0 };
+        ck_assert(f && fread(head, 1, 2, f) == 2);
+        fclose(f);
+        ck_assert_msg(head[0] == 0x08 && head[1] == 7, "not an ONNX model with ir_version 7: %02x %02x", head[0],
+                      head[1]);
+        snprintf(cmd, sizeof cmd, "{ %s export %s/configs/interpret-fr-small.yaml --checkpoint %s/p.fxck --onnx "
+                 "%s/p.onnx --feature occluded; }", fxtest_fxrun(), FX_SOURCE_DIR, dir, dir);
+        snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " ; test ! -e %s/p.onnx", dir);
+        char init[2048];
+        snprintf(init, sizeof init, "{ %s init %s/configs/interpret-fr-small.yaml --checkpoint %s/p.fxck -q && %s; }",
+                 fxtest_fxrun(), FX_SOURCE_DIR, dir, cmd);
+        rc = fxtest_run(init, out, sizeof out);
+        ck_assert_msg(rc == 0 && strstr(out, "layer 'occluded' (occlude): ") && strstr(out, "not exported"), "rc %d: %s", rc, out);
+    }
     snprintf(cmd, sizeof cmd, "%s export %s --checkpoint %s/a.fxck --weights %s/a.bin", fxtest_fxrun(), cfg, dir, dir);
     rc = fxtest_run(cmd, out, sizeof out);
     ck_assert_msg(rc != 0 && strstr(out, "name a .safetensors file"), "rc %d: %s", rc, out);

@@ -8,7 +8,8 @@ set -eu
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
 # Open MPI: the MPI transport of data-parallel training (docs/scaling.md);
 # iproute2 makes the network namespaces of the two-"host" MPI test.
-PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev"
+# protobuf-c: the ONNX export (docs/interop.md).
+PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
     # time: /usr/bin/time -v in bench/paper_net.sh; clang: libFuzzer (tests/fuzz)
     PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 clang libclang-rt-14-dev"
@@ -38,6 +39,13 @@ fi
 # needs safetensors and Pillow next to Debian's python3-torch; PyPI is the
 # only source of safetensors. Best effort: without them that test is
 # skipped, saying why.
+# test_onnx_runtime runs the ONNX exports in ONNX Runtime with the python3
+# on PATH (PyPI's onnxruntime; Debian has no package). Best effort too.
+if [ "${1:-}" = "--tests" ] && command -v python3 >/dev/null 2>&1 &&
+    ! python3 -c "import onnxruntime, numpy, PIL" 2>/dev/null; then
+    python3 -m pip install -q onnxruntime numpy pillow ||
+        echo "fx: note: could not pip-install onnxruntime for $(command -v python3); test_onnx_runtime will be skipped" >&2
+fi
 if [ "${1:-}" = "--tests" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
     for m in safetensors:safetensors PIL:pillow; do
         if ! /usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null; then

@@ -22,12 +22,18 @@
  * through float summation order). With fewer images than threads, the
  * forward GEMM itself is split instead.
  *
+ * 3x3 stride-1 convolutions with enough channels run the forward pass
+ * and the input gradient as Winograd F(2x2,3x3) or F(4x4,3x3) instead
+ * (conv2d_winograd.c; cpu_conv2d_winograd_tile is the rule, per layer
+ * shape); the weight gradient always takes the GEMM path below.
+ *
  * Bias: the executor passes param[1] == NULL (and param_grad[1] == NULL)
  * when bias is false (shape ndim 0); these kernels test for NULL (and, to
  * be safe, ndim 0). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/gemm.h"
 #include "core/ops/window2d.h"
@@ -333,6 +339,13 @@ fx_status cpu_conv2d_forward(const fx_kernel_call *call)
     if (g->n == 0 || g->p == 0)
         return FX_OK;
 
+    int tile = cpu_conv2d_winograd_tile(&g->win, g->c, g->o, g->oh, g->ow);
+    if (tile) {
+        cpu_winograd_conv cv = { g->n, g->c, g->h, g->w, g->o, g->oh, g->ow,
+                                 g->win.pad_top, g->win.pad_left, tile, 0, 0 };
+        return cpu_conv2d_winograd(call->ctx, be, &cv, job.x, fx_tensor_f32(call->param[0]), job.bias, job.y);
+    }
+
     float *packed = fx_malloc(call->ctx, sizeof(float) * cpu_gemm_packed_a_floats(job.simd, g->o, g->k),
                               "conv2d packed weights");
     if (!packed)
@@ -437,6 +450,20 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     job.want_db = cpu_tensor_present(db_t);
     if (g->n == 0 || g->p == 0 || (!job.dx && !job.want_dw && !job.want_db))
         return FX_OK;
+
+    /* Input gradient by Winograd: dx += the 3x3 stride-1 correlation of dy
+     * (padded by 2 - pad) with the flipped, transposed filter. */
+    int tile = job.dx ? cpu_conv2d_winograd_tile(&g->win, g->o, g->c, g->h, g->w) : 0;
+    if (tile) {
+        cpu_winograd_conv cv = { g->n, g->o, g->oh, g->ow, g->c, g->h, g->w,
+                                 2 - g->win.pad_top, 2 - g->win.pad_left, tile, 1, 1 };
+        st = cpu_conv2d_winograd(call->ctx, be, &cv, job.dy, fx_tensor_f32(call->param[0]), NULL, job.dx);
+        if (st != FX_OK)
+            return st;
+        job.dx = NULL;
+        if (!job.want_dw && !job.want_db)
+            return FX_OK;
+    }
 
     float *packed = NULL;
     if (job.dx) {

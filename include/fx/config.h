@@ -48,6 +48,9 @@ typedef struct fx_data_config {
     int workers;            /* background loader threads (>= 1) */
     int box[4];             /* x, y, w, h cut from each decoded image before the resize; w == 0: none.
                              * YAML data.box: [x, y, w, h] */
+    float landmark_box;     /* > 0: cut a square around each image's landmarks (side = landmark_box x the
+                             * larger side of their bounding box, clipped to the image) before the
+                             * resize; 0: none. YAML data.landmark_box */
     float split_holdout;    /* data.split.holdout: share of identities held out, (0, 1); 0 = no split */
     uint64_t split_seed;    /* data.split.seed */
     char landmarks_input[FX_NAME_MAX]; /* graph input fed with landmarks [N, P, 2] when the graph

@@ -15,6 +15,7 @@
 #include "fx/face.h"
 #include "fx/npy.h"
 #include "fx/weights.h"
+#include "fx/onnx.h"
 #include "fx/train.h"
 #include "fx/extract.h"
 #include "fx/verify.h"

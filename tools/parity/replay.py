@@ -1,0 +1,151 @@
+"""Replays an fx training stream (FX_DUMP_STREAM=DIR) in the PyTorch reference, in float32 and
+float64 side by side, and compares fx with both.
+
+  FX_DUMP_STREAM=DIR FX_DUMP_STREAM_EVERY=K fxrun train CONFIG --steps N ...
+  /usr/bin/python3 tools/parity/replay.py DIR [--sad] [--steps N] [--json OUT]
+
+Per step: the losses (fx, torch32, torch64). At every DIR/<step>.fxck: the relative L2 distance
+||a - b|| / ||b|| of all weights together, of the worst single tensor, of the BN running
+statistics and of Adam's m and v, for fx vs torch64 and (the yardstick) torch32 vs torch64.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fxck  # noqa: E402
+import torch_net  # noqa: E402
+
+
+def rel(a, b):
+    d = np.linalg.norm((a - b).ravel())
+    n = np.linalg.norm(b.ravel())
+    return d / n if n > 0 else d
+
+
+def build(tensors, dtype, sad, opt_steps=0):
+    """A reference net and Adam from fx tensors (weights, running stats and, when opt_steps > 0,
+    Adam's m and v: the state fx had after opt_steps updates)."""
+    net = torch_net.Net().to(dtype)
+    net.load_fx(tensors)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
+    if opt_steps > 0:
+        names = net.fx_names()
+        for name, p in net.named_parameters():
+            opt.state[p] = {"step": torch.tensor(float(opt_steps)),
+                            "exp_avg": torch.from_numpy(tensors[names[name] + ".m"]).to(dtype).clone(),
+                            "exp_avg_sq": torch.from_numpy(tensors[names[name] + ".v"]).to(dtype).clone()}
+    return net, opt
+
+
+def step(net, opt, images, labels, mask, lr, sad):
+    for g in opt.param_groups:
+        g["lr"] = lr
+    dt = next(net.parameters()).dtype
+    out = net(torch.from_numpy(images).to(dt), drop_mask=torch.from_numpy(mask).to(dt))
+    loss = 2 * torch.nn.functional.cross_entropy(out["logits"], torch.from_numpy(labels).long())
+    if sad:
+        loss = loss + torch_net.sad_loss(out["mk5"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss)
+
+
+def adam_state(net, opt):
+    names = net.fx_names()
+    st = {}
+    for name, p in net.named_parameters():
+        s = opt.state.get(p)
+        if s:
+            st[names[name] + ".m"] = s["exp_avg"].detach().double().numpy()
+            st[names[name] + ".v"] = s["exp_avg_sq"].detach().double().numpy()
+    return st
+
+
+def compare(fx, ref):
+    """fx, ref: dicts name -> array. -> summary of relative distances."""
+    groups = {"weights": [], "running": [], "adam_m": [], "adam_v": []}
+    worst = (0.0, "")
+    for name, b in ref.items():
+        if name not in fx:
+            continue
+        a = fx[name].astype(np.float64)
+        g = ("adam_m" if name.endswith(".m") else "adam_v" if name.endswith(".v")
+             else "running" if "running_" in name else "weights")
+        groups[g].append((a.ravel(), b.ravel()))
+        if g == "weights":
+            r = rel(a, b)
+            if r > worst[0]:
+                worst = (r, name)
+    res = {}
+    for g, pairs in groups.items():
+        if pairs:
+            res[g] = rel(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]))
+    res["worst_weight"] = worst
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--sad", action="store_true", help="the SAD config (2 CE + SAD)")
+    ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--json", default="")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--start", type=int, default=0,
+                    help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.use_deterministic_algorithms(True)
+    lines = [json.loads(l) for l in open(os.path.join(a.dir, "steps.jsonl"))]
+    first = lines[0]["step"]
+    lines = [l for l in lines if l["step"] >= a.start]
+    n = len(lines) if a.steps <= 0 else min(a.steps, len(lines))
+    if a.start > first:
+        meta, init = fxck.read(os.path.join(a.dir, "%06d.fxck" % (a.start - 1)))
+    else:
+        meta, init = fxck.read(os.path.join(a.dir, "init.fxck"))
+    n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
+    n64, o64 = build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
+    ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
+    report = []
+    for s in range(n):
+        rec = lines[s]
+        sid = rec["step"]
+        pre = os.path.join(a.dir, "%06d." % sid)
+        images = np.load(pre + "images.npy")
+        labels = np.load(pre + "labels.npy")
+        masks = sorted(glob.glob(pre + "*.mask.npy"))
+        mask = np.load(masks[0])
+        l32 = step(n32, o32, images, labels, mask, rec["lr"], a.sad)
+        l64 = step(n64, o64, images, labels, mask, rec["lr"], a.sad)
+        row = dict(step=sid, fx=rec["loss"], t32=l32, t64=l64)
+        if sid in ckpts:
+            _, fxt = fxck.read(ckpts[sid])
+            ref64 = dict(n64.state_fx(), **adam_state(n64, o64))
+            ref32 = dict(n32.state_fx(), **adam_state(n32, o32))
+            row["fx_vs_t64"] = compare(fxt, ref64)
+            row["t32_vs_t64"] = compare({k: v for k, v in ref32.items()}, ref64)
+            row["fx_vs_t32"] = compare(fxt, ref32)
+            print("step %d  loss fx %.6f t32 %.6f t64 %.6f" % (sid, rec["loss"], l32, l64))
+            for k in ("fx_vs_t64", "t32_vs_t64", "fx_vs_t32"):
+                r = row[k]
+                print("   %-10s weights %.3e  running %.3e  m %.3e  v %.3e  worst %.3e %s" % (
+                    k, r.get("weights", 0), r.get("running", 0), r.get("adam_m", 0), r.get("adam_v", 0),
+                    r["worst_weight"][0], r["worst_weight"][1]))
+            sys.stdout.flush()
+        report.append(row)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
