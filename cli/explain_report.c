@@ -216,14 +216,25 @@ fx_status explain_write_html(fx_context *ctx, const explain_data *d, const char 
     fputs("</code>, weights <code>", f);
     html_text(f, d->checkpoint);
     fputs("</code>.</p>\n<div class=\"cards\">\n", f);
+    /* the paper's figures are on 96x96 faces: the same spread at that scale */
+    double to96 = 96.0 / (double)d->in_w;
     snprintf(v, sizeof v, "%.1f px", d->spread_pos.rms);
-    card(f, v, "spread of the filters' positive peaks (larger: filters cover more distinct face parts)");
+    snprintf(l, sizeof l,
+             "spread of the filters' positive peaks (%.1f px at 96x96; larger: filters cover more distinct face "
+             "parts)",
+             d->spread_pos.rms * to96);
+    card(f, v, l);
     snprintf(v, sizeof v, "%.1f px", d->spread_neg.rms);
-    card(f, v, "spread of the negative peaks");
+    snprintf(l, sizeof l, "spread of the negative peaks (%.1f px at 96x96)", d->spread_neg.rms * to96);
+    card(f, v, l);
     snprintf(v, sizeof v, "%.1f px", d->median_deviation);
     card(f, v, "median deviation of a filter's peaks (smaller: a filter keeps to one face part)");
     snprintf(v, sizeof v, "%lld / %lld", (long long)d->n_warped, (long long)d->n);
-    card(f, v, "faces warped to the mean face through their 68 landmarks");
+    card(f, v,
+         d->landmark_points == FX_FACE_POINTS68 ? "faces warped to the mean face through their 68 landmarks"
+         : d->landmark_points > 0 ? "faces warped to the mean face (their landmarks are not the 68-point scheme: "
+                                    "peaks stay in the crop frame)"
+                                  : "faces warped to the mean face (no --landmarks: peaks stay in the crop frame)");
     fputs("</div>\n", f);
 
     fputs("<h2>Where each filter peaks</h2>\n<figure><img src=\"peaks.png\" alt=\"average peak locations of every "

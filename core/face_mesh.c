@@ -12,8 +12,12 @@
  *   [b - a, c - a] (u, v)^T = p - a,  l = (1 - u - v, u, v),
  * and the image is l_a A + l_b B + l_c C with (A, B, C) the same triangle of
  * `to`. p lies in the triangle when all three l >= -1e-9. Outside every
- * triangle the nearest one (Euclidean distance to the triangle) is used
- * with the same formula, i.e. its affine map extended. */
+ * triangle (beyond the landmarks' hull: forehead, hair, background) the
+ * least-squares affine map from all of `from` to all of `to` is used (so a
+ * global affine change of the landmarks is still reproduced exactly). Extending the nearest
+ * triangle's affine map instead is unstable there: the hull's triangles are
+ * slivers along the jaw and brows, and a sliver's affine map, extended a
+ * face-width away, sends points hundreds of pixels off. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +206,38 @@ static double segment_distance2(double px, double py, double ax, double ay, doub
     return ex * ex + ey * ey;
 }
 
+/* The least-squares affine map from `from` to `to` (n points each),
+ * applied to (x, y): x' = [x y 1] cx, y' = [x y 1] cy with cx, cy solving
+ * the normal equations A^T A c = A^T b over the rows [fx fy 1], in
+ * coordinates centred on mean(from) for conditioning. -1 when the points
+ * of `from` lie on one line. */
+static int affine_fit_map(const float *from, const float *to, int n, float x, float y, float *ox, float *oy)
+{
+    double mx = 0, my = 0;
+    for (int i = 0; i < n; i++) {
+        mx += from[2 * i];
+        my += from[2 * i + 1];
+    }
+    mx /= n, my /= n;
+    /* With centred inputs the normal matrix is [[sxx sxy 0] [sxy syy 0] [0 0 n]]. */
+    double sxx = 0, sxy = 0, syy = 0, bx[3] = {0, 0, 0}, by[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        double u = from[2 * i] - mx, v = from[2 * i + 1] - my, tx = to[2 * i], ty = to[2 * i + 1];
+        sxx += u * u, sxy += u * v, syy += v * v;
+        bx[0] += u * tx, bx[1] += v * tx, bx[2] += tx;
+        by[0] += u * ty, by[1] += v * ty, by[2] += ty;
+    }
+    double det = sxx * syy - sxy * sxy;
+    if (!(fabs(det) > 1e-12 * (sxx + syy) * (sxx + syy)) || !isfinite(det))
+        return -1;
+    double u = x - mx, v = y - my;
+    double cx0 = (syy * bx[0] - sxy * bx[1]) / det, cx1 = (sxx * bx[1] - sxy * bx[0]) / det;
+    double cy0 = (syy * by[0] - sxy * by[1]) / det, cy1 = (sxx * by[1] - sxy * by[0]) / det;
+    *ox = (float)(cx0 * u + cx1 * v + bx[2] / n);
+    *oy = (float)(cy0 * u + cy1 * v + by[2] / n);
+    return 0;
+}
+
 int fx_face_mesh_map(const fx_face_mesh *m, const float *from, const float *to, float x, float y, float *ox,
                      float *oy)
 {
@@ -241,6 +277,8 @@ int fx_face_mesh_map(const fx_face_mesh *m, const float *from, const float *to, 
     }
     if (best < 0)
         return -1;
+    if (best_d2 > 0)
+        return affine_fit_map(from, to, m->n_points, x, y, ox, oy);
     const int *v = m->triangles[best];
     double rx = 0, ry = 0;
     for (int k = 0; k < 3; k++) {

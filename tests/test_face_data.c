@@ -316,6 +316,17 @@ START_TEST(test_mesh_over_the_68_template_is_delaunay_and_piecewise_affine)
     ck_assert_float_eq_tol(ox, t[2 * 30] + 5, 1e-3);
     ck_assert_int_eq(fx_face_mesh_map(m, t, moved, t[2 * 8], t[2 * 8 + 1] - 1, &ox, &oy), 0); /* near the chin */
     ck_assert_float_eq_tol(ox, t[2 * 8], 1e-3);
+    /* Far outside the face a small change of one hull landmark moves the
+     * image little: the global affine fit, not a sliver triangle's map
+     * extended (which sent such points hundreds of pixels off). */
+    memcpy(moved, t, sizeof moved);
+    moved[2 * 16 + 1] += 3; /* the jaw's end by the right ear, 3 px down */
+    const float far[][2] = {{55, -60}, {-50, 30}, {170, 60}, {55, 180}};
+    for (size_t k = 0; k < sizeof far / sizeof far[0]; k++) {
+        ck_assert_int_eq(fx_face_mesh_map(m, t, moved, far[k][0], far[k][1], &ox, &oy), 0);
+        ck_assert_msg(fabsf(ox - far[k][0]) < 3 && fabsf(oy - far[k][1]) < 3, "(%g, %g) -> (%g, %g)",
+                      (double)far[k][0], (double)far[k][1], (double)ox, (double)oy);
+    }
     fx_face_mesh_destroy(m);
 }
 END_TEST
@@ -854,7 +865,8 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
     char text[2048];
     snprintf(text, sizeof text,
              "%sdata:\n  train: {imagefolder: faces, landmarks: faces/lm.csv}\n  test: {imagefolder: faces}\n"
-             "  box: [65, 65, 120, 120]\n  split: {holdout: 0.25, seed: 7}\n  landmarks: pts\n",
+             "  box: [65, 65, 120, 120]\n  split: {holdout: 0.25, seed: 7}\n  landmarks: pts\n"
+             "  landmark_box: 1.25\n",
              head);
     ck_assert_msg(load_config(text, &cfg) == FX_OK, "%s", fx_context_error(ctx));
     ck_assert_int_eq(cfg.data.box[0], 65);
@@ -866,6 +878,7 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
     ck_assert_int_eq(cfg.data.train.part, FX_DATA_PART_KEPT);
     ck_assert_int_eq(cfg.data.test.part, FX_DATA_PART_HELD_OUT);
     ck_assert_str_eq(cfg.data.landmarks_input, "pts");
+    ck_assert_float_eq(cfg.data.landmark_box, 1.25f);
 
     snprintf(text, sizeof text,
              "%sdata:\n  train: {imagefolder: f, part: all}\n  test: {imagefolder: f, part: kept}\n"
@@ -885,6 +898,7 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
         {"  train: {imagefolder: f}\n  box: [1, 2, 3]\n", "[x, y, width, height]"},
         {"  train: {imagefolder: f}\n  box: [1, 2, 0, 4]\n", "data.box width"},
         {"  train: {imagefolder: f}\n  split: {holdout: 1}\n", "between 0 and 1"},
+        {"  train: {imagefolder: f}\n  landmark_box: -1\n", "landmark_box"},
         {"  train: {imagefolder: f}\n  split: {seed: 3}\n", "missing 'holdout'"},
         {"  train: {imagefolder: f}\n  split: {holdout: 0.2, seeds: 3}\n", "seeds"},
         {"  train: {imagefolder: f, part: kept}\n", "no data.split"},

@@ -8,11 +8,12 @@ set -eu
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
 # Open MPI: the MPI transport of data-parallel training (docs/scaling.md);
 # iproute2 makes the network namespaces of the two-"host" MPI test.
-# protobuf-c: the ONNX export (docs/interop.md).
-PACKAGES="build-essential cmake pkg-config libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
+# protobuf-c: the ONNX export (docs/interop.md). bzip2: the demo face set's tarball.
+PACKAGES="build-essential cmake pkg-config bzip2 libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
-    # time: /usr/bin/time -v in bench/paper_net.sh; clang: libFuzzer (tests/fuzz)
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 clang libclang-rt-14-dev"
+    # time: /usr/bin/time -v in bench/paper_net.sh; chromium: test_explain renders the report;
+    # clang: libFuzzer (tests/fuzz)
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium clang libclang-rt-14-dev"
 fi
 
 missing=""

@@ -33,8 +33,9 @@ const int *fx_face_mesh_triangle(const fx_face_mesh *m, int t); /* its 3 point i
 /* Maps (x, y) from the frame of landmark set `from` to the frame of `to`
  * (n_points x 2 each, same point order) through the triangle of the mesh
  * that contains it in `from` (same barycentric coordinates in `to`);
- * outside every triangle: the nearest triangle's affine map (barycentric
- * extrapolation). Returns 0, or -1 when `from` has non-finite points or
+ * outside every triangle: the least-squares affine map between all the
+ * points of `from` and `to` (stable far from the face, unlike extending
+ * the nearest sliver triangle along the jaw). Returns 0, or -1 when `from` has non-finite points or
  * every triangle of it is degenerate (zero area) or (x, y) is not finite;
  * *ox, *oy are untouched then. */
 int fx_face_mesh_map(const fx_face_mesh *m, const float *from, const float *to, float x, float y, float *ox,
