@@ -37,6 +37,7 @@ typedef struct cli_options {
     long long steps;
     int batch;
     int resume;
+    int sync_bn;            /* --sync-bn: set train.sync_bn */
     const char *metrics;
     const char *checkpoint;
     const char *output;     /* infer: predictions file */

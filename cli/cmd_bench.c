@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "cli/cli.h"
 #include "fx/opencl.h"
@@ -102,6 +103,12 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         printf("bench '%s' on %s: batch %d, %d steps: median %.2f ms/step (min %.2f, max %.2f), %.1f images/s\n",
                fx_graph_name(g), be->device_name, batch, steps, med, times[0], times[steps - 1],
                1e3 * batch / med);
+        /* Planned: the graph's buffers; peak RSS: what the process held at
+         * most so far (libraries, optimizer state, kernel scratch too). */
+        struct rusage ru;
+        double rss_mib = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
+        printf("memory: planned %.1f MiB (activations, gradients, saved tensors, parameters), peak RSS %.1f MiB\n",
+               (double)fx_graph_planned_bytes(g) / (1024.0 * 1024.0), rss_mib);
         if (kernel_profile && (fx_opencl_profile_report(be, stdout, steps) != FX_OK ||
                                fx_opencl_set_profiling(be, 0) != FX_OK))
             rc = cli_error(ctx);

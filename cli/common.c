@@ -41,6 +41,8 @@ int cli_load(fx_context *ctx, const cli_options *o, fx_graph **g, fx_config *cfg
         cfg->train.max_steps = o->steps;
     if (o->batch > 0)
         cfg->train.batch = o->batch;
+    if (o->sync_bn)
+        cfg->train.sync_bn = 1;
     if (o->fallback) {
         if (strcmp(o->fallback, "cpu") != 0) {
             fprintf(stderr, "fxrun: --fallback supports only 'cpu', got '%s'\n", o->fallback);

@@ -74,6 +74,8 @@ static void usage(FILE *f)
 "  --steps N          stop after N training steps (override train.max_steps)\n"
 "  --batch N          override train.batch\n"
 "  --resume           continue training from train.checkpoint\n"
+"  --sync-bn          under mpirun: BatchNorm normalises with the global\n"
+"                     batch's statistics (train.sync_bn; CPU backend)\n"
 "  --checkpoint FILE  override train.checkpoint\n"
 "  --metrics FILE     write training metrics as JSON lines\n"
 "  --weights PATH     export/import: a .safetensors file or a folder of .npy\n"
@@ -288,6 +290,8 @@ int main(int argc, char **argv)
             o.plugin_override = 1;
         } else if (!strcmp(a, "--resume")) {
             o.resume = 1;
+        } else if (!strcmp(a, "--sync-bn")) {
+            o.sync_bn = 1;
         } else if (!strcmp(a, "--checkpoint")) {
             NEED_VALUE();
             o.checkpoint = next;

@@ -788,3 +788,30 @@ fx_status fx_graph_loss_total(fx_graph *g, float *value)
     *value = (float)total;
     return FX_OK;
 }
+
+/* The sum fx_graph_planned_bytes reports. In inference, values a node
+ * produces live in the shared arena: its buffers are counted once, not
+ * through the values. */
+static int64_t buffer_bytes(const fx_tensor *t) { return t->buffer ? (int64_t)t->buffer->size : 0; }
+
+int64_t fx_graph_planned_bytes(const fx_graph *g)
+{
+    if (!g->planned)
+        return 0;
+    int64_t total = 0;
+    int arena = g->mode == FX_MODE_INFER;
+    for (int i = 0; i < g->n_arena; i++)
+        total += (int64_t)g->arena[i]->size;
+    for (int i = 0; i < g->n_values; i++) {
+        const fx_value *v = &g->values[i];
+        if (!(arena && v->producer >= 0))
+            total += buffer_bytes(&v->tensor);
+        total += buffer_bytes(&v->grad) + buffer_bytes(&v->mirror) + buffer_bytes(&v->mirror_grad);
+    }
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int a = 0; a < g->nodes[n].n_aux; a++)
+            total += buffer_bytes(&g->nodes[n].aux[a]);
+    for (int i = 0; i < g->n_params; i++)
+        total += buffer_bytes(&g->params[i].value) + buffer_bytes(&g->params[i].grad);
+    return total;
+}

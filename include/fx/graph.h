@@ -163,6 +163,11 @@ fx_param fx_graph_param_at(fx_graph *g, int i);
 fx_param *fx_graph_find_param(fx_graph *g, const char *name, fx_param *out);
 /* Total learnable elements. */
 int64_t fx_graph_param_numel(const fx_graph *g);
+/* Bytes of the buffers the current plan holds: values (activations or the
+ * inference arena, inputs, cross-backend copies), their gradients, the
+ * tensors nodes save for backward, parameters and their gradients. Not
+ * counted: optimizer state and the kernels' scratch. 0 before a plan. */
+int64_t fx_graph_planned_bytes(const fx_graph *g);
 
 /* Node position for messages. */
 fx_srcpos fx_node_pos(const fx_node *node);
