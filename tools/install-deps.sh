@@ -43,6 +43,7 @@ fi
 if [ "${1:-}" = "--tests" ] && command -v python3 >/dev/null 2>&1 &&
     ! python3 -c "import onnxruntime, numpy, PIL" 2>/dev/null; then
     python3 -m pip install -q onnxruntime numpy pillow ||
+        python3 -m pip install -q --user --break-system-packages onnxruntime numpy pillow ||  # Debian's python3 (PEP 668)
         echo "fx: note: could not pip-install onnxruntime for $(command -v python3); test_onnx_runtime will be skipped" >&2
 fi
 if [ "${1:-}" = "--tests" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
