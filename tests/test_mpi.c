@@ -405,8 +405,8 @@ START_TEST(test_two_ranks_over_tcp_between_network_namespaces)
     snprintf(m1, sizeof m1, "%s/one.jsonl", dir);
     snprintf(m2, sizeof m2, "%s/two.jsonl", dir);
     write_fmnist_config(yaml, ", optimizer: sgd, momentum: 0.9, sync_bn: true");
-    snprintf(cmd, sizeof cmd, "sh %s/tests/mpi/netns_two_ranks.sh %s %s %s --steps 6 --threads 1 --metrics %s",
-             FX_SOURCE_DIR, fxtest_fxrun(), yaml, dir, m2);
+    snprintf(cmd, sizeof cmd, "sh %s/tests/mpi/netns_two_ranks.sh %s %s train %s --steps 6 --threads 1 --metrics %s",
+             FX_SOURCE_DIR, dir, fxtest_fxrun(), yaml, m2);
     int rc = fxtest_run(cmd, out, sizeof out);
     if (rc == 77) {
         printf("skipped: %s", out);
