@@ -188,7 +188,7 @@ static int compare_height(const void *a, const void *b, void *arg)
 
 fx_status explain_draw_occlusion(fx_context *ctx, const explain_data *d, const char *path)
 {
-    const int thumb = 96, chart_w = 640, row_h = thumb + 14, margin = 24, top = 64, label_w = 120;
+    const int thumb = 96, chart_w = 640, row_h = thumb + 14, margin = 24, top = 64, label_w = 150;
     int W = margin * 2 + thumb + 16 + label_w + chart_w, H = top + d->n_regions * row_h + 50;
     int K = d->feature_dim;
     int *order = malloc((size_t)(K > 0 ? K : 1) * sizeof *order);

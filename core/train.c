@@ -395,7 +395,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
     /* The scores are downloaded into a [batch, classes] buffer every step,
      * so anything else is refused here, before the first step. */
-    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != tc->batch)) {
+    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != local_batch)) {
         char sh[64] = "unknown";
         if (scores)
             fx_shape_str(&scores->shape, sh, sizeof sh);

@@ -257,6 +257,33 @@ START_TEST(test_failed_writes_are_errors_and_predictions_are_atomic)
 }
 END_TEST
 
+/* A 60-byte gzip IDX file announcing 4 GB once made fx reserve it all
+ * before reading (found by fuzz_idx): under a 1 GiB address-space limit
+ * that was "out of memory"; the file is simply truncated. */
+START_TEST(test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && printf '\\000\\000\\010\\003\\000\\001\\000\\000\\000\\000\\001\\000\\000\\000\\001\\000abc' "
+             "| gzip > big.idx.gz",
+             dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char text[1024], path[700];
+    snprintf(text, sizeof text, REL_NET_YAML "data:\n  train: {idx: {images: big.idx.gz, labels: lab.idx}}\n"
+                                "train: {batch: 4, epochs: 1}\n");
+    snprintf(path, sizeof path, "%s/big.yaml", dir);
+    fxtest_write_file(path, text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && ulimit -v 1048576 && timeout -s KILL 60 %s train big.yaml", dir,
+             fxtest_fxrun());
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 1 && strstr(out, "truncated"), "status %d:\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -267,6 +294,7 @@ int main(void)
     tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
     tcase_add_test(tc, test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal);
     tcase_add_test(tc, test_failed_writes_are_errors_and_predictions_are_atomic);
+    tcase_add_test(tc, test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--json", default="")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no64", action="store_true", help="float32 only (no float64 yardstick)")
+    ap.add_argument("--save", default="", help="write the float32 reference's final state as an fx checkpoint")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -113,7 +115,7 @@ def main():
     else:
         meta, init = fxck.read(os.path.join(a.dir, "init.fxck"))
     n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
-    n64, o64 = build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
+    n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
     ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
     report = []
     for s in range(n):
@@ -125,9 +127,9 @@ def main():
         masks = sorted(glob.glob(pre + "*.mask.npy"))
         mask = np.load(masks[0])
         l32 = step(n32, o32, images, labels, mask, rec["lr"], a.sad)
-        l64 = step(n64, o64, images, labels, mask, rec["lr"], a.sad)
+        l64 = float("nan") if a.no64 else step(n64, o64, images, labels, mask, rec["lr"], a.sad)
         row = dict(step=sid, fx=rec["loss"], t32=l32, t64=l64)
-        if sid in ckpts:
+        if sid in ckpts and not a.no64:
             _, fxt = fxck.read(ckpts[sid])
             ref64 = dict(n64.state_fx(), **adam_state(n64, o64))
             ref32 = dict(n32.state_fx(), **adam_state(n32, o32))
@@ -142,6 +144,9 @@ def main():
                     r["worst_weight"][0], r["worst_weight"][1]))
             sys.stdout.flush()
         report.append(row)
+    if a.save:
+        st = {k: v.astype(np.float32) for k, v in n32.state_fx().items()}
+        fxck.write(a.save, dict(step=n, opt_steps=-1, graph="torch-reference"), st)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
