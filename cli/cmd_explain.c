@@ -34,25 +34,6 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int cli_parse_box(const char *text, int box[4])
-{
-    long v[4];
-    const char *s = text;
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        errno = 0;
-        v[i] = strtol(s, &end, 10);
-        int sep_ok = i < 3 ? *end == ',' : *end == '\0';
-        if (end == s || errno || !sep_ok || v[i] < (i < 2 ? 0 : 1) || v[i] > 1000000) {
-            fprintf(stderr, "fxrun: --box expects X,Y,W,H (x, y >= 0; w, h >= 1 pixels), got '%s'\n", text);
-            return 1;
-        }
-        s = end + 1;
-        box[i] = (int)v[i];
-    }
-    return 0;
-}
-
 double explain_filter_deviation(const explain_data *d, int k)
 {
     double a = d->pos[k].deviation, b = d->neg[k].deviation;
@@ -160,6 +141,56 @@ static int add_warped(const fx_face_mesh *mesh, const float *tmpl, const float *
                 sum[ch * plane + y * w + x] += sample_clamped(img + ch * plane, w, h, sx, sy);
         }
     return 0;
+}
+
+/* The mean face shape: the mean of the 68 landmarks of every face that has
+ * them, in the input frame (after box, resize and centre crop). Peaks and
+ * faces are warped to this shape, not to a template scaled to the frame:
+ * it keeps the faces' own scale and margins, so the mean face is as large
+ * as the faces are and a peak on the background stays near the face.
+ * *count is the number of faces averaged (0: no warping). */
+static fx_status mean_landmarks(fx_context *ctx, fx_dataset *ds, const fx_config *cfg, float *shape,
+                                int64_t *count)
+{
+    const int P = FX_FACE_POINTS68, batch = 32;
+    fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
+    int64_t per = fx_shape_numel(&ex);
+    fx_loader *ld = NULL;
+    fx_loader_options lo = {.batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed};
+    fx_status st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
+    if (st != FX_OK)
+        return st;
+    float *images = fx_malloc(ctx, (size_t)(batch * per) * sizeof(float), "explain: image batch");
+    int32_t *labels = fx_malloc(ctx, (size_t)batch * sizeof(int32_t), "explain: labels");
+    float *lm = fx_malloc(ctx, (size_t)batch * P * 2 * sizeof(float), "explain: landmarks");
+    double sum[2 * FX_FACE_POINTS68] = {0};
+    *count = 0;
+    if (!images || !labels || !lm)
+        st = FX_ERR_NOMEM;
+    if (st == FX_OK)
+        st = fx_loader_start_epoch(ld, 0);
+    while (st == FX_OK) {
+        int got = 0;
+        st = fx_loader_next_landmarks(ld, images, labels, lm, &got);
+        if (st != FX_OK || got == 0)
+            break;
+        for (int b = 0; b < got; b++) {
+            const float *one = lm + (size_t)b * P * 2;
+            if (!landmarks_finite(one, P))
+                continue;
+            for (int j = 0; j < 2 * P; j++)
+                sum[j] += one[j];
+            (*count)++;
+        }
+    }
+    if (st == FX_OK && *count > 0)
+        for (int j = 0; j < 2 * P; j++)
+            shape[j] = (float)(sum[j] / (double)*count);
+    free(images);
+    free(labels);
+    free(lm);
+    fx_loader_destroy(ld);
+    return st;
 }
 
 typedef struct face_pass {
@@ -452,8 +483,11 @@ int cli_cmd_explain(fx_context *ctx, const cli_options *o)
     fx_extracted clean[2];
     memset(clean, 0, sizeof clean);
     float *clean_feat = NULL;
-    fx_status st = fx_face_template68(ctx, d.in_w, tmpl);
-    if (st == FX_OK && d.landmark_points == FX_FACE_POINTS68)
+    int64_t n_shape = 0;
+    fx_status st = FX_OK;
+    if (d.landmark_points == FX_FACE_POINTS68)
+        st = mean_landmarks(ctx, ds, &cfg, tmpl, &n_shape);
+    if (st == FX_OK && n_shape > 0)
         st = fx_face_mesh_create(ctx, tmpl, FX_FACE_POINTS68, &mesh);
     if (st == FX_OK && o->verbose)
         fprintf(stderr, "explain: %lld faces of %dx%d from %s%s\n", (long long)d.n, d.in_w, d.in_h, o->images,

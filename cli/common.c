@@ -1,5 +1,6 @@
 /* cli/common.c - loading a graph (and the plugins it lists) with
  * command-line overrides, choosing the backend, printing errors. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,4 +107,23 @@ void cli_note_checkpoint_graph(const char *path, const fx_checkpoint_meta *meta,
     if (meta->graph_name[0] && strcmp(meta->graph_name, fx_graph_name(g)) != 0)
         fprintf(stderr, "fxrun: note: checkpoint '%s' was written by graph '%s', not '%s' (its tensors fit this "
                 "graph, so it was loaded)\n", path, meta->graph_name, fx_graph_name(g));
+}
+
+int cli_parse_box(const char *text, int box[4])
+{
+    long v[4];
+    const char *s = text;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtol(s, &end, 10);
+        int sep_ok = i < 3 ? *end == ',' : *end == '\0';
+        if (end == s || errno || !sep_ok || v[i] < (i < 2 ? 0 : 1) || v[i] > 1000000) {
+            fprintf(stderr, "fxrun: --box expects X,Y,W,H (x, y >= 0; w, h >= 1 pixels), got '%s'\n", text);
+            return 1;
+        }
+        s = end + 1;
+        box[i] = (int)v[i];
+    }
+    return 0;
 }

@@ -340,6 +340,11 @@ static fx_status read_data(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_con
         const fx_yaml_node *sv = fx_yaml_get(v, sections[k]);
         const fx_yaml_node *part = sv && sv->kind == FX_YAML_MAPPING ? fx_yaml_get(sv, "part") : NULL;
         int part_given = part && !fx_yaml_is_null(part);
+        if (d->split_holdout > 0 && srcs[k]->kind == FX_DATA_IDX)
+            return fx_yaml_fail(doc, fx_yaml_get(v, "split"), FX_ERR_INVALID,
+                                "data.split: splits the identities of an ImageFolder root, but data.%s is an IDX "
+                                "source; remove the split or use imagefolder sources",
+                                sections[k]);
         if (d->split_holdout > 0 && srcs[k]->kind == FX_DATA_IMAGEFOLDER && !part_given)
             srcs[k]->part = k == 0 ? FX_DATA_PART_KEPT : FX_DATA_PART_HELD_OUT;
         if (d->split_holdout == 0 && srcs[k]->part != FX_DATA_PART_ALL)

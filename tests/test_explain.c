@@ -195,10 +195,26 @@ START_TEST(test_explain_writes_a_consistent_json_and_pictures)
     double rms = json_number_after(sp, "\"rms\": ", NULL);
     /* the JSON keeps 6 significant digits of each number */
     ck_assert_msg(fabs(rms - sqrt(s2)) < 1e-3 * (1.0 + rms), "spread %g, recomputed %g", rms, sqrt(s2));
+    /* the occlusion study: seven parts, a finite change for each, and the
+     * windows inside the 32x32 frame at the scaled 32x12 size (11x4) */
+    const char *parts[] = {"forehead", "left eye", "right eye", "nose", "mouth", "left cheek", "right cheek"};
+    for (int i = 0; i < 7; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "{\"part\": \"%s\", \"window\": {", parts[i]);
+        const char *w = strstr(json, key);
+        ck_assert_msg(w != NULL, "no occlusion of the %s:\n%s", parts[i], json);
+        ck_assert_int_eq((int)json_number_after(w, "\"width\": ", NULL), 11);
+        ck_assert_int_eq((int)json_number_after(w, "\"height\": ", NULL), 4);
+        double x = json_number_after(w, "\"x\": ", NULL), y = json_number_after(w, "\"y\": ", NULL);
+        ck_assert(x >= 0 && x + 11 <= 32 && y >= 0 && y + 4 <= 32);
+        double change = json_number_after(w, "\"mean_change\": ", NULL);
+        ck_assert_msg(isfinite(change) && change >= 0, "%s: change %g", parts[i], change);
+    }
+    ck_assert_ptr_nonnull(strstr(json, "\"feature_change\": {\"forehead\": "));
     free(json);
     /* the pictures decode and have the sizes drawn */
-    const char *pngs[] = {"peaks.png", "heatmaps.png"};
-    for (int i = 0; i < 2; i++) {
+    const char *pngs[] = {"peaks.png", "heatmaps.png", "occlusion.png"};
+    for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", report, pngs[i]);
         fx_image_u8 img = {0};
         char err[512];
@@ -211,6 +227,7 @@ START_TEST(test_explain_writes_a_consistent_json_and_pictures)
     char *html = read_text(path);
     ck_assert_ptr_nonnull(strstr(html, "<img src=\"peaks.png\""));
     ck_assert_ptr_nonnull(strstr(html, "<img src=\"heatmaps.png\""));
+    ck_assert_ptr_nonnull(strstr(html, "<img src=\"occlusion.png\""));
     ck_assert_ptr_nonnull(strstr(html, "<a href=\"explain.json\">"));
     ck_assert_ptr_null(strstr(html, "http://"));  /* self-contained: nothing fetched */
     ck_assert_ptr_null(strstr(html, "https://"));

@@ -4,8 +4,10 @@
  * through box/resize/crop/flip (hand-computed), the mean-face template, the
  * triangle mesh (a hand-checked triangle, global affine maps, the Delaunay
  * property) and the loader's occlusion window (crop frame, and warped
- * through 68 landmarks into a hand-computed parallelogram). Uses the CFP
- * 30-point fiducials of ../shared/data when present, and says so when not. */
+ * through 68 landmarks into a hand-computed parallelogram), data.landmark_box,
+ * the YAML keys, and the graph's landmarks input fed by the loader into the
+ * occlude op. Uses the CFP 30-point fiducials of ../shared/data when
+ * present, and says so when not. */
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -904,6 +906,7 @@ START_TEST(test_yaml_reads_box_split_landmarks_and_parts)
         {"  train: {imagefolder: f, part: kept}\n", "no data.split"},
         {"  train: {imagefolder: f, part: some}\n", "part"},
         {"  train: {idx: {images: a, labels: b}, landmarks: x.csv}\n", "imagefolder"},
+        {"  train: {idx: {images: a, labels: b}}\n  split: {holdout: 0.2}\n", "IDX source"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         snprintf(text, sizeof text, "%sdata:\n%s", head, bad[k].data);

@@ -9,7 +9,7 @@
  *  - a rank killed mid-run ends the job non-zero with the rank named, the
  *    last checkpoint loads, and --resume continues it with 1 rank;
  *  - 2 ranks over TCP between two network namespaces joined by a veth
- *    pair (addresses on that veth only).
+ *    pair (addresses on that veth only; tests/mpi/netns_two_ranks.sh).
  * Tolerances: losses |a - b| <= 1e-4 (1 + |b|); weights |a - b| <= 1e-4 +
  * 1e-3 |b|. The ranks add in another order than the single process (BN
  * sums, gradient sums), so bit equality is not expected; the differences
@@ -388,6 +388,44 @@ START_TEST(test_a_killed_rank_ends_the_job_and_the_checkpoint_survives)
 }
 END_TEST
 
+/* Two "hosts": rank 1 in another network namespace, reached over TCP on
+ * a veth pair (tests/mpi/netns_two_ranks.sh); the result equals one
+ * process's, step by step. */
+START_TEST(test_two_ranks_over_tcp_between_network_namespaces)
+{
+    if (!have_mpi())
+        return;
+    if (!small_fmnist_have_data()) {
+        printf("skipped: " FMNIST " not installed (apt-get install dataset-fashion-mnist)\n");
+        return;
+    }
+    char *dir = fxtest_tempdir();
+    char yaml[512], m1[512], m2[512], cmd[8192], out[16384];
+    snprintf(yaml, sizeof yaml, "%s/net.yaml", dir);
+    snprintf(m1, sizeof m1, "%s/one.jsonl", dir);
+    snprintf(m2, sizeof m2, "%s/two.jsonl", dir);
+    write_fmnist_config(yaml, ", optimizer: sgd, momentum: 0.9, sync_bn: true");
+    snprintf(cmd, sizeof cmd, "sh %s/tests/mpi/netns_two_ranks.sh %s %s train %s --steps 6 --threads 1 --metrics %s",
+             FX_SOURCE_DIR, dir, fxtest_fxrun(), yaml, m2);
+    int rc = fxtest_run(cmd, out, sizeof out);
+    if (rc == 77) {
+        printf("skipped: %s", out);
+        fxtest_remove_tree(dir);
+        free(dir);
+        return;
+    }
+    ck_assert_msg(rc == 0, "2 ranks over the veth pair failed (%d):\n%s", rc, out);
+    ck_assert_msg(strstr(out, "rank 1 in 10.231.") && strstr(out, "rank 0 in 10.231."),
+                  "each rank should report its namespace's veth address:\n%s", out);
+    snprintf(cmd, sizeof cmd, "nice %s train %s --steps 6 --threads 1 --metrics %s", fxtest_fxrun(), yaml, m1);
+    rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 0, "one process failed (%d):\n%s", rc, out);
+    assert_losses_match(m1, m2, 6);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mpi");
@@ -398,6 +436,7 @@ int main(void)
     tcase_add_test(tc, test_two_ranks_equal_one_process_opencl);
     tcase_add_test(tc, test_a_failing_rank_names_itself_and_ends_the_job);
     tcase_add_test(tc, test_a_killed_rank_ends_the_job_and_the_checkpoint_survives);
+    tcase_add_test(tc, test_two_ranks_over_tcp_between_network_namespaces);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
