@@ -304,12 +304,13 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
     free(scratch);
     free(entries);
 
+    /* Say "unchanged" only when there is a previous checkpoint. */
+    const char *kept = access(path, F_OK) == 0 ? "; the previous checkpoint is unchanged" : "; no checkpoint was written";
     if (st == FX_OK && w.err)
-        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': writing '%s' failed: %s; the previous checkpoint is "
-                     "unchanged", path, tmp, strerror(w.err));
+        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': writing '%s' failed: %s%s", path, tmp, strerror(w.err), kept);
     if (st == FX_OK && rename(tmp, path) != 0)
-        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot rename '%s' over it: %s; the previous "
-                     "checkpoint is unchanged", path, tmp, strerror(errno));
+        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot rename '%s' over it: %s%s", path, tmp,
+                     strerror(errno), kept);
     if (st != FX_OK) {
         unlink(tmp);
         return st;

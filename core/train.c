@@ -315,6 +315,13 @@ static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
+    /* Nonsense that would otherwise train silently (issue 10). */
+    if (g->n_losses == 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: the graph has no losses: section, so there is nothing to train; "
+                       "add e.g. `losses: [{op: softmax_cross_entropy, in: [logits, label]}]`", cfg->path);
+    if (cfg->train.schedule == FX_SCHEDULE_COSINE && cfg->train.min_lr > cfg->train.lr)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: train.schedule.min_lr %g is above train.lr %g, so the rate would "
+                       "climb; set min_lr below lr", cfg->path, cfg->train.min_lr, cfg->train.lr);
     /* Data parallel: rank 0 alone logs, draws progress and writes the
      * metrics and checkpoints (docs/scaling.md). */
     const int rank = fx_comm_rank(opt->comm), ranks = fx_comm_size(opt->comm);

@@ -342,6 +342,35 @@ START_TEST(test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_
 }
 END_TEST
 
+/* Nonsense once accepted silently (issue 10). */
+START_TEST(test_silent_nonsense_is_refused)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    rel_write_config(dir, "net.yaml", NULL, "batch: 4, epochs: 1, predict: logits");
+    expect_refused(dir, "train net.yaml --batch 4294967297", "--batch expects an integer from 1 to 1048576");
+    ck_assert_int_eq(rel_fxrun(dir, "train net.yaml --batch 4294967297", out, sizeof out), 2);
+    expect_refused(dir, "train net.yaml --seed 99999999999999999999", "--seed expects an integer from 0 to");
+    expect_refused(dir, "train net.yaml --steps 99999999999999999999999", "--steps expects an integer from 1 to");
+    rel_write_config(dir, "nolosses.yaml",
+                     "name: n\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: logits, op: linear, in: image, out_features: 3}\n",
+                     "batch: 4, epochs: 1, predict: logits");
+    expect_refused(dir, "train nolosses.yaml", "has no losses");
+    rel_write_config(dir, "minlr.yaml", NULL,
+                     "batch: 4, epochs: 1, predict: logits, lr: 0.01, schedule: {type: cosine, min_lr: 2.5}");
+    expect_refused(dir, "train minlr.yaml", "min_lr 2.5 is above train.lr");
+    /* A failed first save does not claim a previous checkpoint. */
+    rel_write_config(dir, "ck.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: net.fxck");
+    setenv("FX_FAULT", "write:1", 1);
+    expect_refused(dir, "train ck.yaml", "no checkpoint was written");
+    unsetenv("FX_FAULT");
+    ck_assert_msg(strstr(out, "previous checkpoint") == NULL, "%s", out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -354,6 +383,7 @@ int main(void)
     tcase_add_test(tc, test_failed_writes_are_errors_and_predictions_are_atomic);
     tcase_add_test(tc, test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory);
     tcase_add_test(tc, test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_once);
+    tcase_add_test(tc, test_silent_nonsense_is_refused);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
