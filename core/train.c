@@ -447,6 +447,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
     int evaluated = 0;
     int64_t steps_this_run = 0;
+    int stopped = 0;
     for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
         st = fx_loader_start_epoch(ld, epoch);
         /* A resumed run skips the batches of a partly done epoch. */
@@ -543,9 +544,23 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 if (st == FX_OK && rank == 0)
                     st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
+            if (st == FX_OK && opt->stop && !opt->comm && opt->stop->requested) {
+                stopped = 1;
+                break;
+            }
         }
         if (st != FX_OK)
             break;
+        if (stopped) {
+            /* A graceful stop: the step is done; save it and leave. */
+            if (ckpt[0]) {
+                int done_epoch = step >= (epoch + 1) * per_epoch;
+                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+                snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+            }
+            break;
+        }
         if (progress)
             fprintf(stderr, "\r%*s\r", 100, "");
         int epoch_done = step >= (epoch + 1) * per_epoch;
@@ -596,7 +611,17 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fprintf(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
                 (long long)fx_graph_param_numel(g), ranks,
                 1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6);
-    if (st == FX_OK) {
+    if (st == FX_OK && stopped) {
+        opt->stop->stopped = 1;
+        opt->stop->stopped_step = step;
+        if (ckpt[0])
+            fprintf(log, "stopped after step %lld of %lld: checkpoint written to %s; continue with --resume\n",
+                    (long long)step, (long long)total_steps, ckpt);
+        else
+            fprintf(log, "stopped after step %lld of %lld; no train.checkpoint is set, so nothing was saved\n",
+                    (long long)step, (long long)total_steps);
+        fflush(log);
+    } else if (st == FX_OK) {
         char took[32];
         format_duration(fx_now_seconds() - t_start, took, sizeof took);
         if (evaluated)

@@ -257,6 +257,91 @@ START_TEST(test_failed_writes_are_errors_and_predictions_are_atomic)
 }
 END_TEST
 
+/* A 60-byte gzip IDX file announcing 4 GB once made fx reserve it all
+ * before reading (found by fuzz_idx): under a 1 GiB address-space limit
+ * that was "out of memory"; the file is simply truncated. */
+START_TEST(test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && printf '\\000\\000\\010\\003\\000\\001\\000\\000\\000\\000\\001\\000\\000\\000\\001\\000abc' "
+             "| gzip > big.idx.gz",
+             dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char text[1024], path[700];
+    snprintf(text, sizeof text, REL_NET_YAML "data:\n  train: {idx: {images: big.idx.gz, labels: lab.idx}}\n"
+                                "train: {batch: 4, epochs: 1}\n");
+    snprintf(path, sizeof path, "%s/big.yaml", dir);
+    fxtest_write_file(path, text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && ulimit -v 1048576 && timeout -s KILL 60 %s train big.yaml", dir,
+             fxtest_fxrun());
+    int rc = fxtest_run(cmd, out, sizeof out);
+    ck_assert_msg(rc == 1 && strstr(out, "truncated"), "status %d:\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Runs a long training in the background, sends `signals` (e.g. "TERM" or
+ * "INT INT") after 1.5 s, and returns fxrun's status; its output in out. */
+static int train_and_signal(const char *dir, const char *yaml, const char *signals)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { %s train -q %s > run.log 2>&1 & pid=$!; sleep 1.5; for s in %s; do kill -$s $pid; sleep 0.02; done; "
+             "wait $pid; echo \"status=$?\"; cat run.log; }",
+             dir, fxtest_fxrun(), yaml, signals);
+    fxtest_run(cmd, out, sizeof out);
+    const char *p = strstr(out, "status=");
+    ck_assert_msg(p != NULL, "no status:\n%s", out);
+    return atoi(p + 7);
+}
+
+/* SIGINT/SIGTERM: the step finishes, the checkpoint is written, fxrun says
+ * so and exits 130; --resume continues from it. A second signal stops at
+ * once. */
+START_TEST(test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_once)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    rel_write_config(dir, "long.yaml", NULL, "batch: 4, epochs: 1000000, predict: logits, checkpoint: net.fxck");
+    int rc = train_and_signal(dir, "long.yaml", "TERM");
+    ck_assert_msg(rc == 130 && strstr(out, "stopped by a signal after step") && strstr(out, "checkpoint is written"),
+                  "SIGTERM (status %d):\n%s", rc, out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/net.fxck", dir);
+    ck_assert_msg(access(path, R_OK) == 0, "no checkpoint after the stop");
+    const char *p = strstr(out, "after step ");
+    long long first = atoll(p + strlen("after step "));
+    ck_assert_msg(first > 0, "stopped at step %lld", first);
+    /* --resume loads that step and goes on from it. */
+    rc = train_and_signal(dir, "long.yaml --resume", "INT");
+    p = strstr(out, "after step ");
+    ck_assert_msg(rc == 130 && p, "resume after SIGINT (status %d):\n%s", rc, out);
+    long long second = atoll(p + strlen("after step "));
+    ck_assert_msg(second > first, "the resumed run stopped at step %lld, not after %lld", second, first);
+    /* Two signals: no checkpoint-and-message path, the process just ends. */
+    /* Slow steps (a 512x512 convolution), so the second signal arrives
+     * while the step the first one lets finish is still running. */
+    rel_write_config(dir, "slow.yaml",
+                     "name: slow\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: big, op: resize_bilinear, in: image, size: 512}\n"
+                     "  - {name: c1, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: c2, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: c3, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: g, op: global_avgpool}\n"
+                     "  - {name: logits, op: linear, out_features: 3}\n"
+                     "losses:\n  - {op: softmax_cross_entropy, in: [logits, label]}\n",
+                     "batch: 4, epochs: 1000, predict: logits, checkpoint: slow.fxck");
+    rc = train_and_signal(dir, "slow.yaml", "TERM TERM");
+    ck_assert_msg(rc == 128 + 15 && strstr(out, "stopped by a signal") == NULL, "two SIGTERMs (status %d):\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -267,6 +352,8 @@ int main(void)
     tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
     tcase_add_test(tc, test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal);
     tcase_add_test(tc, test_failed_writes_are_errors_and_predictions_are_atomic);
+    tcase_add_test(tc, test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory);
+    tcase_add_test(tc, test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_once);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }
