@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "core/data_parallel.h"
 #include "core/internal.h"
 #include "core/train_metrics.h"
@@ -312,6 +316,46 @@ static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
     return FX_OK;
 }
 
+/* Before the first step: removes "<checkpoint>.tmp.<pid>" files that runs
+ * killed while saving left behind (their process is gone), and checks that
+ * the checkpoint's folder takes a new file, so an unwritable folder or a
+ * name too long is found now, not at the first save after an epoch. */
+static fx_status checkpoint_prepare(fx_context *ctx, const fx_config *cfg, const char *ckpt)
+{
+    char dir[FX_PATH_MAX], probe[FX_PATH_MAX + 32];
+    const char *slash = strrchr(ckpt, '/');
+    const char *base = slash ? slash + 1 : ckpt;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == ckpt ? 1 : (int)(slash - ckpt), ckpt);
+    DIR *d = opendir(dir);
+    if (d) {
+        size_t n = strlen(base);
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0)
+                continue;
+            char *end;
+            long pid = strtol(e->d_name + n + 5, &end, 10);
+            if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+                char stale[FX_PATH_MAX + 300];
+                snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+                if (unlink(stale) == 0 && ctx->options.verbose > 0)
+                    fprintf(stderr, "fx: removed %s, left by a run that was killed while saving\n", stale);
+            }
+        }
+        closedir(d);
+    }
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", ckpt, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fx_fail(ctx, FX_ERR_IO, "%s: train.checkpoint '%s' cannot be written: creating '%s' fails: %s; "
+                       "fix the folder or the name before training", cfg->path, ckpt, probe, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return FX_OK;
+}
+
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
@@ -372,6 +416,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     char ckpt[FX_PATH_MAX] = "";
     if (tc->checkpoint[0])
         snprintf(ckpt, sizeof ckpt, "%s", tc->checkpoint);
+    if (st == FX_OK && ckpt[0] && rank == 0)
+        st = checkpoint_prepare(ctx, cfg, ckpt);
     if (st == FX_OK && opt->resume) {
         struct stat sb;
         if (!ckpt[0])

@@ -366,6 +366,16 @@ START_TEST(test_silent_nonsense_is_refused)
     expect_refused(dir, "train ck.yaml", "no checkpoint was written");
     unsetenv("FX_FAULT");
     ck_assert_msg(strstr(out, "previous checkpoint") == NULL, "%s", out);
+    /* An unwritable checkpoint folder is found before the first step. */
+    rel_write_config(dir, "nodir.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: no/such/dir/x.fxck");
+    expect_refused(dir, "train nodir.yaml", "cannot be written");
+    ck_assert_msg(strstr(out, "epoch 1/") == NULL, "it trained first:\n%s", out);
+    /* A temporary file of a killed run (no such process) is removed. */
+    char stale[700];
+    snprintf(stale, sizeof stale, "%s/net.fxck.tmp.2147483646", dir);
+    fxtest_write_file(stale, "half a checkpoint");
+    ck_assert_int_eq(rel_fxrun(dir, "train -q ck.yaml", out, sizeof out), 0);
+    ck_assert_msg(access(stale, F_OK) != 0, "the stale %s is still there", stale);
     fxtest_remove_tree(dir);
     free(dir);
 }
