@@ -546,10 +546,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             const int step_count = count; /* this rank's rows (lbuf) */
             if (st == FX_OK)
                 st = reduce_step(dp, g, &loss, &step_correct, &count, loss_parts);
-            if (st == FX_OK && !isfinite(loss))
+            if (st == FX_OK && !isfinite(loss)) {
+                /* Name the first non-finite term: that is where to look. */
+                int bad = -1;
+                for (int l = 0; l < g->n_losses && bad < 0; l++)
+                    if (!isfinite(loss_parts[l]))
+                        bad = l;
                 st = fx_fail(ctx, FX_ERR_INVALID,
-                             "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
-                             (long long)step, loss);
+                             "step %lld: the loss is %f%s%s%s; training diverged or the data holds NaN/Inf "
+                             "(lower train.lr or check the data)",
+                             (long long)step, loss, bad >= 0 ? " (loss term '" : "",
+                             bad >= 0 ? fx_graph_loss_name(g, bad) : "", bad >= 0 ? "' is not finite)" : "");
+            }
             if (st == FX_OK && dump)
                 st = fx_stream_dump_step(dump, step, loss);
             if (st == FX_OK && metrics)

@@ -366,6 +366,10 @@ START_TEST(test_silent_nonsense_is_refused)
     expect_refused(dir, "train ck.yaml", "no checkpoint was written");
     unsetenv("FX_FAULT");
     ck_assert_msg(strstr(out, "previous checkpoint") == NULL, "%s", out);
+    /* A non-finite loss stops training at its step, naming the term. */
+    rel_write_config(dir, "nan.yaml", NULL, "batch: 4, epochs: 50, predict: logits, optimizer: sgd, lr: 1000");
+    expect_refused(dir, "train nan.yaml", "loss term 'softmax_cross_entropy0' is not finite");
+    ck_assert_msg(strstr(out, "step ") != NULL, "no step named:\n%s", out);
     /* An unwritable checkpoint folder is found before the first step. */
     rel_write_config(dir, "nodir.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: no/such/dir/x.fxck");
     expect_refused(dir, "train nodir.yaml", "cannot be written");
