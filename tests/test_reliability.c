@@ -367,7 +367,13 @@ START_TEST(test_silent_nonsense_is_refused)
     unsetenv("FX_FAULT");
     ck_assert_msg(strstr(out, "previous checkpoint") == NULL, "%s", out);
     /* A non-finite loss stops training at its step, naming the term. */
-    rel_write_config(dir, "nan.yaml", NULL, "batch: 4, epochs: 50, predict: logits, optimizer: sgd, lr: 1000");
+    rel_write_config(dir, "nan.yaml",
+                     "name: nan\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: c1, op: conv2d, in: image, out_channels: 4, kernel: 3, pad: 1}\n"
+                     "  - {name: g, op: global_avgpool}\n"
+                     "  - {name: logits, op: linear, out_features: 3}\n"
+                     "losses:\n  - {op: softmax_cross_entropy, in: [logits, label]}\n",
+                     "batch: 4, epochs: 50, predict: logits, optimizer: sgd, lr: 1000");
     expect_refused(dir, "train nan.yaml", "loss term 'softmax_cross_entropy0' is not finite");
     ck_assert_msg(strstr(out, "step ") != NULL, "no step named:\n%s", out);
     /* An unwritable checkpoint folder is found before the first step. */
