@@ -18,7 +18,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 mkdir -p "$seeds"
-for t in yaml_graph npy image idx checkpoint plugin_check; do mkdir -p "$seeds/$t"; done
+for t in yaml_graph npy image idx checkpoint plugin_check pairs; do mkdir -p "$seeds/$t"; done
 
 # YAML: every shipped graph, and a graph with include: (main, the separator
 # line, the included file) as fuzz_yaml_graph splits it.
@@ -32,6 +32,11 @@ cp "$src"/configs/*.yaml "$src"/tests/data/yaml/*.yaml "$src"/tests/fuzz/checkpo
     printf "      - {name: c, op: conv2d, out_channels: '\${ch}', kernel: 3, pad: 1}\n"
     printf '      - {name: b, op: batchnorm}\n      - {name: e, op: elu}\n'
 } > "$seeds/yaml_graph/with-include.yaml"
+
+# Pairs files: both LFW forms (View 1 "N", View 2 "FOLDS PER_FOLD").
+printf '2\nAnn 1 2\nBob 1 3\nAnn 1 Bob 2\nCid 4 Dee 1\n' > "$seeds/pairs/view1.txt"
+printf '2 1\nAnn 1 2\nAnn 1 Bob 2\nBob 1 3\nCid 4 Dee 1\n' > "$seeds/pairs/view2.txt"
+find "$src/tests/data" -name 'pairs*.txt' -size -64k -exec cp {} "$seeds/pairs/" \; 2>/dev/null || true
 
 # .npy: the committed fixtures.
 find "$src/tests/data" -name '*.npy' -size -64k -exec cp {} "$seeds/npy/" \;
@@ -88,7 +93,7 @@ for so in "$build"/plugins/*.so; do
 done
 
 status=0
-for t in ${FUZZ_TARGETS:-yaml_graph npy image idx checkpoint plugin_check}; do
+for t in ${FUZZ_TARGETS:-yaml_graph npy image idx checkpoint plugin_check pairs}; do
     bin=$build/tests/fuzz/fuzz_$t
     corpus=$build/fuzz-corpus/$t
     mkdir -p "$corpus"
