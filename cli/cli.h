@@ -74,6 +74,10 @@ typedef struct cli_options {
 } cli_options;
 
 int cli_cmd_train(fx_context *ctx, const cli_options *o);
+/* stop_signal.c: SIGINT/SIGTERM set flag->requested (a second one stops at
+ * once) until cli_stop_signals_remove. */
+void cli_stop_signals_install(fx_stop_flag *flag);
+void cli_stop_signals_remove(void);
 int cli_cmd_eval(fx_context *ctx, const cli_options *o);
 int cli_cmd_infer(fx_context *ctx, const cli_options *o);
 int cli_cmd_run(fx_context *ctx, const cli_options *o);

@@ -2,6 +2,7 @@
  * reports devices, ops and plugins. Parses the command line, loads the
  * --plugin plugins and dispatches. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 "  pairs    write a seeded, balanced pairs file (--output; --images ROOT or\n"
 "           the graph's data.test people; --folds 10 --per-fold 300 --seed S)\n"
 "  bench    time training steps (forward + backward + update) on random\n"
-"           data: median ms/step and per-layer times (--steps N, --batch N)\n"
+"           data: median ms/step, planned memory and peak RSS, per-layer\n"
+"           times (--steps N, --batch N; docs/performance.md)\n"
 "  devices  list the backends and devices fx can run on\n"
 "  ops      list every registered op with its attributes\n"
 "  crop-faces  aligned face crops + landmarks CSV from a dlib imglab XML\n"
@@ -160,16 +162,31 @@ static int parse_binding(const char *arg, cli_binding *list, int *n, const char 
     return 0;
 }
 
-static int parse_long(const char *flag, const char *v, long long min, long long *out)
+/* An integer option in [min, max]: anything else (not a number, out of
+ * range, past what a long long holds) is refused with the valid range, so
+ * a value is never silently wrapped or replaced. */
+static int parse_long_in(const char *flag, const char *v, long long min, long long max, long long *out)
 {
     char *end;
+    errno = 0;
     long long x = v ? strtoll(v, &end, 10) : 0;
-    if (!v || !*v || *end || x < min) {
-        fprintf(stderr, "fxrun: %s expects an integer >= %lld, got '%s'\n", flag, min, v ? v : "");
+    if (!v || !*v || *end || errno == ERANGE || x < min || x > max) {
+        fprintf(stderr, "fxrun: %s expects an integer from %lld to %lld, got '%s'\n", flag, min, max, v ? v : "");
         return 1;
     }
     *out = x;
     return 0;
+}
+
+static int parse_long(const char *flag, const char *v, long long min, long long *out)
+{
+    /* The widest any option takes; each option below narrows it. */
+    return parse_long_in(flag, v, min, !strcmp(flag, "--threads") ? 4096
+                                       : !strcmp(flag, "--batch")  ? (1 << 20)
+                                       : !strcmp(flag, "--epochs") ? 1000000000
+                                       : !strcmp(flag, "--seed")   ? LLONG_MAX
+                                                                   : (1LL << 62),
+                         out);
 }
 
 /* "X,Y,W,H": exactly n comma-separated integers >= 0 (--box, --occlude-at). */

@@ -134,6 +134,7 @@ static const char *ckpt_graph_name(const fx_graph *g, const fx_checkpoint_meta *
 /* ---- saving ---------------------------------------------------------- */
 
 typedef struct ckpt_writer {
+    fx_context *ctx; /* for FX_FAULT write injection */
     FILE *f;
     uLong crc;
     uint64_t written;
@@ -144,6 +145,10 @@ static void writer_put(ckpt_writer *w, const void *data, size_t bytes)
 {
     if (w->err || bytes == 0)
         return;
+    if (fx_fault_hit(w->ctx, FX_FAULT_WRITE)) {
+        w->err = ENOSPC; /* as a full disk would */
+        return;
+    }
     if (fwrite(data, 1, bytes, w->f) != bytes) {
         w->err = errno ? errno : EIO;
         return;
@@ -256,7 +261,7 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
                        path, tmp, strerror(err));
     }
 
-    ckpt_writer w = { f, crc32(0L, Z_NULL, 0), 0, 0 };
+    ckpt_writer w = { ctx, f, crc32(0L, Z_NULL, 0), 0, 0 };
     writer_put(&w, CKPT_MAGIC, CKPT_MAGIC_LEN);
     writer_put_le(&w, CKPT_VERSION, 4);
     writer_put_le(&w, header_size, 4);
@@ -299,12 +304,13 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
     free(scratch);
     free(entries);
 
+    /* Say "unchanged" only when there is a previous checkpoint. */
+    const char *kept = access(path, F_OK) == 0 ? "; the previous checkpoint is unchanged" : "; no checkpoint was written";
     if (st == FX_OK && w.err)
-        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': writing '%s' failed: %s; the previous checkpoint is "
-                     "unchanged", path, tmp, strerror(w.err));
+        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': writing '%s' failed: %s%s", path, tmp, strerror(w.err), kept);
     if (st == FX_OK && rename(tmp, path) != 0)
-        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot rename '%s' over it: %s; the previous "
-                     "checkpoint is unchanged", path, tmp, strerror(errno));
+        st = fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot rename '%s' over it: %s%s", path, tmp,
+                     strerror(errno), kept);
     if (st != FX_OK) {
         unlink(tmp);
         return st;

@@ -26,6 +26,7 @@ fx_status fx_context_create(const fx_context_options *options, fx_context **out,
         return FX_ERR_NOMEM;
     }
     ctx->options = options ? *options : fx_context_options_default();
+    fx_fault_init(ctx);
     fx_registry_init(&ctx->registry);
     fx_status st = fx_register_builtin_ops(&ctx->registry);
     if (st == FX_OK)
@@ -105,17 +106,21 @@ fx_backend *fx_context_cpu_backend(fx_context *ctx) { return ctx->cpu; }
 
 void *fx_malloc(fx_context *ctx, size_t bytes, const char *what)
 {
-    void *p = malloc(bytes ? bytes : 1);
+    int injected = fx_fault_hit(ctx, FX_FAULT_ALLOC);
+    void *p = injected ? NULL : malloc(bytes ? bytes : 1);
     if (!p)
-        fx_fail(ctx, FX_ERR_NOMEM, "out of memory allocating %zu bytes for %s", bytes, what);
+        fx_fail(ctx, FX_ERR_NOMEM, "out of memory allocating %zu bytes for %s%s", bytes, what,
+                injected ? " (injected by FX_FAULT)" : "");
     return p;
 }
 
 void *fx_calloc(fx_context *ctx, size_t count, size_t size, const char *what)
 {
-    void *p = calloc(count ? count : 1, size ? size : 1);
+    int injected = fx_fault_hit(ctx, FX_FAULT_ALLOC);
+    void *p = injected ? NULL : calloc(count ? count : 1, size ? size : 1);
     if (!p)
-        fx_fail(ctx, FX_ERR_NOMEM, "out of memory allocating %zu x %zu bytes for %s", count, size, what);
+        fx_fail(ctx, FX_ERR_NOMEM, "out of memory allocating %zu x %zu bytes for %s%s", count, size, what,
+                injected ? " (injected by FX_FAULT)" : "");
     return p;
 }
 

@@ -127,15 +127,28 @@ static fx_status idx_read(fx_context *ctx, const char *path, uint32_t magic, int
                      header_bytes + count, (long long)sb.st_size);
         goto done;
     }
-    out->data = malloc(count ? count : 1);
-    if (!out->data) {
-        st = fx_fail(ctx, FX_ERR_NOMEM, "%s: out of memory for %" PRIu64 " bytes", path, count);
-        goto done;
-    }
-    got = gz_read_all(f, out->data, count);
-    if (got < 0) {
-        st = gz_failure(ctx, f, path);
-        goto done;
+    /* A gzip file's header may announce far more than the file holds: the
+     * buffer grows (doubling from 16 MiB) only as data actually arrives, so
+     * a 60-byte file cannot make fx reserve gigabytes. */
+    uint64_t cap = count < (16u << 20) ? (count ? count : 1) : (16u << 20);
+    got = 0;
+    for (;;) {
+        unsigned char *grown = realloc(out->data, (size_t)cap);
+        if (!grown) {
+            st = fx_fail(ctx, FX_ERR_NOMEM, "%s: out of memory for %" PRIu64 " bytes", path, count);
+            goto done;
+        }
+        out->data = grown;
+        uint64_t want = (count < cap ? count : cap) - (uint64_t)got;
+        int64_t n = gz_read_all(f, out->data + got, want);
+        if (n < 0) {
+            st = gz_failure(ctx, f, path);
+            goto done;
+        }
+        got += n;
+        if ((uint64_t)n < want || (uint64_t)got >= count)
+            break;
+        cap = cap * 2 < count ? cap * 2 : count;
     }
     if ((uint64_t)got < count) {
         st = fx_fail(ctx, FX_ERR_PARSE,

@@ -113,6 +113,17 @@ fx_status fx_pairs_parse(fx_context *ctx, const char *text, const char *source, 
                 break;
             }
             out->n = (int64_t)out->folds * 2 * out->per_fold;
+            /* Each pair takes a line: a header announcing more pairs than
+             * the text has lines is refused before reserving memory for
+             * them (found by tests/fuzz/fuzz_pairs). */
+            int64_t lines = 1;
+            for (const char *c = text; *c; c++)
+                lines += *c == '\n';
+            if (out->n > lines) {
+                st = fx_fail(ctx, FX_ERR_PARSE, "%s:%d: the header announces %lld pairs but the file has only %lld "
+                             "lines; fix the first line", source, line_no, (long long)out->n, (long long)lines);
+                break;
+            }
             out->pair = fx_calloc(ctx, (size_t)out->n, sizeof *out->pair, "pairs");
             if (!out->pair)
                 st = FX_ERR_NOMEM;

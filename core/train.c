@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "core/data_parallel.h"
 #include "core/internal.h"
 #include "core/train_metrics.h"
@@ -312,9 +316,56 @@ static fx_status metrics_flush(fx_context *ctx, FILE *metrics, const char *path)
     return FX_OK;
 }
 
+/* Before the first step: removes "<checkpoint>.tmp.<pid>" files that runs
+ * killed while saving left behind (their process is gone), and checks that
+ * the checkpoint's folder takes a new file, so an unwritable folder or a
+ * name too long is found now, not at the first save after an epoch. */
+static fx_status checkpoint_prepare(fx_context *ctx, const fx_config *cfg, const char *ckpt)
+{
+    char dir[FX_PATH_MAX], probe[FX_PATH_MAX + 32];
+    const char *slash = strrchr(ckpt, '/');
+    const char *base = slash ? slash + 1 : ckpt;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == ckpt ? 1 : (int)(slash - ckpt), ckpt);
+    DIR *d = opendir(dir);
+    if (d) {
+        size_t n = strlen(base);
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0)
+                continue;
+            char *end;
+            long pid = strtol(e->d_name + n + 5, &end, 10);
+            if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
+                char stale[FX_PATH_MAX + 300];
+                snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+                if (unlink(stale) == 0 && ctx->options.verbose > 0)
+                    fprintf(stderr, "fx: removed %s, left by a run that was killed while saving\n", stale);
+            }
+        }
+        closedir(d);
+    }
+    snprintf(probe, sizeof probe, "%s.tmp.%ld", ckpt, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fx_fail(ctx, FX_ERR_IO, "%s: train.checkpoint '%s' cannot be written: creating '%s' fails: %s; "
+                       "fix the folder or the name before training", cfg->path, ckpt, probe, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return FX_OK;
+}
+
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
     FILE *log = opt->log ? opt->log : stdout;
+    /* Nonsense that would otherwise train silently (issue 10). */
+    if (g->n_losses == 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: the graph has no losses: section, so there is nothing to train; "
+                       "add e.g. `losses: [{op: softmax_cross_entropy, in: [logits, label]}]`", cfg->path);
+    if (cfg->train.schedule == FX_SCHEDULE_COSINE && cfg->train.min_lr > cfg->train.lr)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: train.schedule.min_lr %g is above train.lr %g, so the rate would "
+                       "climb; set min_lr below lr", cfg->path, cfg->train.min_lr, cfg->train.lr);
     /* Data parallel: rank 0 alone logs, draws progress and writes the
      * metrics and checkpoints (docs/scaling.md). */
     const int rank = fx_comm_rank(opt->comm), ranks = fx_comm_size(opt->comm);
@@ -365,6 +416,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     char ckpt[FX_PATH_MAX] = "";
     if (tc->checkpoint[0])
         snprintf(ckpt, sizeof ckpt, "%s", tc->checkpoint);
+    if (st == FX_OK && ckpt[0] && rank == 0)
+        st = checkpoint_prepare(ctx, cfg, ckpt);
     if (st == FX_OK && opt->resume) {
         struct stat sb;
         if (!ckpt[0])
@@ -447,6 +500,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
     int evaluated = 0;
     int64_t steps_this_run = 0;
+    int stopped = 0;
     for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
         st = fx_loader_start_epoch(ld, epoch);
         /* A resumed run skips the batches of a partly done epoch. */
@@ -492,10 +546,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             const int step_count = count; /* this rank's rows (lbuf) */
             if (st == FX_OK)
                 st = reduce_step(dp, g, &loss, &step_correct, &count, loss_parts);
-            if (st == FX_OK && !isfinite(loss))
+            if (st == FX_OK && !isfinite(loss)) {
+                /* Name the first non-finite term: that is where to look. */
+                int bad = -1;
+                for (int l = 0; l < g->n_losses && bad < 0; l++)
+                    if (!isfinite(loss_parts[l]))
+                        bad = l;
                 st = fx_fail(ctx, FX_ERR_INVALID,
-                             "step %lld: the loss is %f; training diverged (lower train.lr or check the data)",
-                             (long long)step, loss);
+                             "step %lld: the loss is %f%s%s%s; training diverged or the data holds NaN/Inf "
+                             "(lower train.lr or check the data)",
+                             (long long)step, loss, bad >= 0 ? " (loss term '" : "",
+                             bad >= 0 ? fx_graph_loss_name(g, bad) : "", bad >= 0 ? "' is not finite)" : "");
+            }
             if (st == FX_OK && dump)
                 st = fx_stream_dump_step(dump, step, loss);
             if (st == FX_OK && metrics)
@@ -543,9 +605,23 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 if (st == FX_OK && rank == 0)
                     st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
+            if (st == FX_OK && opt->stop && !opt->comm && opt->stop->requested) {
+                stopped = 1;
+                break;
+            }
         }
         if (st != FX_OK)
             break;
+        if (stopped) {
+            /* A graceful stop: the step is done; save it and leave. */
+            if (ckpt[0]) {
+                int done_epoch = step >= (epoch + 1) * per_epoch;
+                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+                snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+            }
+            break;
+        }
         if (progress)
             fprintf(stderr, "\r%*s\r", 100, "");
         int epoch_done = step >= (epoch + 1) * per_epoch;
@@ -596,7 +672,17 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fprintf(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
                 (long long)fx_graph_param_numel(g), ranks,
                 1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6);
-    if (st == FX_OK) {
+    if (st == FX_OK && stopped) {
+        opt->stop->stopped = 1;
+        opt->stop->stopped_step = step;
+        if (ckpt[0])
+            fprintf(log, "stopped after step %lld of %lld: checkpoint written to %s; continue with --resume\n",
+                    (long long)step, (long long)total_steps, ckpt);
+        else
+            fprintf(log, "stopped after step %lld of %lld; no train.checkpoint is set, so nothing was saved\n",
+                    (long long)step, (long long)total_steps);
+        fflush(log);
+    } else if (st == FX_OK) {
         char took[32];
         format_duration(fx_now_seconds() - t_start, took, sizeof took);
         if (evaluated)

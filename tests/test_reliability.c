@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fx/verify.h"
 #include "fxtest.h"
 #include "reliability.h"
 
@@ -257,6 +258,162 @@ START_TEST(test_failed_writes_are_errors_and_predictions_are_atomic)
 }
 END_TEST
 
+/* A 60-byte gzip IDX file announcing 4 GB once made fx reserve it all
+ * before reading (found by fuzz_idx): under a 1 GiB address-space limit
+ * that was "out of memory"; the file is simply truncated. */
+START_TEST(test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && printf '\\000\\000\\010\\003\\000\\001\\000\\000\\000\\000\\001\\000\\000\\000\\001\\000abc' "
+             "| gzip > big.idx.gz",
+             dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char text[1024], path[700];
+    snprintf(text, sizeof text, REL_NET_YAML "data:\n  train: {idx: {images: big.idx.gz, labels: lab.idx}}\n"
+                                "train: {batch: 4, epochs: 1}\n");
+    snprintf(path, sizeof path, "%s/big.yaml", dir);
+    fxtest_write_file(path, text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && ulimit -v 1048576 && timeout -s KILL 60 %s train big.yaml", dir,
+             fxtest_fxrun());
+    int rc = fxtest_run(cmd, out, sizeof out);
+    if (strstr(out, "ReserveShadowMemoryRange")) {
+        printf("skipped: an AddressSanitizer build cannot run under ulimit -v\n");
+        fxtest_remove_tree(dir);
+        free(dir);
+        return;
+    }
+    ck_assert_msg(rc == 1 && strstr(out, "truncated"), "status %d:\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Runs a long training in the background, sends `signals` (e.g. "TERM" or
+ * "INT INT") after 1.5 s, and returns fxrun's status; its output in out. */
+static int train_and_signal(const char *dir, const char *yaml, const char *signals)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { %s train -q %s > run.log 2>&1 & pid=$!; sleep 1.5; for s in %s; do kill -$s $pid; sleep 0.02; done; "
+             "wait $pid; echo \"status=$?\"; cat run.log; }",
+             dir, fxtest_fxrun(), yaml, signals);
+    fxtest_run(cmd, out, sizeof out);
+    const char *p = strstr(out, "status=");
+    ck_assert_msg(p != NULL, "no status:\n%s", out);
+    return atoi(p + 7);
+}
+
+/* SIGINT/SIGTERM: the step finishes, the checkpoint is written, fxrun says
+ * so and exits 130; --resume continues from it. A second signal stops at
+ * once. */
+START_TEST(test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_once)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    rel_write_config(dir, "long.yaml", NULL, "batch: 4, epochs: 1000000, predict: logits, checkpoint: net.fxck");
+    int rc = train_and_signal(dir, "long.yaml", "TERM");
+    ck_assert_msg(rc == 130 && strstr(out, "stopped by a signal after step") && strstr(out, "checkpoint is written"),
+                  "SIGTERM (status %d):\n%s", rc, out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/net.fxck", dir);
+    ck_assert_msg(access(path, R_OK) == 0, "no checkpoint after the stop");
+    const char *p = strstr(out, "after step ");
+    long long first = atoll(p + strlen("after step "));
+    ck_assert_msg(first > 0, "stopped at step %lld", first);
+    /* --resume loads that step and goes on from it. */
+    rc = train_and_signal(dir, "long.yaml --resume", "INT");
+    p = strstr(out, "after step ");
+    ck_assert_msg(rc == 130 && p, "resume after SIGINT (status %d):\n%s", rc, out);
+    long long second = atoll(p + strlen("after step "));
+    ck_assert_msg(second > first, "the resumed run stopped at step %lld, not after %lld", second, first);
+    /* Two signals: no checkpoint-and-message path, the process just ends. */
+    /* Slow steps (a 512x512 convolution), so the second signal arrives
+     * while the step the first one lets finish is still running. */
+    rel_write_config(dir, "slow.yaml",
+                     "name: slow\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: big, op: resize_bilinear, in: image, size: 512}\n"
+                     "  - {name: c1, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: c2, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: c3, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
+                     "  - {name: g, op: global_avgpool}\n"
+                     "  - {name: logits, op: linear, out_features: 3}\n"
+                     "losses:\n  - {op: softmax_cross_entropy, in: [logits, label]}\n",
+                     "batch: 4, epochs: 1000, predict: logits, checkpoint: slow.fxck");
+    rc = train_and_signal(dir, "slow.yaml", "TERM TERM");
+    ck_assert_msg(rc == 128 + 15 && strstr(out, "stopped by a signal") == NULL, "two SIGTERMs (status %d):\n%s", rc, out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Nonsense once accepted silently (issue 10). */
+START_TEST(test_silent_nonsense_is_refused)
+{
+    char *dir = fxtest_tempdir();
+    rel_write_idx(dir);
+    rel_write_config(dir, "net.yaml", NULL, "batch: 4, epochs: 1, predict: logits");
+    expect_refused(dir, "train net.yaml --batch 4294967297", "--batch expects an integer from 1 to 1048576");
+    ck_assert_int_eq(rel_fxrun(dir, "train net.yaml --batch 4294967297", out, sizeof out), 2);
+    expect_refused(dir, "train net.yaml --seed 99999999999999999999", "--seed expects an integer from 0 to");
+    expect_refused(dir, "train net.yaml --steps 99999999999999999999999", "--steps expects an integer from 1 to");
+    rel_write_config(dir, "nolosses.yaml",
+                     "name: n\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: logits, op: linear, in: image, out_features: 3}\n",
+                     "batch: 4, epochs: 1, predict: logits");
+    expect_refused(dir, "train nolosses.yaml", "has no losses");
+    rel_write_config(dir, "minlr.yaml", NULL,
+                     "batch: 4, epochs: 1, predict: logits, lr: 0.01, schedule: {type: cosine, min_lr: 2.5}");
+    expect_refused(dir, "train minlr.yaml", "min_lr 2.5 is above train.lr");
+    /* A failed first save does not claim a previous checkpoint. */
+    rel_write_config(dir, "ck.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: net.fxck");
+    setenv("FX_FAULT", "write:1", 1);
+    expect_refused(dir, "train ck.yaml", "no checkpoint was written");
+    unsetenv("FX_FAULT");
+    ck_assert_msg(strstr(out, "previous checkpoint") == NULL, "%s", out);
+    /* A non-finite loss stops training at its step, naming the term. */
+    rel_write_config(dir, "nan.yaml",
+                     "name: nan\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
+                     "  - {name: c1, op: conv2d, in: image, out_channels: 4, kernel: 3, pad: 1}\n"
+                     "  - {name: g, op: global_avgpool}\n"
+                     "  - {name: logits, op: linear, out_features: 3}\n"
+                     "losses:\n  - {op: softmax_cross_entropy, in: [logits, label]}\n",
+                     "batch: 4, epochs: 50, predict: logits, optimizer: sgd, lr: 1000");
+    expect_refused(dir, "train nan.yaml", "loss term 'softmax_cross_entropy0' is not finite");
+    ck_assert_msg(strstr(out, "step ") != NULL, "no step named:\n%s", out);
+    /* An unwritable checkpoint folder is found before the first step. */
+    rel_write_config(dir, "nodir.yaml", NULL, "batch: 4, epochs: 1, predict: logits, checkpoint: no/such/dir/x.fxck");
+    expect_refused(dir, "train nodir.yaml", "cannot be written");
+    ck_assert_msg(strstr(out, "epoch 1/") == NULL, "it trained first:\n%s", out);
+    /* A temporary file of a killed run (no such process) is removed. */
+    char stale[700];
+    snprintf(stale, sizeof stale, "%s/net.fxck.tmp.2147483646", dir);
+    fxtest_write_file(stale, "half a checkpoint");
+    ck_assert_int_eq(rel_fxrun(dir, "train -q ck.yaml", out, sizeof out), 0);
+    ck_assert_msg(access(stale, F_OK) != 0, "the stale %s is still there", stale);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A pairs header announcing 10^8 pairs once reserved ~9 GB before reading
+ * a line (found by tests/fuzz/fuzz_pairs). */
+START_TEST(test_a_pairs_header_announcing_more_pairs_than_lines_is_refused_first)
+{
+    fx_context *ctx = fxtest_context();
+    fx_pairs p;
+    memset(&p, 0, sizeof p);
+    fx_status st = fx_pairs_parse(ctx, "10 5000000\nAnn 1 2\n", "big.txt", &p);
+    ck_assert_int_eq(st, FX_ERR_PARSE);
+    ck_assert_msg(strstr(fx_context_error(ctx), "big.txt:1: the header announces 100000000 pairs") != NULL, "%s",
+                  fx_context_error(ctx));
+    fx_pairs_free(&p);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reliability");
@@ -267,6 +424,10 @@ int main(void)
     tcase_add_test(tc, test_a_fifo_anywhere_a_file_is_read_is_refused_at_once);
     tcase_add_test(tc, test_a_wrong_kernel_cache_entry_is_rebuilt_not_fatal);
     tcase_add_test(tc, test_failed_writes_are_errors_and_predictions_are_atomic);
+    tcase_add_test(tc, test_a_small_gzip_idx_announcing_gigabytes_is_truncated_not_out_of_memory);
+    tcase_add_test(tc, test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_once);
+    tcase_add_test(tc, test_silent_nonsense_is_refused);
+    tcase_add_test(tc, test_a_pairs_header_announcing_more_pairs_than_lines_is_refused_first);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -11,7 +11,9 @@ set -eu
 # protobuf-c: the ONNX export (docs/interop.md). bzip2: the demo face set's tarball.
 PACKAGES="build-essential cmake pkg-config bzip2 libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium"   # time: /usr/bin/time -v in bench/paper_net.sh; chromium: test_explain renders the report
+    # time: /usr/bin/time -v in bench/paper_net.sh; chromium: test_explain renders the report;
+    # clang: libFuzzer (tests/fuzz)
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium clang libclang-rt-14-dev"
 fi
 
 missing=""

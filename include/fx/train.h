@@ -3,6 +3,7 @@
 #ifndef FX_TRAIN_H
 #define FX_TRAIN_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "fx/config.h"
@@ -48,6 +49,18 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
 fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
                              fx_checkpoint_meta *meta);
 
+/* A request to stop training gracefully, owned by the caller (fxrun sets
+ * `requested` from its SIGINT/SIGTERM handler; a handler may do nothing
+ * else that is safe). fx_train checks it after every step: it finishes the
+ * step, writes the checkpoint (when train.checkpoint is set), sets
+ * `stopped` and returns FX_OK. Not honoured in data-parallel runs (comm
+ * set), where the ranks would have to agree on the step. */
+typedef struct fx_stop_flag {
+    volatile sig_atomic_t requested;
+    int stopped;           /* set by fx_train: it stopped early because of `requested` */
+    int64_t stopped_step;  /* the steps done when it stopped */
+} fx_stop_flag;
+
 typedef struct fx_run_options {
     fx_backend *backend;
     int resume;              /* continue from cfg->train.checkpoint */
@@ -57,6 +70,7 @@ typedef struct fx_run_options {
     int64_t max_steps;       /* override of train.max_steps; 0 = none */
     int epochs;              /* override of train.epochs; 0 = none */
     struct fx_comm *comm;    /* data-parallel training over these ranks (fx/comm.h); NULL = one process */
+    fx_stop_flag *stop;      /* graceful stop (see fx_stop_flag); NULL = none */
 } fx_run_options;
 
 typedef struct fx_eval_result {

@@ -1,15 +1,16 @@
 #!/bin/sh
-# tests/mpi/netns_two_ranks.sh FXRUN GRAPH.yaml WORKDIR - runs
-# `fxrun train GRAPH.yaml` on 2 MPI ranks in two network namespaces
+# tests/mpi/netns_two_ranks.sh WORKDIR COMMAND [ARGS...] - runs COMMAND
+# (e.g. `fxrun train GRAPH.yaml`) as 2 MPI ranks in two network namespaces
 # joined by a veth pair, so the ranks talk over TCP as two hosts would.
 # Only addresses inside those namespaces are used (10.231.x.1/30 and .2 on
 # the veth, made up here); no other network is touched. mpirun runs in
 # namespace A (rank 0) and starts rank 1's daemon in namespace B through
 # an rsh agent (`ip netns exec`), the way it would use ssh on a cluster.
-# Exit 77: namespaces cannot be made here (the reason on stderr). Extra
-# fxrun arguments follow WORKDIR. Everything made is removed on exit.
+# Exit 77: namespaces cannot be made here (the reason on stderr).
+# Everything made is removed on exit. Used by tests/test_mpi.c and
+# bench/allreduce.sh.
 set -u
-fxrun=$1; graph=$2; work=$3; shift 3
+work=$1; shift
 if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null 2>&1; then
     echo "network namespaces need root and iproute2's ip" >&2; exit 77
 fi
@@ -40,4 +41,4 @@ timeout 120 ip netns exec "$a" nice mpirun --allow-run-as-root --oversubscribe -
     --host "$ip_a:1,$ip_b:1" --mca plm_rsh_agent "$agent" \
     --mca oob_tcp_if_include "10.231.$net.0/30" --mca btl_tcp_if_include "10.231.$net.0/30" --mca btl tcp,self \
     sh -c 'echo "rank $OMPI_COMM_WORLD_RANK in $(ip -br -4 addr show | grep -v "^lo" | tr -s " " | cut -d" " -f3)" >&2; exec "$@"' \
-    sh "$fxrun" train "$graph" "$@"
+    sh "$@"

@@ -101,6 +101,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no64", action="store_true", help="float32 only (no float64 yardstick)")
     ap.add_argument("--save", default="", help="write the float32 reference's final state as an fx checkpoint")
+    ap.add_argument("--forced", action="store_true",
+                    help="teacher forcing at every step: start each step from fx's state after the step before "
+                         "(needs FX_DUMP_STREAM_EVERY=1)")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -121,6 +124,10 @@ def main():
     for s in range(n):
         rec = lines[s]
         sid = rec["step"]
+        if a.forced and s > 0:
+            meta, prev = fxck.read(ckpts[sid - 1])
+            n32, o32 = build(prev, torch.float32, a.sad, meta["opt_steps"])
+            n64, o64 = build(prev, torch.float64, a.sad, meta["opt_steps"])
         pre = os.path.join(a.dir, "%06d." % sid)
         images = np.load(pre + "images.npy")
         labels = np.load(pre + "labels.npy")
@@ -144,6 +151,14 @@ def main():
                     r["worst_weight"][0], r["worst_weight"][1]))
             sys.stdout.flush()
         report.append(row)
+    rows = [r for r in report if "fx_vs_t64" in r]
+    if len(rows) > 1:
+        print("median over %d compared steps:" % len(rows))
+        for k in ("fx_vs_t64", "t32_vs_t64"):
+            print("   %-10s" % k + "".join("  %s %.3e" % (g, np.median([r[k].get(g, 0) for r in rows]))
+                                          for g in ("weights", "running", "adam_m", "adam_v")))
+        print("   loss |fx - t64| median %.3e, |t32 - t64| median %.3e" % (
+            np.median([abs(r["fx"] - r["t64"]) for r in rows]), np.median([abs(r["t32"] - r["t64"]) for r in rows])))
     if a.save:
         st = {k: v.astype(np.float32) for k, v in n32.state_fx().items()}
         fxck.write(a.save, dict(step=n, opt_steps=-1, graph="torch-reference"), st)
