@@ -31,7 +31,7 @@
  * Past step 100 the per-step agreement is not a property of the code but
  * of the machine: training is chaotic at rounding scale (docs/results.md,
  * "Training parity"), and on a 2-core AVX2 machine (AMD EPYC) steps 1-100
- * agree to 3.2e-5, later steps to ~5e-5 until one discrete event (a
+ * agree to 3.2e-5, later steps to ~5e-5 until one discrete event (most likely a
  * pooling or activation decision flipped by a last-bit difference) moves
  * the curves 1e-3 apart within three steps (step 164; 3.4e-3 at most by
  * step 184). So steps 1-100 are held per step, and the whole curve by the
