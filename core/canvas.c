@@ -360,27 +360,5 @@ fx_status fx_canvas_write_png(fx_context *ctx, const fx_canvas *c, const char *p
     int err = 0;
     if (png_encode(c, f, &state) != 0)
         what = "encode";
-    if (!what && fflush(f) != 0) {
-        what = "flush";
-        err = errno;
-    }
-    if (!what && fsync(fileno(f)) != 0) {
-        what = "fsync";
-        err = errno;
-    }
-    if (fclose(f) != 0 && !what) {
-        what = "close";
-        err = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        err = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot %s the PNG: %s (nothing was written; check space and permissions)",
-                       path, what, state.msg[0] ? state.msg : strerror(err));
-    }
-    (void)fx_sync_parent_dir(path); /* best effort: the data is written and renamed */
-    return FX_OK;
+    return fx_file_commit(ctx, f, tmp, path, what, err, "the PNG", state.msg);
 }

@@ -27,6 +27,7 @@
 
 #include "fx/face.h"
 #include "fx/face_crop.h"
+#include "fx/file.h"
 #include "core/image_decode.h"
 #include "core/internal.h"
 
@@ -174,25 +175,20 @@ static void sample_rgb(const fx_image_u8 *img, double x, double y, uint8_t *out)
     }
 }
 
-/* Writes a binary PPM (P6) to path.tmp.<pid>, then renames it. */
+/* Writes a binary PPM (P6) atomically (fx_file_write_atomic). */
 static fx_status write_ppm(fx_context *ctx, const char *path, const uint8_t *rgb, int w, int h)
 {
-    char tmp[PATH_MAX + 32];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fprintf(f, "P6\n%d %d\n255\n", w, h) < 0;
-    bad |= fwrite(rgb, 3, (size_t)w * h, f) != (size_t)w * h;
-    bad |= fflush(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return fx_fail(ctx, FX_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    }
-    return FX_OK;
+    char header[64];
+    int hn = snprintf(header, sizeof header, "P6\n%d %d\n255\n", w, h);
+    size_t pixels = (size_t)w * (size_t)h * 3;
+    uint8_t *buf = fx_malloc(ctx, (size_t)hn + pixels, "a face crop file");
+    if (!buf)
+        return FX_ERR_NOMEM;
+    memcpy(buf, header, (size_t)hn);
+    memcpy(buf + hn, rgb, pixels);
+    fx_status st = fx_file_write_atomic(ctx, path, buf, (size_t)hn + pixels);
+    free(buf);
+    return st;
 }
 
 typedef struct crop_job {

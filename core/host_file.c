@@ -88,21 +88,9 @@ int fx_sync_parent_dir(const char *path)
     return err;
 }
 
-fx_status fx_file_write_atomic(fx_context *ctx, const char *path, const void *data, size_t size)
+fx_status fx_file_commit(fx_context *ctx, FILE *f, const char *tmp, const char *path, const char *what, int err,
+                         const char *noun, const char *detail)
 {
-    char tmp[FX_PATH_MAX + 64];
-    int tn = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (tn < 0 || (size_t)tn >= sizeof tmp)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    const char *what = NULL;
-    int err = 0;
-    if (size > 0 && fwrite(data, 1, size, f) != size) {
-        what = "write";
-        err = errno;
-    }
     if (!what && fflush(f) != 0) {
         what = "flush";
         err = errno;
@@ -121,9 +109,27 @@ fx_status fx_file_write_atomic(fx_context *ctx, const char *path, const void *da
     }
     if (what) {
         unlink(tmp);
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot %s: %s (nothing was written; check space and permissions)", path,
-                       what, strerror(err));
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot %s%s%s: %s (nothing was written; check space and permissions)",
+                       path, what, noun ? " " : "", noun ? noun : "", detail && detail[0] ? detail : strerror(err));
     }
     (void)fx_sync_parent_dir(path); /* best effort: the data is written and renamed */
     return FX_OK;
+}
+
+fx_status fx_file_write_atomic(fx_context *ctx, const char *path, const void *data, size_t size)
+{
+    char tmp[FX_PATH_MAX + 64];
+    int tn = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (tn < 0 || (size_t)tn >= sizeof tmp)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return fx_fail(ctx, FX_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *what = NULL;
+    int err = 0;
+    if (size > 0 && fwrite(data, 1, size, f) != size) {
+        what = "write";
+        err = errno;
+    }
+    return fx_file_commit(ctx, f, tmp, path, what, err, NULL, NULL);
 }

@@ -3,6 +3,8 @@
 #ifndef FX_CORE_INTERNAL_H
 #define FX_CORE_INTERNAL_H
 
+#include <stdio.h>
+
 #include "fx/fx.h"
 
 #define FX_ERROR_MAX 4096
@@ -179,6 +181,14 @@ double fx_now_seconds(void);
 /* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
 int fx_host_is_little_endian(void);
 int fx_sync_parent_dir(const char *path);
+/* Finishes a file written through f to `tmp` in place of `path`: unless
+ * `what` already names a step that failed (with errno `err`), flushes,
+ * fsyncs, closes and renames it over `path`, then syncs the folder. On any
+ * failure removes tmp and fails with "path: cannot <what> [noun]: <detail,
+ * else strerror(err)>". Always closes f. Every atomic writer ends with it
+ * (fx_file_write_atomic, .npy, PNG). */
+fx_status fx_file_commit(fx_context *ctx, FILE *f, const char *tmp, const char *path, const char *what, int err,
+                         const char *noun, const char *detail);
 /* Opens `path` for reading only when it is a regular file, without ever
  * blocking (a FIFO or a device would make a plain open or read wait
  * forever). Returns the descriptor (or FILE *), or -1 (NULL) with *why

@@ -496,29 +496,7 @@ fx_status fx_npy_write(fx_context *ctx, const char *path, const fx_array *a)
             }
         }
     }
-    if (!what && fflush(f) != 0) {
-        what = "flush";
-        err = errno;
-    }
-    if (!what && fsync(fileno(f)) != 0) {
-        what = "fsync";
-        err = errno;
-    }
-    if (fclose(f) != 0 && !what) {
-        what = "close";
-        err = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        err = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        return fx_fail(ctx, FX_ERR_IO, "%s: cannot %s: %s (nothing was written; check space and permissions)",
-                       path, what, strerror(err));
-    }
-    (void)fx_sync_parent_dir(path); /* best effort: the data is written and renamed */
-    return FX_OK;
+    return fx_file_commit(ctx, f, tmp, path, what, err, NULL, NULL);
 }
 
 void fx_array_free(fx_array *a)
