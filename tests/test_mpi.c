@@ -306,6 +306,9 @@ START_TEST(test_a_failing_rank_names_itself_and_ends_the_job)
     write_fmnist_config(good, "");
     fxtest_write_file(bad, "name: bad\ninput: {image: [1, 28, 28], label: []}\nlayers:\n"
                            "  - {name: c1, op: conv2d, in: image, out_channels: 8, kernel: 3}\n"
+                           "  - {name: pool, op: global_avgpool}\n"
+                           "  - {name: logits, op: linear, out_features: 10}\n"
+                           "losses:\n  - {op: softmax_cross_entropy, in: [logits, label]}\n"
                            "data:\n  train: {imagefolder: /nonexistent/fx-test-faces}\n");
     /* Rank 1 is given a file whose data does not exist; rank 0 waits for
      * it in the first collective. */
