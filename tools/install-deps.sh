@@ -12,8 +12,9 @@ set -eu
 PACKAGES="build-essential cmake pkg-config bzip2 libyaml-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev dataset-fashion-mnist ocl-icd-opencl-dev opencl-headers libclblast-dev openmpi-bin libopenmpi-dev libprotobuf-c-dev protobuf-c-compiler"
 if [ "${1:-}" = "--tests" ]; then
     # time: /usr/bin/time -v in bench/paper_net.sh; chromium: test_explain renders the report;
-    # clang: libFuzzer (tests/fuzz)
-    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium clang libclang-rt-14-dev"
+    # clang: libFuzzer (tests/fuzz); python3-torch, python3-pip: test_torch_interop (PyTorch <-> fx
+    # weights, docs/interop.md) runs on every machine, not only where torch happens to be
+    PACKAGES="$PACKAGES check valgrind pocl-opencl-icd clinfo time iproute2 chromium clang libclang-rt-14-dev python3-torch python3-pip"
 fi
 
 missing=""
