@@ -243,10 +243,17 @@ static fx_status read_faces(fx_context *ctx, fx_dataset *ds, const fx_config *cf
                     mean[j] += shown[j];
             fp->warp_ok[done] = (unsigned char)warped;
             d->n_warped += warped;
-            /* faces for the heat maps: the first image of each new identity */
+            /* faces for the heat maps: the first image of each new
+             * identity; with fewer identities than columns (a folder of
+             * unlabelled faces is one identity), images spread evenly
+             * over the set fill the rest */
             int fresh = d->n_faces < EXPLAIN_MAX_FACES;
             for (int f = 0; f < d->n_faces && fresh; f++)
                 fresh = seen[f] != labels[b];
+            int64_t spacing = d->n / EXPLAIN_MAX_FACES > 1 ? d->n / EXPLAIN_MAX_FACES : 1;
+            if (!fresh && d->n_faces < EXPLAIN_MAX_FACES && fx_dataset_classes(ds) < EXPLAIN_MAX_FACES &&
+                done % spacing == 0 && done > 0)
+                fresh = 1;
             if (fresh) {
                 seen[d->n_faces] = labels[b];
                 d->face_index[d->n_faces] = done;
