@@ -363,41 +363,6 @@ static const unsigned char *reader_bytes(ckpt_reader *r, uint64_t n)
     return q;
 }
 
-/* Reads the whole file into a malloc'd buffer. */
-static fx_status read_whole_file(fx_context *ctx, const char *path, unsigned char **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    const char *why = "";
-    FILE *f = fx_fopen_regular(path, &why);
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': cannot open: %s", path, why);
-    struct stat sb;
-    int stat_failed = fstat(fileno(f), &sb) != 0;
-    if (stat_failed || !S_ISREG(sb.st_mode)) {
-        int err = stat_failed ? errno : 0; /* a folder, a FIFO...: errno is stale, say nothing of it */
-        fclose(f);
-        return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': not a regular file%s%s", path, err ? ": " : "",
-                       err ? strerror(err) : "");
-    }
-    size_t n = (size_t)sb.st_size;
-    unsigned char *buf = fx_malloc(ctx, n ? n : 1, "checkpoint file");
-    if (!buf) {
-        fclose(f);
-        return FX_ERR_NOMEM;
-    }
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    int read_err = ferror(f);
-    fclose(f);
-    if (got != n || read_err) {
-        free(buf);
-        return fx_fail(ctx, FX_ERR_IO, "checkpoint '%s': read %zu of %zu bytes%s", path, got, n,
-                       read_err ? ": read error" : " (the file changed while reading)");
-    }
-    *data = buf;
-    *size = n;
-    return FX_OK;
-}
 
 /* Verifies magic, version, size and CRC: everything that needs no graph. */
 static fx_status ckpt_verify(fx_context *ctx, const char *path, const unsigned char *buf, size_t size)
@@ -587,7 +552,7 @@ fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_
 
     unsigned char *buf;
     size_t size;
-    fx_status st = read_whole_file(ctx, path, &buf, &size);
+    fx_status st = fx_read_whole_file(ctx, "checkpoint", path, &buf, &size);
     if (st != FX_OK)
         return st;
     ckpt_contents c;

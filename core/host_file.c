@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,4 +133,39 @@ fx_status fx_file_write_atomic(fx_context *ctx, const char *path, const void *da
         err = errno;
     }
     return fx_file_commit(ctx, f, tmp, path, what, err, NULL, NULL);
+}
+
+fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path, unsigned char **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    const char *why = "";
+    FILE *f = fx_fopen_regular(path, &why);
+    if (!f)
+        return fx_fail(ctx, FX_ERR_IO, "%s '%s': cannot open: %s", what, path, why);
+    struct stat sb;
+    int stat_failed = fstat(fileno(f), &sb) != 0;
+    if (stat_failed || !S_ISREG(sb.st_mode)) {
+        int err = stat_failed ? errno : 0; /* a folder, a FIFO...: errno is stale, say nothing of it */
+        fclose(f);
+        return fx_fail(ctx, FX_ERR_IO, "%s '%s': not a regular file%s%s", what, path, err ? ": " : "",
+                       err ? strerror(err) : "");
+    }
+    size_t n = (size_t)sb.st_size;
+    unsigned char *buf = fx_malloc(ctx, n ? n : 1, what);
+    if (!buf) {
+        fclose(f);
+        return FX_ERR_NOMEM;
+    }
+    size_t got = n ? fread(buf, 1, n, f) : 0;
+    int read_err = ferror(f);
+    fclose(f);
+    if (got != n || read_err) {
+        free(buf);
+        return fx_fail(ctx, FX_ERR_IO, "%s '%s': read %zu of %zu bytes%s", what, path, got, n,
+                       read_err ? ": read error" : " (the file changed while reading)");
+    }
+    *data = buf;
+    *size = n;
+    return FX_OK;
 }

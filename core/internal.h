@@ -196,6 +196,10 @@ fx_status fx_file_commit(fx_context *ctx, FILE *f, const char *tmp, const char *
  * or to strerror(errno). */
 int fx_open_regular(const char *path, const char **why);
 FILE *fx_fopen_regular(const char *path, const char **why);
+/* Reads a whole regular file (fx_fopen_regular: never blocks on a FIFO)
+ * into a malloc'd buffer; errors read "<what> '<path>': ...". */
+fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path, unsigned char **data,
+                             size_t *size);
 
 /* executor.c: the seed node n's kernels draw from at the current step. */
 uint64_t fx_graph_node_seed(const fx_graph *g, int n);

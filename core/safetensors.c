@@ -125,35 +125,6 @@ static int range_cmp(const void *a, const void *b)
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
-static fx_status read_file(fx_context *ctx, const char *path, unsigned char **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fx_fail(ctx, FX_ERR_IO, "'%s': cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return fx_fail(ctx, FX_ERR_IO, "'%s': not a regular file", path);
-    }
-    size_t n = (size_t)sb.st_size;
-    unsigned char *buf = fx_malloc(ctx, n ? n : 1, "safetensors file");
-    if (!buf) {
-        fclose(f);
-        return FX_ERR_NOMEM;
-    }
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (got != n || err) {
-        free(buf);
-        return fx_fail(ctx, FX_ERR_IO, "'%s': read %zu of %zu bytes", path, got, n);
-    }
-    *data = buf;
-    *size = n;
-    return FX_OK;
-}
 
 /* Parses one tensor entry of the header into set (reading its data). */
 static fx_status st_read_tensor(fx_context *ctx, const char *path, const fx_json_doc *doc, const fx_json_value *e,
@@ -243,7 +214,7 @@ fx_status fx_safetensors_read(fx_context *ctx, const char *path, fx_tensor_set *
     memset(out, 0, sizeof *out);
     unsigned char *buf;
     size_t size;
-    fx_status st = read_file(ctx, path, &buf, &size);
+    fx_status st = fx_read_whole_file(ctx, "safetensors file", path, &buf, &size);
     if (st != FX_OK)
         return st;
     if (size < 8) {
