@@ -39,10 +39,12 @@
  * plugin could notice: the layout of any struct in fx/op.h, fx/backend.h,
  * fx/tensor.h or this header (fx_op_def, fx_attr_spec, fx_param_spec,
  * fx_infer_call, fx_kernel_call, fx_backend, fx_backend_ops, fx_tensor,
- * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest), a value of
+ * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest, fx_window2d,
+ * fx_occlude_window), a value of
  * an enum they use, the meaning of a flag, or the signature or contract of
  * a function a plugin may call. Adding a new function is not a change (an
- * old plugin does not call it). The first member of fx_plugin_manifest is
+ * old plugin does not call it), nor is a field appended to a struct that
+ * carries its own size (fx_backend_registration, fx_opencl_api). The first member of fx_plugin_manifest is
  * the ABI version in every ABI, forever.
  *
  * THE PROGRAM SIDE. Plugins belong to the context: it loads them, keeps
