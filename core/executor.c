@@ -29,6 +29,8 @@ void fx_graph_release_plan(fx_graph *g)
         free_tensor(&v->mirror_grad);
         if (v->auto_keep) /* the next plan decides its outputs afresh */
             v->keep = v->auto_keep = 0;
+        free(v->seed); /* sized for this plan's batch */
+        v->seed = NULL;
     }
     for (int i = 0; i < g->n_nodes; i++)
         for (int a = 0; a < FX_MAX_AUX; a++)
@@ -679,6 +681,8 @@ fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host)
         return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
     if (!g->planned || g->mode != FX_MODE_TRAIN)
         return fx_fail(g->ctx, FX_ERR_INVALID, "gradients need a graph planned for training");
+    if (!v->grad.buffer)
+        return FX_OK; /* nothing learnable depends on it: the seed has nowhere to go */
     size_t n = (size_t)fx_shape_numel(&v->shape);
     if (!v->seed) {
         v->seed = fx_calloc(g->ctx, n, sizeof(float), "a seeded gradient");
@@ -719,8 +723,11 @@ fx_status fx_graph_backward(fx_graph *g)
                 loss = l;
         if (loss < 0 && !v->seed)
             continue;
-        if (!v->grad.buffer)
-            continue; /* depends on nothing learnable */
+        if (!v->grad.buffer) { /* depends on nothing learnable */
+            free(v->seed);
+            v->seed = NULL;
+            continue;
+        }
         size_t n = (size_t)fx_shape_numel(&v->shape);
         float *host = fx_calloc(ctx, n, sizeof(float), "a gradient seed");
         if (!host) {
