@@ -48,14 +48,18 @@ static void log_flush(FILE *log)
 }
 
 /* The value whose argmax is the prediction: train.predict, else the first
- * input of the first loss node. Shared with core/extract.c (internal.h). */
+ * input of the first softmax_cross_entropy loss (the class scores; other
+ * losses such as sad_loss read feature maps); NULL when there is none.
+ * The one place this default is decided: the YAML loader fills an absent
+ * train.predict from it, and training, evaluation and core/extract.c
+ * (internal.h) ask it when a config leaves train.predict empty. */
 const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
 {
     if (cfg->train.predict[0])
         return cfg->train.predict;
     for (int i = 0; i < g->n_losses; i++) {
         const fx_node *n = &g->nodes[g->losses[i].node];
-        if (n->n_in >= 1)
+        if (n->n_in >= 1 && strcmp(n->op->name, "softmax_cross_entropy") == 0)
             return g->values[n->in[0]].name;
     }
     return NULL;
@@ -474,7 +478,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         st = fx_fail(ctx, FX_ERR_SHAPE,
                      "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
                      "set train.predict to the logits",
-                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first softmax_cross_entropy's input", pred, sh);
     }
     int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
