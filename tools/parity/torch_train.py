@@ -13,7 +13,7 @@ shared with fx is only the recipe, read from the same config:
   dropout 0.4 on the pooled feature; Adam lr 1e-3, betas (0.5, 0.999), eps 1e-8.
 
 The final state is written as an fx checkpoint (fxck.py), so `fxrun verify` and `fxrun explain`
-measure the PyTorch model with exactly the code that measures fx's (tools/parity/stats.sh).
+measure the PyTorch model with exactly the code that measures fx's (tools/cfp-experiment.sh).
 
   /usr/bin/python3 tools/parity/torch_train.py --data ../shared/data/cfp-nonlfw --seed 1 \
       --epochs 12 [--sad] --out /tmp/torch-base-s1.fxck
