@@ -216,8 +216,9 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c: the value holding class scores
- * (train.predict, else the first loss's first input; NULL if none), and
+/* train.c, shared with extract.c and yaml_graph.c: the value holding class
+ * scores (train.predict, else the first input of the first
+ * softmax_cross_entropy loss; NULL if none), and
  * the check that a data set's images fit the graph's image input. */
 const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
 fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,

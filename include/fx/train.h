@@ -67,11 +67,12 @@ typedef struct fx_run_options {
     int resume;              /* continue from cfg->train.checkpoint */
     const char *metrics_path;/* JSON lines; NULL = none */
     int progress;            /* draw a progress line (stdout is a terminal) */
-    FILE *log;               /* human-readable log; NULL = stdout */
+    FILE *log;               /* human-readable log; NULL = stdout (unless quiet) */
     int64_t max_steps;       /* override of train.max_steps; 0 = none */
     int epochs;              /* override of train.epochs; 0 = none */
     struct fx_comm *comm;    /* data-parallel training over these ranks (fx/comm.h); NULL = one process */
     fx_stop_flag *stop;      /* graceful stop (see fx_stop_flag); NULL = none */
+    int quiet;               /* 1: no log at all (`log` is ignored) */
 } fx_run_options;
 
 typedef struct fx_eval_result {
