@@ -142,6 +142,7 @@ typedef struct fx_graph_loss {
 typedef struct fx_init_group {
     char group[32];
     char init[64];
+    fx_srcpos pos; /* where params.init names it, for fx_graph_check_init_groups */
 } fx_init_group;
 
 struct fx_graph {
@@ -189,6 +190,8 @@ fx_status fx_attr_parse_default(fx_context *ctx, const fx_attr_spec *spec, fx_at
 void fx_registry_init(fx_registry *reg);
 void fx_registry_free(fx_registry *reg);
 /* builtin registration (core/ops/builtin_ops.c, backends/cpu/cpu_kernels.c) */
+/* init.c: checks an initialiser spec without drawing anything. */
+fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);

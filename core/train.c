@@ -110,6 +110,33 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
     return FX_OK;
 }
 
+/* After planning: the data set's labels must fit every softmax
+ * cross-entropy that reads them, or the first batch holding a label past
+ * the logits' width would fail mid-run (after an epoch of work, maybe). */
+static fx_status check_classes(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
+                               const char *which)
+{
+    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    int classes = fx_dataset_classes(ds);
+    for (int n = 0; lab >= 0 && n < g->n_nodes; n++) {
+        const fx_node *node = &g->nodes[n];
+        if (strcmp(node->op->name, "softmax_cross_entropy") != 0 || node->n_in < 2 || node->in[1] != lab)
+            continue;
+        const fx_value *logits = &g->values[node->in[0]];
+        const fx_tensor *t = fx_graph_value(g, logits->name);
+        if (!t || t->shape.ndim != 2 || t->shape.dim[1] >= classes)
+            continue;
+        const char *layer = logits->producer >= 0 ? g->nodes[logits->producer].name : logits->name;
+        return fx_fail(ctx, FX_ERR_SHAPE,
+                       "%s: the %s data (data.%s) has %d classes (labels 0 to %d), but loss '%s' reads logits "
+                       "'%s' of only %lld classes; set out_features of layer '%s' to %d (or give data with "
+                       "fewer classes)",
+                       cfg->path, which, which, classes, classes - 1,
+                       node->name, logits->name, (long long)t->shape.dim[1], layer, classes);
+    }
+    return FX_OK;
+}
+
 /* The graph input fed with the loader's landmarks (data.landmarks, default
  * "landmarks") when the graph declares it: per example f32 [P, 2], P the
  * data set's point count; without landmarks in the data set it gets NaN
@@ -175,6 +202,24 @@ static int64_t count_correct(const float *logits, const int32_t *labels, int cou
         correct += best == labels[b];
     }
     return correct;
+}
+
+/* A non-finite loss while evaluating (trained weights holding NaN/Inf, or
+ * such data) is an error naming the examples and the first bad term, as
+ * in training: a mean of NaN printed as a result would hide it. */
+static fx_status nonfinite_eval_loss(fx_context *ctx, fx_graph *g, int64_t first, int count, float total)
+{
+    int bad = -1;
+    for (int l = 0; l < g->n_losses && bad < 0; l++) {
+        float v = 0;
+        if (fx_graph_loss_value(g, l, &v) == FX_OK && !isfinite(v))
+            bad = l;
+    }
+    return fx_fail(ctx, FX_ERR_INVALID,
+                   "evaluating examples %lld to %lld: the loss is %f%s%s%s; the weights or the data hold NaN/Inf "
+                   "(retrain from an earlier checkpoint, or check the data)",
+                   (long long)first, (long long)(first + count - 1), total, bad >= 0 ? " (loss term '" : "",
+                   bad >= 0 ? fx_graph_loss_name(g, bad) : "", bad >= 0 ? "' is not finite)" : "");
 }
 
 /* Runs the graph forward over a whole data set (centre crops, no
@@ -247,13 +292,17 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         if (st != FX_OK)
             break;
         correct += count_correct(sbuf, lbuf, count, classes);
-        res->examples += count;
-        if (count == batch && g->n_losses) {
-            float total;
+        if (g->n_losses) {
+            float total = 0;
             st = fx_graph_loss_total(g, &total);
-            loss_sum += total;
-            full_batches++;
+            if (st == FX_OK && !isfinite(total))
+                st = nonfinite_eval_loss(ctx, g, res->examples, count, total);
+            if (st == FX_OK && count == batch) {
+                loss_sum += total;
+                full_batches++;
+            }
         }
+        res->examples += count;
     }
     fx_graph_set_training(g, 1);
     free(lf.buf);
@@ -424,6 +473,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK)
         st = fx_graph_plan(g, local_batch, FX_MODE_TRAIN, opt->backend);
     if (st == FX_OK)
+        st = check_classes(ctx, g, cfg, train_ds, "train");
+    if (st == FX_OK && test_ds)
+        st = check_classes(ctx, g, cfg, test_ds, "test");
+    if (st == FX_OK)
         st = fx_optimizer_create(g, tc, &optimizer);
     if (st == FX_OK && fx_graph_fallback_count(g) > 0) {
         log_say(log, "note: %d layer%s without a kernel on %s run on the fallback backend:", fx_graph_fallback_count(g),
@@ -450,6 +503,21 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                          cfg->path, ckpt, strerror(errno));
         else
             st = fx_checkpoint_load(ctx, ckpt, g, optimizer, &meta);
+        /* The step counter counts batches of the checkpoint's run, and the
+         * data order follows its seed: continuing with another batch or
+         * seed would silently train on a different schedule. */
+        if (st == FX_OK && meta.seed != tc->seed)
+            st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' was written by a run with seed %llu, but this run "
+                         "has seed %llu: the resumed run would not continue that run's data order; resume with "
+                         "--seed %llu (or set train.seed), or train afresh without --resume",
+                         cfg->path, ckpt, (unsigned long long)meta.seed, (unsigned long long)tc->seed,
+                         (unsigned long long)meta.seed);
+        if (st == FX_OK && meta.batch != 0 && meta.batch != tc->batch)
+            st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' was written by a run with train.batch %lld, but "
+                         "this run has batch %d: its step %lld counts batches of %lld; resume with --batch %lld "
+                         "(or set train.batch), or train afresh without --resume",
+                         cfg->path, ckpt, (long long)meta.batch, tc->batch, (long long)meta.step,
+                         (long long)meta.batch, (long long)meta.batch);
         if (st == FX_OK)
             log_say(log, "resumed from %s: epoch %lld, step %lld\n", ckpt, (long long)meta.epoch, (long long)meta.step);
     }
@@ -499,6 +567,15 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     memset(&meter, 0, sizeof meter);
     if (st == FX_OK && metrics)
         st = fx_train_meter_init(ctx, g, cfg->data.label_input, &meter);
+    /* A resumed step must lie in its epoch: epoch e covers steps
+     * e*per_epoch .. (e+1)*per_epoch. Otherwise the data set changed size
+     * since (or the batch, in a checkpoint that does not record it). */
+    if (st == FX_OK && opt->resume && (meta.step < meta.epoch * per_epoch || meta.step > (meta.epoch + 1) * per_epoch))
+        st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' is at step %lld of epoch %lld, but an epoch of this "
+                     "run has %lld steps (steps %lld to %lld): the training set or train.batch differs from the run "
+                     "that wrote it; resume with that run's data and batch, or train afresh without --resume",
+                     cfg->path, ckpt, (long long)meta.step, (long long)meta.epoch + 1, (long long)per_epoch,
+                     (long long)(meta.epoch * per_epoch), (long long)((meta.epoch + 1) * per_epoch));
     int64_t total_steps = (int64_t)epochs * per_epoch;
     if (max_steps > 0 && max_steps < total_steps)
         total_steps = max_steps;
@@ -622,7 +699,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 t_window = fx_now_seconds();
             }
             if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
-                fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
+                fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed, .batch = tc->batch };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_dp_average_state(dp); /* every rank: a collective */
                 if (st == FX_OK && rank == 0)
@@ -639,7 +716,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             /* A graceful stop: the step is done; save it and leave. */
             if (ckpt[0]) {
                 int done_epoch = step >= (epoch + 1) * per_epoch;
-                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
+                                         .batch = tc->batch };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
@@ -681,7 +759,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (st != FX_OK)
             break;
         if (ckpt[0]) {
-            fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+            fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
+                                     .batch = tc->batch };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
             if (rank == 0)
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
@@ -741,6 +820,8 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
         st = check_inputs(ctx, g, cfg, ds, "evaluation");
     if (st == FX_OK && !g->planned)
         st = fx_graph_plan(g, cfg->train.batch, FX_MODE_TRAIN, opt->backend);
+    if (st == FX_OK)
+        st = check_classes(ctx, g, cfg, ds, src == &cfg->data.test ? "test" : "train");
     if (st == FX_OK && cfg->train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);

@@ -1331,6 +1331,7 @@ static fx_status build_graph(loader *L, const fx_yaml_node *root)
     TRY(read_layers(L, fx_yaml_get(root, "layers")));
     TRY(read_losses(L, fx_yaml_get(root, "losses")));
     TRY(check_config_names(L, root));
+    TRY(fx_graph_check_init_groups(L->g));
     return fx_graph_check(L->g);
 }
 

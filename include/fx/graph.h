@@ -80,6 +80,10 @@ fx_status fx_graph_add_loss(fx_graph *g, const char *node_name, float weight, fx
 /* Default initialiser for params whose spec has init_group `group`
  * ("conv", "linear", "bn"): graph-level `params: {init: {conv: ...}}`. */
 fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *init, fx_srcpos pos);
+/* After the layers are added: every group set above must be the group of
+ * some parameter of the graph (a misspelt `lineaR:` would otherwise change
+ * nothing); the error names the group's position and the groups in use. */
+fx_status fx_graph_check_init_groups(fx_graph *g);
 
 /* Checks names, op attributes and shapes for batch size 1 without
  * allocating. Called by the loader; errors carry YAML positions. */

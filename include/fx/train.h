@@ -39,6 +39,7 @@ typedef struct fx_checkpoint_meta {
     int64_t step;       /* completed steps */
     uint64_t seed;
     char graph_name[FX_NAME_MAX];
+    int64_t batch;      /* the run's global train.batch; 0 = not recorded (older files, `fxrun init`) */
 } fx_checkpoint_meta;
 
 fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
