@@ -1,6 +1,6 @@
 #!/bin/sh
-# bench/paper_net.sh - one training step of the paper's network (DESIGN.md
-# §3) in fx (`fxrun bench configs/interpret-fr*.yaml`) and in PyTorch
+# bench/paper_net.sh - one training step of the paper's network
+# (configs/interpret-fr/blocks.yaml, losses in docs/losses.md) in fx (`fxrun bench configs/interpret-fr*.yaml`) and in PyTorch
 # (bench/paper_net_torch.py, the same network and losses), side by side in
 # one run: for each loss (base, sad, full) and batch, the two run
 # alternately ROUNDS times; it prints the medians of the per-round medians

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench/paper_net_torch.py - the PyTorch peer of `fxrun bench
-configs/interpret-fr*.yaml`: the paper's network (DESIGN.md §3,
-configs/interpret-fr/blocks.yaml) written as a user would write it in
+configs/interpret-fr*.yaml`: the paper's network (configs/interpret-fr/blocks.yaml,
+docs/losses.md) written as a user would write it in
 PyTorch, one training step (forward, backward, Adam update) on random
 data, timed; prints the median ms/step.
 

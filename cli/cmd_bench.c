@@ -45,7 +45,7 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         rc = cli_error(ctx);
     if (rc == 0)
         cli_note_fallback(g);
-    /* Seeded data: normal images, labels in [0, classes) of the first loss's scores. */
+    /* Seeded data: normal images, labels in [0, classes) of train.predict's scores. */
     fx_rng rng;
     fx_rng_seed(&rng, cfg.train.seed);
     int classes = 2;

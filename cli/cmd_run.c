@@ -3,6 +3,7 @@
  * Feeds name graph inputs or parameters ("c1.weight"); the batch size is
  * the first dimension of the fed inputs. */
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,14 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
     const char *batch_from = NULL;
     /* Read every feed first: a bad file fails before any work. */
     for (int i = 0; i < o->n_feed && rc == 0; i++) {
-        if (fx_npy_read(ctx, o->feed[i].path, &arrays[i]) != FX_OK) {
+        /* The dtype wanted: the input's, or float32 for a parameter. */
+        int in;
+        fx_dtype dtype = is_input(g, o->feed[i].name, &in) ? fx_graph_input_dtype(g, in) : FX_F32;
+        if (fx_npy_read_as(ctx, o->feed[i].path, dtype, &arrays[i]) != FX_OK) {
+            fx_fail_prefix(ctx, FX_ERR_INVALID, "--feed %s", o->feed[i].name);
             rc = cli_error(ctx);
             break;
         }
-        int in;
         if (is_input(g, o->feed[i].name, &in)) {
             fx_shape per = fx_graph_input_shape(g, in);
             const fx_shape *s = &arrays[i].shape;
@@ -62,12 +66,6 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
                 fprintf(stderr, "fxrun: --feed %s: %s has shape %s, but input '%s' is [batch] + %s\n",
                         o->feed[i].name, o->feed[i].path, fx_shape_str(s, a, sizeof a), o->feed[i].name,
                         fx_shape_str(&want, b, sizeof b));
-                rc = 1;
-                break;
-            }
-            if (arrays[i].dtype != fx_graph_input_dtype(g, in)) {
-                fprintf(stderr, "fxrun: --feed %s: %s holds %s but the input is %s\n", o->feed[i].name,
-                        o->feed[i].path, fx_dtype_name(arrays[i].dtype), fx_dtype_name(fx_graph_input_dtype(g, in)));
                 rc = 1;
                 break;
             }
@@ -172,6 +170,20 @@ int cli_cmd_run_feeds(fx_context *ctx, const cli_options *o, int inference)
                 rc = cli_error(ctx);
             free(a.data);
         }
+    }
+    /* A non-finite loss is an error, as in training (the fetched arrays are
+     * written first: they are what one looks at to find where it starts).
+     * Losses this plan does not compute (infer without labels) are skipped. */
+    for (int l = 0; rc == 0 && l < fx_graph_loss_count(g); l++) {
+        float v = 0;
+        if (fx_graph_loss_value(g, l, &v) != FX_OK) {
+            fx_context_clear_error(ctx);
+            continue;
+        }
+        if (!isfinite(v))
+            rc = fail("loss term '%s' is %f: the inputs or the weights hold NaN/Inf, or the values overflow; "
+                      "fetch intermediate values (--fetch NAME=FILE.npy) to see where it starts",
+                      fx_graph_loss_name(g, l), v);
     }
     if (rc == 0 && fx_graph_loss_count(g) > 0 && o->verbose > 0) {
         for (int l = 0; l < fx_graph_loss_count(g); l++) {

@@ -47,7 +47,8 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
     ro.resume = o->resume;
     ro.metrics_path = o->metrics;
     ro.progress = o->progress;
-    ro.log = o->verbose > 0 ? stdout : fopen("/dev/null", "w");
+    ro.log = stdout;
+    ro.quiet = o->verbose <= 0; /* -q */
     ro.comm = o->rt->comm;
     int rank0 = fx_comm_rank(o->rt->comm) == 0; /* rank 0 alone reports (docs/scaling.md) */
     int rc = 0;
@@ -77,8 +78,6 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
         print_layer_profile(g);
     if (rc == 0 && rank0 && cfg.train.checkpoint[0] && o->verbose > 0)
         printf("checkpoint: %s\n", cfg.train.checkpoint);
-    if (ro.log && ro.log != stdout)
-        fclose(ro.log);
     fx_graph_destroy(g);
     return rc;
 }

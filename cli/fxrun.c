@@ -153,6 +153,14 @@ static int parse_binding(const char *arg, cli_binding *list, int *n, const char 
         fprintf(stderr, "fxrun: too many %s options (at most %d)\n", flag, CLI_MAX_TENSORS);
         return 1;
     }
+    /* Two feeds of one name: which would win is an accident of order, so
+     * neither does. */
+    for (int i = 0; !strcmp(flag, "--feed") && i < *n; i++)
+        if (strlen(list[i].name) == (size_t)(eq - arg) && !strncmp(list[i].name, arg, (size_t)(eq - arg))) {
+            fprintf(stderr, "fxrun: --feed %s is given twice ('%s' and '%s'); give each name once\n", list[i].name,
+                    list[i].path, eq + 1);
+            return 1;
+        }
     char *name = strndup(arg, (size_t)(eq - arg));
     if (!name) {
         fprintf(stderr, "fxrun: out of memory\n");

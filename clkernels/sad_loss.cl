@@ -533,7 +533,7 @@ __kernel void sadd_gram_rows(__global const float *m, uint mo, __global const in
 
 /* Grid: dim 0 = channel blocks, dim 1 = images. For the block's SADD_CB
  * columns of image b: Q^T = M^T P, row p the sum over the channels j
- * non-zero at p (in order; sadd_columns' lists) of m_jp P[j, :] (into qt,
+ * non-zero at p (in order; the lists sadd_gram_rows wrote) of m_jp P[j, :] (into qt,
  * T's place), A Q^T into y (S^T's place), and A of that added into dm,
  * transposed on the way (the block's rows of dm, a position at a time). */
 __kernel void sadd_apply(__global const int *ccnt, uint cco, __global const int *cch, uint ccho,

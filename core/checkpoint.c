@@ -174,8 +174,9 @@ static void writer_put_string(ckpt_writer *w, const char *s)
 static uint64_t ckpt_header_size(const char *opt_name, const char *graph_name)
 {
     /* prefix, epoch, step, seed, optimiser steps, u32 optimiser state
-     * count, then two u16-prefixed strings */
-    return CKPT_PREFIX_LEN + 4 * 8 + 4 + 2 + strlen(opt_name) + 2 + strlen(graph_name);
+     * count, two u16-prefixed strings, then the batch (added later: a
+     * reader finds it only when the header size leaves room for it) */
+    return CKPT_PREFIX_LEN + 4 * 8 + 4 + 2 + strlen(opt_name) + 2 + strlen(graph_name) + 8;
 }
 
 static uint64_t ckpt_entry_size(const ckpt_entry *e)
@@ -273,6 +274,7 @@ fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_
     writer_put_le(&w, (uint64_t)n_states, 4);
     writer_put_string(&w, opt_name);
     writer_put_string(&w, graph_name);
+    writer_put_le(&w, (uint64_t)(meta ? meta->batch : 0), 8);
     writer_put_le(&w, (uint64_t)n_entries, 4);
     for (int i = 0; i < n_entries && !w.err && st == FX_OK; i++) {
         const fx_tensor *t = entries[i].tensor;
@@ -405,7 +407,7 @@ static fx_status ckpt_verify(fx_context *ctx, const char *path, const unsigned c
 }
 
 typedef struct ckpt_contents {
-    int64_t epoch, step, opt_steps;
+    int64_t epoch, step, opt_steps, batch;
     uint64_t seed;
     uint32_t n_states;
     const char *opt_name, *graph_name;
@@ -433,6 +435,18 @@ static fx_status ckpt_parse(fx_context *ctx, const char *path, const unsigned ch
     c->graph_name = (const char *)reader_bytes(&r, c->graph_name_len);
     if (r.bad || header_size < r.pos || header_size > r.end)
         return fx_fail(ctx, FX_ERR_CORRUPT, "checkpoint '%s': malformed header", path);
+    if (header_size >= r.pos + 8)
+        c->batch = (int64_t)reader_le(&r, 8);
+    /* Counters come from the file (a valid CRC proves nothing about the
+     * writer): far below these limits, any real run; beyond them, step
+     * arithmetic would overflow. */
+    const int64_t limit = (int64_t)1 << 48;
+    if (c->epoch < 0 || c->epoch > limit || c->step < 0 || c->step > limit || c->opt_steps < -1 ||
+        c->opt_steps > limit || c->batch < 0 || c->batch > limit)
+        return fx_fail(ctx, FX_ERR_CORRUPT, "checkpoint '%s': impossible counters (epoch %lld, step %lld, optimiser "
+                       "steps %lld, batch %lld; each must lie in 0..2^48): the file was not written by fx; use "
+                       "another checkpoint", path, (long long)c->epoch, (long long)c->step,
+                       (long long)c->opt_steps, (long long)c->batch);
     r.pos = (size_t)header_size; /* skip header fields a later minor revision may add */
     c->n_records = (uint32_t)reader_le(&r, 4);
     if (r.bad || c->n_records > (r.end - r.pos) / 12 || c->n_states > c->n_records)
@@ -633,6 +647,7 @@ fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_
             meta->epoch = c.epoch;
             meta->step = c.step;
             meta->seed = c.seed;
+            meta->batch = c.batch;
             size_t n = c.graph_name_len < FX_NAME_MAX - 1 ? c.graph_name_len : FX_NAME_MAX - 1;
             memcpy(meta->graph_name, c.graph_name, n);
             meta->graph_name[n] = '\0';

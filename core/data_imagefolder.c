@@ -315,7 +315,10 @@ fx_status fx_data_imagefolder_open(fx_context *ctx, const fx_data_source *src, c
     size_t bytes = (size_t)ds->n * fx_dataset_example_bytes(ds);
     /* With a box and no resize every image yields box-sized pixels. */
     int same_size_needed = cfg->resize == 0 && cfg->box[2] == 0;
-    if (bytes > fx_dataset_cache_limit()) {
+    size_t cache_limit = 0;
+    if ((st = fx_dataset_cache_limit(ctx, &cache_limit)) != FX_OK)
+        return st;
+    if (bytes > cache_limit) {
         ds->resize_on_load = !same_size_needed;
         return FX_OK; /* lazy: the loader decodes each example when needed */
     }

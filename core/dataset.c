@@ -4,6 +4,7 @@
  * both readers (channel conversion, HWC -> CHW, resize). */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,23 @@
 #include "core/dataset.h"
 #include "core/image_resize.h"
 
-size_t fx_dataset_cache_limit(void)
+/* FX_DATA_CACHE_MB: whole MiB, 0 (always decode lazily) up to 2^24 (16
+ * TiB); anything else ("abc", "-5", "1e3", "4G") is an error rather than
+ * the default, so a typo does not quietly cache 4 GiB. */
+fx_status fx_dataset_cache_limit(fx_context *ctx, size_t *bytes)
 {
+    *bytes = (size_t)FX_DATA_CACHE_MB_DEFAULT << 20;
     const char *env = getenv("FX_DATA_CACHE_MB");
-    if (env && *env) {
-        char *end;
-        errno = 0;
-        unsigned long long mb = strtoull(env, &end, 10);
-        if (errno == 0 && *end == '\0')
-            return mb > (SIZE_MAX >> 20) ? SIZE_MAX : (size_t)mb << 20;
-    }
-    return (size_t)FX_DATA_CACHE_MB_DEFAULT << 20;
+    if (!env || !*env)
+        return FX_OK;
+    size_t digits = strspn(env, "0123456789");
+    if (digits == 0 || env[digits] != '\0' || digits > 8 || strtoull(env, NULL, 10) > ((uint64_t)1 << 24))
+        return fx_fail(ctx, FX_ERR_INVALID, "FX_DATA_CACHE_MB='%.40s' in the environment: expected a whole number "
+                       "of MiB from 0 (decode every image when used) to 16777216; unset it for the default %d",
+                       env, FX_DATA_CACHE_MB_DEFAULT);
+    uint64_t mb = strtoull(env, NULL, 10);
+    *bytes = mb > (SIZE_MAX >> 20) ? SIZE_MAX : (size_t)mb << 20;
+    return FX_OK;
 }
 
 static fx_status resize_failed(const fx_image_u8 *img, char *err, size_t err_size)
@@ -202,6 +209,10 @@ fx_status fx_dataset_open(fx_context *ctx, const fx_data_source *src, const fx_d
         return fx_fail(ctx, FX_ERR_INVALID, "fx_dataset_open: source and config are required");
     if (cfg->channels != 0 && cfg->channels != 1 && cfg->channels != 3)
         return fx_fail(ctx, FX_ERR_INVALID, "data.channels is %d; use 1 (grey) or 3 (RGB)", cfg->channels);
+    size_t cache_limit = 0; /* checked here for every kind of source: a bad value is never ignored */
+    fx_status cache_st = fx_dataset_cache_limit(ctx, &cache_limit);
+    if (cache_st != FX_OK)
+        return cache_st;
     if (cfg->resize < 0 || cfg->resize > 4096)
         return fx_fail(ctx, FX_ERR_INVALID, "data.resize is %d; use 0 (keep) or a size up to 4096",
                        cfg->resize);

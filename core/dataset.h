@@ -77,8 +77,9 @@ fx_status fx_data_split_classes(fx_context *ctx, const char *root, char *const *
 fx_status fx_dataset_prepare_image(fx_image_u8 *img, int channels, int out_h, int out_w, uint8_t *dst,
                                    char *err, size_t err_size);
 
-/* The cache limit in bytes (FX_DATA_CACHE_MB, MiB; default 4096). */
-size_t fx_dataset_cache_limit(void);
+/* The cache limit in bytes (FX_DATA_CACHE_MB, MiB; default 4096); a value
+ * that is not a whole number in range is an error. */
+fx_status fx_dataset_cache_limit(fx_context *ctx, size_t *bytes);
 
 /* Readers: fill ds (already zeroed, kind set) or fail with a message on
  * ctx. On failure the caller frees ds with fx_dataset_close. */

@@ -32,6 +32,8 @@ void fx_graph_release_plan(fx_graph *g)
         free_tensor(&v->mirror_grad);
         if (v->auto_keep) /* the next plan decides its outputs afresh */
             v->keep = v->auto_keep = 0;
+        free(v->seed); /* sized for this plan's batch */
+        v->seed = NULL;
     }
     for (int i = 0; i < g->n_nodes; i++)
         for (int a = 0; a < FX_MAX_AUX; a++)
@@ -569,6 +571,15 @@ void fx_graph_node_time(const fx_graph *g, int node, double *forward_ms, double 
     *backward_ms = node >= 0 && node < g->n_nodes ? 1e3 * g->nodes[node].time_bwd : 0;
 }
 
+/* 1 when input i of node is a value an earlier input already reads. */
+static int read_earlier(const fx_node *node, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (node->in[j] == node->in[i])
+            return 1;
+    return 0;
+}
+
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
     fx_node *node = &g->nodes[n];
@@ -577,14 +588,14 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     for (int i = 0; i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
         int away = v->home && v->home != node->backend;
-        if (away && !backward) {
+        if (away && !backward && !read_earlier(node, i)) {
             fx_status cst = copy_across(g->ctx, &v->mirror, &v->tensor, 0);
             if (cst != FX_OK)
                 return cst;
         }
         in[i] = away ? &v->mirror : &v->tensor;
         gin[i] = v->needs_grad && v->grad.buffer ? (away ? &v->mirror_grad : &v->grad) : NULL;
-        if (away && gin[i] && backward) {
+        if (away && gin[i] && backward && !read_earlier(node, i)) {
             fx_status cst = fx_tensor_zero(gin[i]);
             if (cst != FX_OK)
                 return cst;
@@ -634,10 +645,12 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     }
     if (st != FX_OK && !g->ctx->has_error)
         fx_node_fail(g->ctx, node, st, "%s kernel failed", backward ? "backward" : "forward");
-    /* Gradients computed on a mirror go home. */
+    /* Gradients computed on a mirror go home, once per value: a node that
+     * reads a value twice (mul(a, a)) has both inputs' terms in the one
+     * mirror gradient already. */
     for (int i = 0; backward && st == FX_OK && i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
-        if (gin[i] && gin[i] == &v->mirror_grad)
+        if (gin[i] && gin[i] == &v->mirror_grad && !read_earlier(node, i))
             st = copy_across(g->ctx, &v->grad, &v->mirror_grad, 1);
     }
     return st;
@@ -665,6 +678,8 @@ fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host)
         return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' has no value named '%s'", g->name, name);
     if (!g->planned || g->mode != FX_MODE_TRAIN)
         return fx_fail(g->ctx, FX_ERR_INVALID, "gradients need a graph planned for training");
+    if (!v->grad.buffer)
+        return FX_OK; /* nothing learnable depends on it: the seed has nowhere to go */
     size_t n = (size_t)fx_shape_numel(&v->shape);
     if (!v->seed) {
         v->seed = fx_calloc(g->ctx, n, sizeof(float), "a seeded gradient");
@@ -731,8 +746,11 @@ fx_status fx_graph_backward(fx_graph *g)
     }
     for (int i = 0; i < g->n_values && st == FX_OK; i++) {
         fx_value *v = &g->values[i];
-        if (!v->grad.buffer)
-            continue; /* depends on nothing learnable */
+        if (!v->grad.buffer) { /* depends on nothing learnable */
+            free(v->seed);
+            v->seed = NULL;
+            continue;
+        }
         if ((value_loss(g, i) >= 0 || v->seed) && v->producer >= 0)
             active[v->producer] = 1;
         if (!v->grad_pooled || v->grad_open == g->n_nodes)

@@ -28,7 +28,8 @@ fx_status fx_extract_default_feature(fx_context *ctx, fx_graph *g, const fx_conf
     const char *pred = fx_train_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID,
-                       "%s: the graph names no classifier (no train.predict, no loss); pass --feature NAME",
+                       "%s: the graph names no classifier (no train.predict, no softmax_cross_entropy loss); pass "
+                       "--feature NAME",
                        cfg->path);
     int v = fx_graph_find_value(g, pred);
     if (v < 0 || g->values[v].producer < 0)

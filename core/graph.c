@@ -422,6 +422,14 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
         }
         if (st != FX_OK)
             g->n_params = first_param;
+        char who[FX_NAME_MAX + 32];
+        snprintf(who, sizeof who, "layer '%s': init", name);
+        if (st == FX_OK && desc->init && desc->init[0] && fx_init_check(ctx, desc->init, who) != FX_OK) {
+            char where[1100];
+            fx_srcpos_str(pos, where, sizeof where);
+            st = where[0] ? fx_fail_prefix(ctx, FX_ERR_INVALID, "%s", where) : FX_ERR_INVALID;
+            g->n_params = first_param;
+        }
         if (desc->init && desc->init[0])
             snprintf(node->init, sizeof node->init, "%s", desc->init);
     }
@@ -468,9 +476,54 @@ fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *in
         }
     if (g->n_init_groups >= 16)
         return fail_at(g, pos, FX_ERR_INVALID, "too many initialiser groups");
+    char what[64];
+    snprintf(what, sizeof what, "params.init.%s", group);
+    if (fx_init_check(g->ctx, init, what) != FX_OK) {
+        char where[1100];
+        fx_srcpos_str(pos, where, sizeof where);
+        return where[0] ? fx_fail_prefix(g->ctx, FX_ERR_INVALID, "%s", where) : FX_ERR_INVALID;
+    }
     snprintf(g->init_groups[g->n_init_groups].group, 32, "%s", group);
     snprintf(g->init_groups[g->n_init_groups].init, 64, "%s", init);
+    g->init_groups[g->n_init_groups].pos = pos;
     g->n_init_groups++;
+    return FX_OK;
+}
+
+fx_status fx_graph_check_init_groups(fx_graph *g)
+{
+    for (int i = 0; i < g->n_init_groups; i++) {
+        const char *group = g->init_groups[i].group;
+        const char *used[16];
+        int n_used = 0, found = 0;
+        for (int n = 0; n < g->n_nodes && !found; n++) {
+            const fx_op_def *op = g->nodes[n].op;
+            for (int k = 0; k < op->n_params && !found; k++) {
+                const char *ig = op->params[k].init_group;
+                if (!ig)
+                    continue;
+                found = !strcmp(ig, group);
+                int seen = 0;
+                for (int u = 0; u < n_used; u++)
+                    seen |= !strcmp(used[u], ig);
+                if (!seen && n_used < 16)
+                    used[n_used++] = ig;
+            }
+        }
+        if (found)
+            continue;
+        char list[256] = "";
+        size_t len = 0;
+        for (int u = 0; u < n_used && len < sizeof list; u++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", u ? ", " : "", used[u]);
+        const char *close = n_used ? fx_yaml_closest(group, used, n_used) : NULL;
+        return fail_at(g, g->init_groups[i].pos, FX_ERR_INVALID,
+                       "params.init: group '%s' matches no parameter of this graph, so it would change nothing; "
+                       "%s%s%s%s%s",
+                       group, n_used ? "the groups this graph's layers use: " : "no layer of this graph has an "
+                       "initialiser group", list, close ? " (did you mean '" : "", close ? close : "",
+                       close ? "'?)" : "");
+    }
     return FX_OK;
 }
 

@@ -9,16 +9,22 @@
 #include <string.h>
 #include "core/internal.h"
 
-fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
-                       const char *param_name)
-{
-    int64_t n = fx_shape_numel(shape);
-    int64_t receptive = 1;
-    for (int i = 2; i < shape->ndim; i++)
-        receptive *= shape->dim[i];
-    double fan_in = shape->ndim >= 2 ? (double)shape->dim[1] * (double)receptive : (double)n;
-    double fan_out = shape->ndim >= 2 ? (double)shape->dim[0] * (double)receptive : (double)n;
+/* A parsed spec: which draw and its scale. Fan-based kinds get their scale
+ * from the shape in fx_init_fill. */
+typedef enum init_kind {
+    INIT_CONSTANT, INIT_NORMAL, INIT_UNIFORM, INIT_TRUNCATED, INIT_HE_NORMAL, INIT_HE_UNIFORM,
+    INIT_XAVIER_NORMAL, INIT_XAVIER_UNIFORM
+} init_kind;
 
+typedef struct init_spec {
+    init_kind kind;
+    double value; /* constant value, std or bound */
+} init_spec;
+
+/* who: what the spec belongs to, as messages name it ("parameter
+ * 'c1.weight'", "params.init.conv"). */
+static fx_status init_parse(fx_context *ctx, const char *spec, const char *param_name, init_spec *out)
+{
     char name[64];
     double arg = 0;
     int has_arg = 0;
@@ -28,49 +34,86 @@ fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape,
         char *end;
         arg = strtod(colon + 1, &end);
         if (*end || end == colon + 1 || !isfinite(arg))
-            return fx_fail(ctx, FX_ERR_INVALID, "parameter '%s': initialiser '%s' has a bad argument (expected a number after ':')",
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: initialiser '%s' has a bad argument (expected a number after ':')",
                            param_name, spec);
         has_arg = 1;
     } else {
         snprintf(name, sizeof name, "%s", spec);
     }
+    static const struct {
+        const char *name;
+        init_kind kind;
+        int takes_arg;     /* 0 none, 1 optional, 2 required */
+        double fallback;   /* the argument when none is given */
+    } kinds[] = {
+        { "zeros", INIT_CONSTANT, 0, 0 },          { "ones", INIT_CONSTANT, 0, 1 },
+        { "constant", INIT_CONSTANT, 2, 0 },       { "normal", INIT_NORMAL, 1, 0.01 },
+        { "uniform", INIT_UNIFORM, 1, 0.05 },      { "truncated_normal", INIT_TRUNCATED, 1, 0.02 },
+        { "he_normal", INIT_HE_NORMAL, 0, 0 },     { "he_uniform", INIT_HE_UNIFORM, 0, 0 },
+        { "xavier_normal", INIT_XAVIER_NORMAL, 0, 0 }, { "xavier_uniform", INIT_XAVIER_UNIFORM, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(name, kinds[i].name) != 0)
+            continue;
+        if (kinds[i].takes_arg == 2 && !has_arg)
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: 'constant' needs a value, e.g. constant:0.1", param_name);
+        if (kinds[i].takes_arg == 0 && has_arg)
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: initialiser '%s' takes no argument; write '%s'",
+                           param_name, spec, name);
+        /* A negative std or bound is a sign error (the draw would look the
+         * same, so it would pass unnoticed). */
+        if ((kinds[i].kind == INIT_NORMAL || kinds[i].kind == INIT_UNIFORM || kinds[i].kind == INIT_TRUNCATED) &&
+            has_arg && arg < 0)
+            return fx_fail(ctx, FX_ERR_INVALID, "%s: initialiser '%s': the %s must not be negative; "
+                           "write %s:%g", param_name, spec, kinds[i].kind == INIT_UNIFORM ? "bound" : "std", name,
+                           -arg);
+        out->kind = kinds[i].kind;
+        out->value = has_arg ? arg : kinds[i].fallback;
+        return FX_OK;
+    }
+    return fx_fail(ctx, FX_ERR_INVALID,
+                   "%s: unknown initialiser '%s' (use zeros, ones, constant:V, normal:STD, "
+                   "uniform:BOUND, truncated_normal:STD, he_normal, he_uniform, xavier_normal, xavier_uniform)",
+                   param_name, spec);
+}
 
-    if (!strcmp(name, "zeros") || !strcmp(name, "ones") || !strcmp(name, "constant")) {
-        float v = !strcmp(name, "ones") ? 1.0f : !strcmp(name, "zeros") ? 0.0f : (float)arg;
-        if (!strcmp(name, "constant") && !has_arg)
-            return fx_fail(ctx, FX_ERR_INVALID, "parameter '%s': 'constant' needs a value, e.g. constant:0.1", param_name);
+fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name)
+{
+    init_spec parsed = { INIT_CONSTANT, 0 };
+    return init_parse(ctx, spec, param_name, &parsed);
+}
+
+fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
+                       const char *param_name)
+{
+    init_spec parsed = { INIT_CONSTANT, 0 };
+    char who[FX_NAME_MAX * 2 + 16];
+    snprintf(who, sizeof who, "parameter '%s'", param_name);
+    fx_status st = init_parse(ctx, spec, who, &parsed);
+    if (st != FX_OK)
+        return st;
+    int64_t n = fx_shape_numel(shape);
+    int64_t receptive = 1;
+    for (int i = 2; i < shape->ndim; i++)
+        receptive *= shape->dim[i];
+    double fan_in = shape->ndim >= 2 ? (double)shape->dim[1] * (double)receptive : (double)n;
+    double fan_out = shape->ndim >= 2 ? (double)shape->dim[0] * (double)receptive : (double)n;
+
+    if (parsed.kind == INIT_CONSTANT) {
         for (int64_t i = 0; i < n; i++)
-            out[i] = v;
+            out[i] = (float)parsed.value;
         return FX_OK;
     }
     double std = 0, bound = 0;
     int kind = 0; /* 1 normal, 2 uniform, 3 truncated normal */
-    if (!strcmp(name, "normal")) {
-        kind = 1;
-        std = has_arg ? arg : 0.01;
-    } else if (!strcmp(name, "uniform")) {
-        kind = 2;
-        bound = has_arg ? arg : 0.05;
-    } else if (!strcmp(name, "truncated_normal")) {
-        kind = 3;
-        std = has_arg ? arg : 0.02;
-    } else if (!strcmp(name, "he_normal")) {
-        kind = 1;
-        std = sqrt(2.0 / fan_in);
-    } else if (!strcmp(name, "he_uniform")) {
-        kind = 2;
-        bound = sqrt(6.0 / fan_in);
-    } else if (!strcmp(name, "xavier_normal")) {
-        kind = 1;
-        std = sqrt(2.0 / (fan_in + fan_out));
-    } else if (!strcmp(name, "xavier_uniform")) {
-        kind = 2;
-        bound = sqrt(6.0 / (fan_in + fan_out));
-    } else {
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "parameter '%s': unknown initialiser '%s' (use zeros, ones, constant:V, normal:STD, "
-                       "uniform:BOUND, truncated_normal:STD, he_normal, he_uniform, xavier_normal, xavier_uniform)",
-                       param_name, spec);
+    switch (parsed.kind) {
+    case INIT_NORMAL: kind = 1; std = parsed.value; break;
+    case INIT_UNIFORM: kind = 2; bound = parsed.value; break;
+    case INIT_TRUNCATED: kind = 3; std = parsed.value; break;
+    case INIT_HE_NORMAL: kind = 1; std = sqrt(2.0 / fan_in); break;
+    case INIT_HE_UNIFORM: kind = 2; bound = sqrt(6.0 / fan_in); break;
+    case INIT_XAVIER_NORMAL: kind = 1; std = sqrt(2.0 / (fan_in + fan_out)); break;
+    default: kind = 2; bound = sqrt(6.0 / (fan_in + fan_out)); break;
     }
     for (int64_t i = 0; i < n; i++) {
         if (kind == 2) {

@@ -125,6 +125,7 @@ typedef struct fx_graph_loss {
 typedef struct fx_init_group {
     char group[32];
     char init[64];
+    fx_srcpos pos; /* where params.init names it, for fx_graph_check_init_groups */
 } fx_init_group;
 
 struct fx_graph {
@@ -174,6 +175,8 @@ fx_status fx_attr_parse_default(fx_context *ctx, const fx_attr_spec *spec, fx_at
 void fx_registry_init(fx_registry *reg);
 void fx_registry_free(fx_registry *reg);
 /* builtin registration (core/ops/builtin_ops.c, backends/cpu/cpu_kernels.c) */
+/* init.c: checks an initialiser spec without drawing anything. */
+fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
@@ -226,8 +229,9 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c: the value holding class scores
- * (train.predict, else the first loss's first input; NULL if none), and
+/* train.c, shared with extract.c and yaml_graph.c: the value holding class
+ * scores (train.predict, else the first input of the first
+ * softmax_cross_entropy loss; NULL if none), and
  * the check that a data set's images fit the graph's image input. */
 const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
 fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,

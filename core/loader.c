@@ -35,6 +35,9 @@
 #include "core/dataset.h"
 #include "fx/face.h"
 
+/* data.workers at most (the YAML reader refuses more with line:column). */
+#define FX_LOADER_MAX_WORKERS 64
+
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY };
 
 /* Streams of the per-example random numbers. */
@@ -229,6 +232,9 @@ static fx_status check_options(fx_context *ctx, const fx_dataset *ds, const fx_d
 {
     if (opt->batch <= 0)
         return fx_fail(ctx, FX_ERR_INVALID, "loader: batch size is %d; it must be at least 1", opt->batch);
+    if (cfg->workers > FX_LOADER_MAX_WORKERS)
+        return fx_fail(ctx, FX_ERR_INVALID, "data.workers is %d; use 1 to %d (more threads than that only "
+                       "contend for the cores)", cfg->workers, FX_LOADER_MAX_WORKERS);
     if (cfg->size < 0 || cfg->size > ds->height || cfg->size > ds->width)
         return fx_fail(ctx, FX_ERR_INVALID,
                        "%s: data.size %d does not fit the %dx%d images; use a size up to %d "
@@ -303,7 +309,7 @@ fx_status fx_loader_create(fx_context *ctx, fx_dataset *ds, const fx_data_config
         }
     }
 
-    int workers = cfg->workers < 1 ? 1 : cfg->workers > 64 ? 64 : cfg->workers;
+    int workers = cfg->workers < 1 ? 1 : cfg->workers; /* 0: a zeroed config, one thread */
     ld->n_slots = workers + 2;
     size_t example = (size_t)ld->channels * ld->out_h * ld->out_w;
     ld->order = fx_malloc(ctx, (size_t)(ld->n ? ld->n : 1) * sizeof(int64_t), "loader order");

@@ -297,7 +297,25 @@ static fx_status convert_data(fx_context *ctx, const char *path, npy_kind kind,
     return FX_OK;
 }
 
-fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out)
+/* The numpy name of each kind, for messages ("uint8 ('|u1')"). */
+static const char *kind_name(npy_kind k)
+{
+    static const char *const names[] = { "float32 ('<f4')", "float64 ('<f8')", "int32 ('<i4')",
+                                         "int64 ('<i8')",   "uint8 ('|u1')",   "bool ('|b1')" };
+    return names[k];
+}
+
+static fx_status npy_read(fx_context *ctx, const char *path, int want, fx_array *out);
+
+fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out) { return npy_read(ctx, path, -1, out); }
+
+fx_status fx_npy_read_as(fx_context *ctx, const char *path, fx_dtype want, fx_array *out)
+{
+    return npy_read(ctx, path, (int)want, out);
+}
+
+/* want: the fx dtype the caller needs, or -1 for any. */
+static fx_status npy_read(fx_context *ctx, const char *path, int want, fx_array *out)
 {
     fx_status st = FX_OK;
     unsigned char pre[12];
@@ -364,6 +382,13 @@ fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out)
     }
     if ((st = parse_header(ctx, path, header, header_len, &kind, &shape)) != FX_OK)
         goto done;
+    fx_dtype dtype = (kind == NPY_F4 || kind == NPY_F8) ? FX_F32 : FX_I32;
+    if (want >= 0 && dtype != (fx_dtype)want) {
+        st = fx_fail(ctx, FX_ERR_INVALID, "%s: the array holds %s, but %s is needed here; save it with "
+                     "a.astype(numpy.%s)", path, kind_name(kind), want == FX_F32 ? "float32" : "int32",
+                     want == FX_F32 ? "float32" : "int32");
+        goto done;
+    }
 
     /* numel and byte count, with overflow checks (a corrupt header can claim
      * anything). */
@@ -402,7 +427,7 @@ fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out)
     }
     if ((st = convert_data(ctx, path, kind, raw, numel, data)) != FX_OK)
         goto done;
-    out->dtype = (kind == NPY_F4 || kind == NPY_F8) ? FX_F32 : FX_I32;
+    out->dtype = dtype;
     out->shape = shape;
     out->data = data;
     data = NULL;

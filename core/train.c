@@ -4,6 +4,7 @@
  * checkpoints, and a test-set evaluation after every epoch. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +29,37 @@ static void format_duration(double s, char *buf, size_t size)
         snprintf(buf, size, "%.0fs", s);
 }
 
+/* The training log: printf to `log`, or nothing when it is NULL. */
+static void log_say(FILE *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_say(FILE *log, const char *fmt, ...)
+{
+    if (!log)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(log, fmt, ap);
+    va_end(ap);
+}
+
+static void log_flush(FILE *log)
+{
+    if (log)
+        fflush(log);
+}
+
 /* The value whose argmax is the prediction: train.predict, else the first
- * input of the first loss node. Shared with core/extract.c (internal.h). */
+ * input of the first softmax_cross_entropy loss (the class scores; other
+ * losses such as sad_loss read feature maps); NULL when there is none.
+ * The one place this default is decided: the YAML loader fills an absent
+ * train.predict from it, and training, evaluation and core/extract.c
+ * (internal.h) ask it when a config leaves train.predict empty. */
 const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
 {
     if (cfg->train.predict[0])
         return cfg->train.predict;
     for (int i = 0; i < g->n_losses; i++) {
         const fx_node *n = &g->nodes[g->losses[i].node];
-        if (n->n_in >= 1)
+        if (n->n_in >= 1 && strcmp(n->op->name, "softmax_cross_entropy") == 0)
             return g->values[n->in[0]].name;
     }
     return NULL;
@@ -84,6 +107,33 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
         if (g->inputs[i].value == lab && (g->inputs[i].dtype != FX_I32 || g->inputs[i].shape.ndim != 0))
             return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
                            cfg->path, cfg->data.label_input, cfg->data.label_input);
+    return FX_OK;
+}
+
+/* After planning: the data set's labels must fit every softmax
+ * cross-entropy that reads them, or the first batch holding a label past
+ * the logits' width would fail mid-run (after an epoch of work, maybe). */
+static fx_status check_classes(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
+                               const char *which)
+{
+    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    int classes = fx_dataset_classes(ds);
+    for (int n = 0; lab >= 0 && n < g->n_nodes; n++) {
+        const fx_node *node = &g->nodes[n];
+        if (strcmp(node->op->name, "softmax_cross_entropy") != 0 || node->n_in < 2 || node->in[1] != lab)
+            continue;
+        const fx_value *logits = &g->values[node->in[0]];
+        const fx_tensor *t = fx_graph_value(g, logits->name);
+        if (!t || t->shape.ndim != 2 || t->shape.dim[1] >= classes)
+            continue;
+        const char *layer = logits->producer >= 0 ? g->nodes[logits->producer].name : logits->name;
+        return fx_fail(ctx, FX_ERR_SHAPE,
+                       "%s: the %s data (data.%s) has %d classes (labels 0 to %d), but loss '%s' reads logits "
+                       "'%s' of only %lld classes; set out_features of layer '%s' to %d (or give data with "
+                       "fewer classes)",
+                       cfg->path, which, which, classes, classes - 1,
+                       node->name, logits->name, (long long)t->shape.dim[1], layer, classes);
+    }
     return FX_OK;
 }
 
@@ -152,6 +202,24 @@ static int64_t count_correct(const float *logits, const int32_t *labels, int cou
         correct += best == labels[b];
     }
     return correct;
+}
+
+/* A non-finite loss while evaluating (trained weights holding NaN/Inf, or
+ * such data) is an error naming the examples and the first bad term, as
+ * in training: a mean of NaN printed as a result would hide it. */
+static fx_status nonfinite_eval_loss(fx_context *ctx, fx_graph *g, int64_t first, int count, float total)
+{
+    int bad = -1;
+    for (int l = 0; l < g->n_losses && bad < 0; l++) {
+        float v = 0;
+        if (fx_graph_loss_value(g, l, &v) == FX_OK && !isfinite(v))
+            bad = l;
+    }
+    return fx_fail(ctx, FX_ERR_INVALID,
+                   "evaluating examples %lld to %lld: the loss is %f%s%s%s; the weights or the data hold NaN/Inf "
+                   "(retrain from an earlier checkpoint, or check the data)",
+                   (long long)first, (long long)(first + count - 1), total, bad >= 0 ? " (loss term '" : "",
+                   bad >= 0 ? fx_graph_loss_name(g, bad) : "", bad >= 0 ? "' is not finite)" : "");
 }
 
 /* Runs the graph forward over a whole data set (centre crops, no
@@ -224,13 +292,17 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         if (st != FX_OK)
             break;
         correct += count_correct(sbuf, lbuf, count, classes);
-        res->examples += count;
-        if (count == batch && g->n_losses) {
-            float total;
+        if (g->n_losses) {
+            float total = 0;
             st = fx_graph_loss_total(g, &total);
-            loss_sum += total;
-            full_batches++;
+            if (st == FX_OK && !isfinite(total))
+                st = nonfinite_eval_loss(ctx, g, res->examples, count, total);
+            if (st == FX_OK && count == batch) {
+                loss_sum += total;
+                full_batches++;
+            }
         }
+        res->examples += count;
     }
     fx_graph_set_training(g, 1);
     free(lf.buf);
@@ -358,7 +430,8 @@ static fx_status checkpoint_prepare(fx_context *ctx, const fx_config *cfg, const
 
 fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_run_options *opt)
 {
-    FILE *log = opt->log ? opt->log : stdout;
+    /* NULL: nothing is logged (quiet, or a rank other than 0). */
+    FILE *log = opt->quiet ? NULL : opt->log ? opt->log : stdout;
     /* Nonsense that would otherwise train silently (issue 10). */
     if (g->n_losses == 0)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: the graph has no losses: section, so there is nothing to train; "
@@ -369,9 +442,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     /* Data parallel: rank 0 alone logs, draws progress and writes the
      * metrics and checkpoints (docs/scaling.md). */
     const int rank = fx_comm_rank(opt->comm), ranks = fx_comm_size(opt->comm);
-    FILE *devnull = rank > 0 ? fopen("/dev/null", "w") : NULL;
-    if (devnull)
-        log = devnull;
+    if (rank > 0)
+        log = NULL;
     const int progress = opt->progress && rank == 0;
     fx_dp *dp = NULL;
     int local_batch = cfg->train.batch;
@@ -401,14 +473,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK)
         st = fx_graph_plan(g, local_batch, FX_MODE_TRAIN, opt->backend);
     if (st == FX_OK)
+        st = check_classes(ctx, g, cfg, train_ds, "train");
+    if (st == FX_OK && test_ds)
+        st = check_classes(ctx, g, cfg, test_ds, "test");
+    if (st == FX_OK)
         st = fx_optimizer_create(g, tc, &optimizer);
     if (st == FX_OK && fx_graph_fallback_count(g) > 0) {
-        fprintf(log, "note: %d layer%s without a kernel on %s run on the fallback backend:", fx_graph_fallback_count(g),
+        log_say(log, "note: %d layer%s without a kernel on %s run on the fallback backend:", fx_graph_fallback_count(g),
                 fx_graph_fallback_count(g) == 1 ? "" : "s", opt->backend ? opt->backend->name : "cpu");
         for (int n = 0; n < g->n_nodes; n++)
             if (g->nodes[n].backend != g->backend)
-                fprintf(log, " %s", g->nodes[n].name);
-        fprintf(log, "\n");
+                log_say(log, " %s", g->nodes[n].name);
+        log_say(log, "\n");
     }
 
     fx_checkpoint_meta meta;
@@ -427,8 +503,23 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                          cfg->path, ckpt, strerror(errno));
         else
             st = fx_checkpoint_load(ctx, ckpt, g, optimizer, &meta);
+        /* The step counter counts batches of the checkpoint's run, and the
+         * data order follows its seed: continuing with another batch or
+         * seed would silently train on a different schedule. */
+        if (st == FX_OK && meta.seed != tc->seed)
+            st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' was written by a run with seed %llu, but this run "
+                         "has seed %llu: the resumed run would not continue that run's data order; resume with "
+                         "--seed %llu (or set train.seed), or train afresh without --resume",
+                         cfg->path, ckpt, (unsigned long long)meta.seed, (unsigned long long)tc->seed,
+                         (unsigned long long)meta.seed);
+        if (st == FX_OK && meta.batch != 0 && meta.batch != tc->batch)
+            st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' was written by a run with train.batch %lld, but "
+                         "this run has batch %d: its step %lld counts batches of %lld; resume with --batch %lld "
+                         "(or set train.batch), or train afresh without --resume",
+                         cfg->path, ckpt, (long long)meta.batch, tc->batch, (long long)meta.step,
+                         (long long)meta.batch, (long long)meta.batch);
         if (st == FX_OK)
-            fprintf(log, "resumed from %s: epoch %lld, step %lld\n", ckpt, (long long)meta.epoch, (long long)meta.step);
+            log_say(log, "resumed from %s: epoch %lld, step %lld\n", ckpt, (long long)meta.epoch, (long long)meta.step);
     }
     if (st == FX_OK)
         st = fx_dp_start(dp);
@@ -455,7 +546,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         st = fx_fail(ctx, FX_ERR_SHAPE,
                      "%s: %s '%s' must be a computed [batch, classes] value (the class scores), but it is %s; "
                      "set train.predict to the logits",
-                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first loss's input", pred, sh);
+                     cfg->path, cfg->train.predict[0] ? "train.predict" : "the first softmax_cross_entropy's input", pred, sh);
     }
     int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
@@ -476,18 +567,27 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     memset(&meter, 0, sizeof meter);
     if (st == FX_OK && metrics)
         st = fx_train_meter_init(ctx, g, cfg->data.label_input, &meter);
+    /* A resumed step must lie in its epoch: epoch e covers steps
+     * e*per_epoch .. (e+1)*per_epoch. Otherwise the data set changed size
+     * since (or the batch, in a checkpoint that does not record it). */
+    if (st == FX_OK && opt->resume && (meta.step < meta.epoch * per_epoch || meta.step > (meta.epoch + 1) * per_epoch))
+        st = fx_fail(ctx, FX_ERR_INVALID, "%s: checkpoint '%s' is at step %lld of epoch %lld, but an epoch of this "
+                     "run has %lld steps (steps %lld to %lld): the training set or train.batch differs from the run "
+                     "that wrote it; resume with that run's data and batch, or train afresh without --resume",
+                     cfg->path, ckpt, (long long)meta.step, (long long)meta.epoch + 1, (long long)per_epoch,
+                     (long long)(meta.epoch * per_epoch), (long long)((meta.epoch + 1) * per_epoch));
     int64_t total_steps = (int64_t)epochs * per_epoch;
     if (max_steps > 0 && max_steps < total_steps)
         total_steps = max_steps;
     if (st == FX_OK) {
-        fprintf(log, "training '%s' on %s: %lld parameters, %lld examples, batch %d, %d epoch%s (%lld steps)\n",
+        log_say(log, "training '%s' on %s: %lld parameters, %lld examples, batch %d, %d epoch%s (%lld steps)\n",
                 g->name, opt->backend ? opt->backend->device_name : "cpu", (long long)fx_graph_param_numel(g),
                 (long long)fx_dataset_size(train_ds), tc->batch, epochs, epochs == 1 ? "" : "s",
                 (long long)total_steps);
         if (ranks > 1)
-            fprintf(log, "data parallel over %d ranks (%s): %d examples per rank per step, %s batch statistics\n",
+            log_say(log, "data parallel over %d ranks (%s): %d examples per rank per step, %s batch statistics\n",
                     ranks, fx_comm_name(opt->comm), local_batch, tc->sync_bn ? "global (train.sync_bn)" : "per-rank");
-        fflush(log);
+        log_flush(log);
     }
     int64_t step = meta.step;
     if (st == FX_OK) {
@@ -599,7 +699,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 t_window = fx_now_seconds();
             }
             if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
-                fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed };
+                fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed, .batch = tc->batch };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_dp_average_state(dp); /* every rank: a collective */
                 if (st == FX_OK && rank == 0)
@@ -616,7 +716,8 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             /* A graceful stop: the step is done; save it and leave. */
             if (ckpt[0]) {
                 int done_epoch = step >= (epoch + 1) * per_epoch;
-                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+                fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
+                                         .batch = tc->batch };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
@@ -635,13 +736,13 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (st != FX_OK)
             break;
         double elapsed = fx_now_seconds() - t_start;
-        fprintf(log, "epoch %lld/%d: train loss %.4f, train accuracy %.2f%%", (long long)epoch + 1, epochs,
+        log_say(log, "epoch %lld/%d: train loss %.4f, train accuracy %.2f%%", (long long)epoch + 1, epochs,
                 epoch_steps ? loss_sum / epoch_steps : NAN, seen ? 100.0 * correct / seen : 0.0);
         if (test_ds)
-            fprintf(log, ", test loss %.4f, test accuracy %.2f%% (%lld images)", ev.loss, 100.0 * ev.accuracy,
+            log_say(log, ", test loss %.4f, test accuracy %.2f%% (%lld images)", ev.loss, 100.0 * ev.accuracy,
                     (long long)ev.examples);
-        fprintf(log, " [%.1f s]\n", elapsed);
-        fflush(log);
+        log_say(log, " [%.1f s]\n", elapsed);
+        log_flush(log);
         if (metrics) {
             fprintf(metrics, "{\"event\":\"epoch\",\"epoch\":%lld,\"step\":%lld", (long long)epoch + 1, (long long)step);
             json_number(metrics, "train_loss", epoch_steps ? loss_sum / epoch_steps : NAN);
@@ -658,39 +759,40 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (st != FX_OK)
             break;
         if (ckpt[0]) {
-            fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed };
+            fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
+                                     .batch = tc->batch };
             snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
             if (rank == 0)
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             if (st == FX_OK && ctx->options.verbose > 1)
-                fprintf(log, "checkpoint written: %s\n", ckpt);
+                log_say(log, "checkpoint written: %s\n", ckpt);
         }
     }
     if (progress)
         fprintf(stderr, "\r%*s\r", 100, "");
     if (st == FX_OK && fx_dp_gradient_steps(dp) > 0)
-        fprintf(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
+        log_say(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
                 (long long)fx_graph_param_numel(g), ranks,
                 1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6);
     if (st == FX_OK && stopped) {
         opt->stop->stopped = 1;
         opt->stop->stopped_step = step;
         if (ckpt[0])
-            fprintf(log, "stopped after step %lld of %lld: checkpoint written to %s; continue with --resume\n",
+            log_say(log, "stopped after step %lld of %lld: checkpoint written to %s; continue with --resume\n",
                     (long long)step, (long long)total_steps, ckpt);
         else
-            fprintf(log, "stopped after step %lld of %lld; no train.checkpoint is set, so nothing was saved\n",
+            log_say(log, "stopped after step %lld of %lld; no train.checkpoint is set, so nothing was saved\n",
                     (long long)step, (long long)total_steps);
-        fflush(log);
+        log_flush(log);
     } else if (st == FX_OK) {
         char took[32];
         format_duration(fx_now_seconds() - t_start, took, sizeof took);
         if (evaluated)
-            fprintf(log, "done: %lld steps in %s; test accuracy %.2f%% on %lld images\n", (long long)step, took,
+            log_say(log, "done: %lld steps in %s; test accuracy %.2f%% on %lld images\n", (long long)step, took,
                     100.0 * last_eval.accuracy, (long long)last_eval.examples);
         else
-            fprintf(log, "done: %lld steps in %s\n", (long long)step, took);
-        fflush(log);
+            log_say(log, "done: %lld steps in %s\n", (long long)step, took);
+        log_flush(log);
     }
     if (metrics && fclose(metrics) != 0 && st == FX_OK)
         st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
@@ -705,8 +807,6 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_dataset_close(train_ds);
     fx_dataset_close(test_ds);
     fx_dp_destroy(dp);
-    if (devnull)
-        fclose(devnull);
     return st;
 }
 
@@ -720,11 +820,13 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
         st = check_inputs(ctx, g, cfg, ds, "evaluation");
     if (st == FX_OK && !g->planned)
         st = fx_graph_plan(g, cfg->train.batch, FX_MODE_TRAIN, opt->backend);
+    if (st == FX_OK)
+        st = check_classes(ctx, g, cfg, ds, src == &cfg->data.test ? "test" : "train");
     if (st == FX_OK && cfg->train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);
         if (st == FX_OK && meta.graph_name[0] && strcmp(meta.graph_name, g->name) != 0)
-            fprintf(opt->log ? opt->log : stderr, "note: checkpoint '%s' was written by graph '%s', not '%s' (its "
+            log_say(opt->quiet ? NULL : opt->log ? opt->log : stderr, "note: checkpoint '%s' was written by graph '%s', not '%s' (its "
                     "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, g->name);
     }
     if (st == FX_OK)

@@ -357,8 +357,10 @@ static fx_status read_data(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_con
     if (d->channels == 2)
         return fx_yaml_fail(doc, fx_yaml_get(v, "channels"), FX_ERR_INVALID,
                             "data.channels: expected 1 (grey) or 3 (RGB), got 2");
-    TRY(set_small_int(doc, v, "resize", "data", 0, 65536, &d->resize));
-    TRY(set_small_int(doc, v, "size", "data", 0, 65536, &d->size));
+    /* The loader's limits (core/dataset.c, core/loader.c), so they are
+     * refused here with their line:column. */
+    TRY(set_small_int(doc, v, "resize", "data", 0, 4096, &d->resize));
+    TRY(set_small_int(doc, v, "size", "data", 0, 4096, &d->size));
     if (d->resize > 0 && d->size > d->resize)
         return fx_yaml_fail(doc, fx_yaml_get(v, "size"), FX_ERR_INVALID,
                             "data.size %d is larger than data.resize %d; crops are cut from the resized image, so "
@@ -371,7 +373,7 @@ static fx_status read_data(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_con
     TRY(set_bool(doc, v, "flip", "data", &d->flip));
     TRY(set_string(doc, v, "image", "data", d->image_input, sizeof d->image_input));
     TRY(set_string(doc, v, "label", "data", d->label_input, sizeof d->label_input));
-    TRY(set_small_int(doc, v, "workers", "data", 1, 256, &d->workers));
+    TRY(set_small_int(doc, v, "workers", "data", 1, 64, &d->workers));
 
     const fx_yaml_node *norm = fx_yaml_get(v, "normalize");
     if (norm && !fx_yaml_is_null(norm)) {

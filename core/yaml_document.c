@@ -500,10 +500,34 @@ static fx_status parser_error(builder *b, const yaml_parser_t *p)
                    p->problem ? p->problem : "syntax error", hint);
 }
 
+/* An explicit tag (`!!str 64`, `!!python/object:os.system`, `!mine`)
+ * would otherwise be dropped silently, so the value would mean something
+ * else than its author wrote; fx's files hold plain values only. */
+static fx_status refuse_tag(fx_yaml_doc *doc, const yaml_char_t *tag, int line, int col)
+{
+    if (!tag)
+        return FX_OK;
+    /* libyaml hands back "tag:yaml.org,2002:str" for `!!str`: show it as written. */
+    static const char core_prefix[] = "tag:yaml.org,2002:";
+    const char *text = (const char *)tag;
+    int core = !strncmp(text, core_prefix, sizeof core_prefix - 1);
+    return fx_fail(doc->ctx, FX_ERR_PARSE,
+                   "%s:%d:%d: YAML tag '%s%.100s' is not supported: fx graph files hold plain values, and a tag "
+                   "is never obeyed; remove the tag (quote the value if it must be a string)",
+                   doc->path, line, col, core ? "!!" : "", core ? text + sizeof core_prefix - 1 : text);
+}
+
 static fx_status handle_event(builder *b, const yaml_event_t *ev, int *done)
 {
     fx_yaml_doc *doc = b->doc;
     int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+    const yaml_char_t *tag = ev->type == YAML_SCALAR_EVENT           ? ev->data.scalar.tag
+                             : ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.tag
+                             : ev->type == YAML_MAPPING_START_EVENT  ? ev->data.mapping_start.tag
+                                                                     : NULL;
+    fx_status tag_st = refuse_tag(doc, tag, line, col);
+    if (tag_st != FX_OK)
+        return tag_st;
     switch (ev->type) {
     case YAML_STREAM_END_EVENT:
         *done = 1;

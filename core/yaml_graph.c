@@ -13,6 +13,7 @@
  * reported), with ${param} substituted in every value of the block's
  * layers. All strings the loader makes live in the YAML document's arena,
  * so every error path only has to free the document and the graph. */
+#include "core/internal.h"
 #include "core/yaml_loader.h"
 
 #include <stdarg.h>
@@ -67,7 +68,6 @@ typedef struct loader {
     int n_default_in;
     int n_nodes;
     int n_losses;
-    const char *predict_default;
     const fx_yaml_node *merged_blocks; /* blocks of this file and its includes */
 } loader;
 
@@ -1244,9 +1244,6 @@ static fx_status read_losses(loader *L, const fx_yaml_node *losses)
         TRY(add_op_node(L, &top, loss, op_node, name_node, full, inputs, n_inputs, loss_keys, what, &op));
         TRY(fx_graph_add_loss(L->g, full, (float)weight, pos_of(L, weight_node ? weight_node : loss)));
         L->n_losses++;
-        /* The class prediction is the input of the first cross-entropy. */
-        if (!L->predict_default && strcmp(op->name, "softmax_cross_entropy") == 0 && n_inputs > 0)
-            L->predict_default = inputs[0];
     }
     L->default_in = last;
     L->n_default_in = n_last;
@@ -1263,8 +1260,8 @@ static fx_status check_config_names(loader *L, const fx_yaml_node *root)
     const char *resolved = NULL;
     if (cfg->train.predict[0] && predict)
         TRY(resolve_value(L, &top, predict, "train.predict", &resolved));
-    else
-        resolved = L->predict_default;
+    else /* the library's default rule, written into the config for its readers */
+        resolved = fx_train_predict_name(L->g, cfg);
     if (resolved) {
         if (strlen(resolved) >= sizeof cfg->train.predict)
             return fx_yaml_fail(L->doc, predict, FX_ERR_INVALID, "train.predict: '%s' is too long", resolved);
@@ -1334,6 +1331,7 @@ static fx_status build_graph(loader *L, const fx_yaml_node *root)
     TRY(read_layers(L, fx_yaml_get(root, "layers")));
     TRY(read_losses(L, fx_yaml_get(root, "losses")));
     TRY(check_config_names(L, root));
+    TRY(fx_graph_check_init_groups(L->g));
     return fx_graph_check(L->g);
 }
 

@@ -194,7 +194,7 @@ START_TEST(test_round_trip_restores_params_bn_stats_and_adam_state_bit_exactly)
     fx_optimizer *oa = make_optimizer(a, "adam");
     for (int s = 0; s < 2; s++)
         train_step(a, oa, s);
-    fx_checkpoint_meta meta = { 3, 2, 12345, "" };
+    fx_checkpoint_meta meta = { 3, 2, 12345, "", 16 };
     snprintf(meta.graph_name, sizeof meta.graph_name, "my-net");
     save_ok(ctx, path, a, oa, &meta);
     ck_assert_int_eq(count_files(dir), 1); /* no temporary file left */
@@ -213,6 +213,7 @@ START_TEST(test_round_trip_restores_params_bn_stats_and_adam_state_bit_exactly)
     assert_same_snapshot(&sa, &sb, "loaded graph");
     ck_assert_int_eq(fx_optimizer_steps(ob), 2);
     ck_assert_int_eq(got.epoch, 3);
+    ck_assert_int_eq(got.batch, 16);
     ck_assert_int_eq(got.step, 2);
     ck_assert_uint_eq(got.seed, 12345);
     ck_assert_str_eq(got.graph_name, "my-net");

@@ -217,6 +217,46 @@ START_TEST(test_default_feature_of_the_paper_graphs_is_the_clean_branch)
 }
 END_TEST
 
+/* The class scores default to the first input of the first
+ * softmax_cross_entropy loss, wherever the default is taken: by the YAML
+ * loader (which fills train.predict) or by the library for a config whose
+ * train.predict is empty (a program's own config). A loss before it (here
+ * sad_loss on the conv) is not a classifier. */
+START_TEST(test_default_prediction_is_the_first_cross_entropy_whoever_takes_it)
+{
+    fx_context *ctx = fxtest_context();
+    char *dir = fxtest_tempdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/net.yaml", dir);
+    fxtest_write_file(path, "name: sad-first\n"
+                            "input: {image: [1, 4, 4], label: []}\n"
+                            "layers:\n"
+                            "  - {name: c, op: conv2d, in: image, out_channels: 3, kernel: 3, pad: 1}\n"
+                            "  - {name: pooled, op: global_avgpool, in: c}\n"
+                            "  - {name: logits, op: linear, in: pooled, out_features: 2}\n"
+                            "losses:\n"
+                            "  - {op: sad_loss, in: c}\n"
+                            "  - {op: softmax_cross_entropy, in: [logits, label]}\n");
+    fx_config cfg;
+    fx_graph *g = NULL;
+    ck_assert_msg(fx_graph_load_yaml(ctx, path, &g, &cfg) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_str_eq(cfg.train.predict, "logits");
+    char from_yaml[FX_NAME_MAX], from_library[FX_NAME_MAX];
+    ck_assert_msg(fx_extract_default_feature(ctx, g, &cfg, from_yaml, sizeof from_yaml) == FX_OK, "%s",
+                  fx_context_error(ctx));
+    ck_assert_str_eq(from_yaml, "pooled");
+    cfg.train.predict[0] = 0;
+    ck_assert_msg(fx_extract_default_feature(ctx, g, &cfg, from_library, sizeof from_library) == FX_OK, "%s",
+                  fx_context_error(ctx));
+    ck_assert_msg(!strcmp(from_library, "pooled"), "without train.predict the default feature is '%s', not 'pooled'",
+                  from_library);
+    fx_graph_destroy(g);
+    fx_context_destroy(ctx);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("extract");
@@ -225,6 +265,7 @@ int main(void)
     tcase_add_test(tc, test_extracted_values_match_the_layer_math_for_any_batch);
     tcase_add_test(tc, test_bad_requests_are_refused_with_the_fix);
     tcase_add_test(tc, test_default_feature_of_the_paper_graphs_is_the_clean_branch);
+    tcase_add_test(tc, test_default_prediction_is_the_first_cross_entropy_whoever_takes_it);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

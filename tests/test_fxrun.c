@@ -270,6 +270,51 @@ START_TEST(test_training_on_a_corrupt_image_names_the_file_and_saves_nothing)
 }
 END_TEST
 
+/* -q: nothing on stdout, even where /dev/null cannot be opened (a process
+ * out of file descriptors; here an LD_PRELOAD shim refuses it). fxrun once
+ * opened /dev/null as the quiet log without checking, and a NULL log
+ * means stdout. */
+START_TEST(test_quiet_training_prints_nothing_even_without_dev_null)
+{
+    char *dir = fxtest_tempdir();
+    char path[512], cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/faces/a %s/faces/b", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/faces/a/one.pgm", dir);
+    fxtest_write_file(path, "P5\n2 2\n255\nabcd");
+    snprintf(path, sizeof path, "%s/faces/b/two.pgm", dir);
+    fxtest_write_file(path, "P5\n2 2\n255\ndcba");
+    snprintf(path, sizeof path, "%s/net.yaml", dir);
+    fxtest_write_file(path, "input: {image: [1, 2, 2], label: []}\nlayers:\n  - {name: fc, op: linear, out_features: 2}\n"
+                            "losses:\n  - {op: softmax_cross_entropy, in: [fc, label]}\n"
+                            "data: {train: {imagefolder: faces}, channels: 1}\ntrain: {batch: 1, epochs: 1}\n");
+    /* The shim is not instrumented; under AddressSanitizer it may load
+     * after the ASan runtime. Stderr goes to a file: stdout alone counts. */
+    snprintf(cmd, sizeof cmd,
+             "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s/no_dev_null.so %s train -q %s 2>%s/stderr.txt",
+             FX_TEST_PRELOAD_DIR, fxtest_fxrun(), path, dir);
+    int rc = fxtest_run(cmd, out, sizeof out);
+    char err[4096] = "";
+    snprintf(path, sizeof path, "%s/stderr.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(err, 1, sizeof err - 1, f);
+        err[n] = 0;
+        fclose(f);
+    }
+    ck_assert_msg(rc == 0, "fxrun train -q failed (%d); stderr:\n%s", rc, err);
+    ck_assert_msg(out[0] == 0, "fxrun train -q printed on stdout:\n%s", out);
+    /* Without -q the same run reports (the shim does not silence it). */
+    snprintf(path, sizeof path, "%s/net.yaml", dir);
+    snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s/no_dev_null.so ASAN_OPTIONS=verify_asan_link_order=0 %s train %s 2>/dev/null",
+             FX_TEST_PRELOAD_DIR, fxtest_fxrun(), path);
+    ck_assert_int_eq(fxtest_run(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "training") != NULL, "fxrun train without -q said nothing:\n%s", out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_devices_and_ops_list_what_exists)
 {
     ck_assert_int_eq(fxrun("devices"), 0);
@@ -298,6 +343,7 @@ int main(void)
     tcase_add_test(tc, test_eval_refuses_a_truncated_checkpoint_and_leaves_it_alone);
     tcase_add_test(tc, test_training_on_a_corrupt_image_names_the_file_and_saves_nothing);
     tcase_add_test(tc, test_devices_and_ops_list_what_exists);
+    tcase_add_test(tc, test_quiet_training_prints_nothing_even_without_dev_null);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

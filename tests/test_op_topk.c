@@ -135,12 +135,13 @@ START_TEST(test_topk_mask_drops_ties_at_the_threshold)
 }
 END_TEST
 
+/* k = H*W (a larger k is refused: tests/test_reliability_input.c). */
 START_TEST(test_topk_mask_k_beyond_the_map_keeps_all_above_the_smallest)
 {
     fx_context *ctx = fxtest_context();
     float *x = fxtest_random(5, 2 * 3 * 4 * 5);
-    const char *attrs[2] = { "k=20", "k=1000" };
-    for (int v = 0; v < 2; v++) {
+    const char *attrs[1] = { "k=20" };
+    for (int v = 0; v < 1; v++) {
         fxtest_case c = topk_case(attrs[v], fx_shape_4d(2, 3, 4, 5), x);
         float *y;
         run_topk(ctx, &c, NULL, &y, NULL);

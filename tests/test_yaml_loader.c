@@ -390,7 +390,8 @@ END_TEST
 START_TEST(test_init_groups_and_node_init_are_passed)
 {
     loaded r = load_ok(HEAD "params: {init: {conv: he_normal, linear: xavier_uniform}}\n"
-                            "layers: [{name: c, op: conv2d, out_channels: 2, kernel: 3, init: zeros}]\n");
+                            "layers: [{name: c, op: conv2d, out_channels: 2, kernel: 3, init: zeros},\n"
+                            "         {name: f, op: linear, out_features: 2}]\n");
     ck_assert_int_eq(r.g->n_init_groups, 2);
     ck_assert_str_eq(r.g->init_groups[1].init, "xavier_uniform");
     ck_assert_str_eq(node(&r, "c")->init, "zeros");

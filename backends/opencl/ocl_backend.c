@@ -502,8 +502,20 @@ static fx_status select_device(fx_context *ctx, const char *spec, ocl_device_ref
                        spec, list);
     }
     rest++;
-    int p = -1, d = -1, used = 0;
-    if (sscanf(rest, "%d:%d%n", &p, &d, &used) == 2 && rest[used] == '\0') {
+    /* P:D as digits only, each below 10000 (sscanf's %d has undefined
+     * behaviour past INT_MAX: "opencl:99999999999999999999:0" once read
+     * as platform -1). */
+    int p = -1, d = -1;
+    size_t np = strspn(rest, "0123456789");
+    size_t nd = rest[np] == ':' ? strspn(rest + np + 1, "0123456789") : 0;
+    if (np > 0 && nd > 0 && rest[np + 1 + nd] == '\0') {
+        if (np > 4 || nd > 4) {
+            describe_devices(list, sizeof list);
+            return fx_fail(ctx, FX_ERR_INVALID, "backend '%s': platform and device numbers are small indices "
+                           "(0, 1, ...), this one is too large; devices:\n%s", spec, list);
+        }
+        p = atoi(rest);
+        d = atoi(rest + np + 1);
         for (int i = 0; i < n; i++)
             if (refs[i].p == p && refs[i].d == d) {
                 *out = refs[i];

@@ -22,8 +22,9 @@
  *   forward:  sadd_prepare   -> non-zero lists, r, T = A A M^T
  *             sadd_gram_rows -> per-row sums of squared cosines
  *             loss_finish;
- *   backward: sadd_prepare, sadd_gram_rows -> P; sadd_qt -> Q^T = M^T P;
- *             sadd_apply -> dm += A A Q.
+ *   backward: sadd_prepare, sadd_gram_rows -> P (and the non-zero lists
+ *             by position); sadd_apply -> Q^T = M^T P, then
+ *             dm += (A A Q^T)^T.
  *
  * Intermediates live in the backend's two scratch buffers; the batch runs
  * in chunks of images so that each stays under SAD_SCRATCH_BYTES (and half

@@ -88,6 +88,16 @@ static fx_status occlude_infer(fx_infer_call *call)
     if (!fit || (strcmp(fit, "scale") != 0 && strcmp(fit, "crop") != 0))
         return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID, "fit '%s' is not one of: scale, crop",
                             fit ? fit : "");
+    /* A window as large as the image blanks all of it; a larger one is a
+     * mistake (often the window written for another image size). */
+    int64_t win[2];
+    fx_node_attr_ints(call->node, "window", win, 2);
+    if (win[0] > x->dim[2] || win[1] > x->dim[3])
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
+                            "window [%lld, %lld] is larger than the input images %s (%lld x %lld pixels); use a "
+                            "window of at most [%lld, %lld]",
+                            (long long)win[0], (long long)win[1], fx_shape_str(x, buf, sizeof buf),
+                            (long long)x->dim[2], (long long)x->dim[3], (long long)x->dim[2], (long long)x->dim[3]);
     call->out[0] = *x;
     call->out[1] = fx_shape_2d(1, 4);
     return FX_OK;

@@ -5,7 +5,8 @@
  *   y = x  where |x| > t  (strictly),   y = 0 elsewhere.
  * With distinct values k - 1 positions survive (k = 24 keeps 23); values
  * tied with the threshold are dropped. k = 0 (the default) means k = H,
- * the paper's choice; k >= H*W makes t the smallest |x|. A NaN counts as
+ * the paper's choice; k = H*W makes t the smallest |x|; a larger k is
+ * refused (it names no position). A NaN counts as
  * the largest magnitude (it is kept, so it stays visible downstream).
  * The thresholds t are saved (aux [N, C]) so backward, which passes the
  * gradient only where |x| > t, needs neither a mask nor a second
@@ -15,7 +16,7 @@
 static const fx_attr_spec topk_attrs[] = {
     { "k", FX_ATTR_INT, 0, "0",
       "the k-th largest |x| per channel is the threshold; positions strictly above it are kept "
-      "(0 = the map height H; values >= H*W keep everything above the smallest |x|)" },
+      "(0 = the map height H; H*W keeps everything above the smallest |x|; at most H*W)" },
 };
 
 static const char *const topk_inputs[] = { "x" };
@@ -37,6 +38,12 @@ static fx_status topk_infer(fx_infer_call *call)
     if (k < 0)
         return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
                             "k %lld must be >= 0 (0 means the map height, as in the paper)", (long long)k);
+    if (k > x->dim[2] * x->dim[3])
+        return fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
+                            "k %lld is more than the %lld positions of each map of input %s; use k from 1 to %lld "
+                            "(0 means the map height)",
+                            (long long)k, (long long)(x->dim[2] * x->dim[3]), fx_shape_str(x, buf, sizeof buf),
+                            (long long)(x->dim[2] * x->dim[3]));
     call->out[0] = *x;
     call->n_aux = 1;
     call->aux[0] = fx_shape_2d(x->dim[0], x->dim[1]); /* threshold t per (n, c) */

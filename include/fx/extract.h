@@ -43,8 +43,8 @@ fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, 
 void fx_extracted_free(fx_extracted *e, int n);
 
 /* The graph's feature before the classifier: the first input of the node
- * producing the class scores (train.predict, else the first loss's first
- * input), walking back through dropout nodes. For configs/interpret-fr*.yaml
+ * producing the class scores (train.predict, else the first input of the
+ * first softmax_cross_entropy loss), walking back through dropout nodes. For configs/interpret-fr*.yaml
  * that is the clean branch's pooled feature. Writes the value name into
  * name (size bytes) or fails saying to pass a feature name. */
 fx_status fx_extract_default_feature(fx_context *ctx, fx_graph *g, const fx_config *cfg, char *name, size_t size);

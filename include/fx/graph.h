@@ -80,6 +80,10 @@ fx_status fx_graph_add_loss(fx_graph *g, const char *node_name, float weight, fx
 /* Default initialiser for params whose spec has init_group `group`
  * ("conv", "linear", "bn"): graph-level `params: {init: {conv: ...}}`. */
 fx_status fx_graph_set_init_group(fx_graph *g, const char *group, const char *init, fx_srcpos pos);
+/* After the layers are added: every group set above must be the group of
+ * some parameter of the graph (a misspelt `lineaR:` would otherwise change
+ * nothing); the error names the group's position and the groups in use. */
+fx_status fx_graph_check_init_groups(fx_graph *g);
 
 /* Checks names, op attributes and shapes for batch size 1 without
  * allocating. Called by the loader; errors carry YAML positions. */
@@ -113,7 +117,10 @@ const char *fx_node_backend_name(const fx_node *node);
 fx_status fx_graph_forward(fx_graph *g);
 fx_status fx_graph_backward(fx_graph *g);
 /* Adds `host` (numel floats) as the gradient of value `name` at the start
- * of the next backward (used by gradient checks and `fxrun run`). */
+ * of the next backward (used by gradient checks and `fxrun run`). Seeds
+ * add up until that backward uses them; a value without a gradient in the
+ * plan (nothing learnable depends on it) ignores its seed, and planning
+ * again drops the seeds given under the old plan. */
 fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host);
 /* Step counter: changes dropout masks etc. (seed = f(graph seed, step, node)). */
 void fx_graph_set_step(fx_graph *g, uint64_t step);

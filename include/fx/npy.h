@@ -18,6 +18,11 @@ typedef struct fx_array {
 } fx_array;
 
 fx_status fx_npy_read(fx_context *ctx, const char *path, fx_array *out);
+/* As fx_npy_read, but an array that does not read as `want` is refused
+ * with its numpy dtype named ("holds uint8 ('|u1'), but float32 is
+ * needed"), instead of being handed back as int32 for the caller to
+ * misdescribe. */
+fx_status fx_npy_read_as(fx_context *ctx, const char *path, fx_dtype want, fx_array *out);
 fx_status fx_npy_write(fx_context *ctx, const char *path, const fx_array *a);
 void fx_array_free(fx_array *a);
 

@@ -39,6 +39,7 @@ typedef struct fx_checkpoint_meta {
     int64_t step;       /* completed steps */
     uint64_t seed;
     char graph_name[FX_NAME_MAX];
+    int64_t batch;      /* the run's global train.batch; 0 = not recorded (older files, `fxrun init`) */
 } fx_checkpoint_meta;
 
 fx_status fx_checkpoint_save(fx_context *ctx, const char *path, fx_graph *g, fx_optimizer *opt,
@@ -66,11 +67,12 @@ typedef struct fx_run_options {
     int resume;              /* continue from cfg->train.checkpoint */
     const char *metrics_path;/* JSON lines; NULL = none */
     int progress;            /* draw a progress line (stdout is a terminal) */
-    FILE *log;               /* human-readable log; NULL = stdout */
+    FILE *log;               /* human-readable log; NULL = stdout (unless quiet) */
     int64_t max_steps;       /* override of train.max_steps; 0 = none */
     int epochs;              /* override of train.epochs; 0 = none */
     struct fx_comm *comm;    /* data-parallel training over these ranks (fx/comm.h); NULL = one process */
     fx_stop_flag *stop;      /* graceful stop (see fx_stop_flag); NULL = none */
+    int quiet;               /* 1: no log at all (`log` is ignored) */
 } fx_run_options;
 
 typedef struct fx_eval_result {

@@ -1,4 +1,4 @@
-"""Filter peak locations, deviation and spread (DESIGN.md section 4) of trained models, all
+"""Filter peak locations, deviation and spread (docs/interpretability.md) of trained models, all
 evaluated the same way: the PyTorch reference in eval mode (running statistics, no dropout) on one
 fixed image set, so fx-trained and PyTorch-trained checkpoints are measured by one evaluator.
 (tools/parity/replay.py and the eval-mode check in README.md show that this forward equals fx's
