@@ -454,12 +454,6 @@ int main(int argc, char **argv)
     cli_runtime rt;
     memset(&rt, 0, sizeof rt);
     o.rt = &rt;
-    if (fx_plugin_host_create(ctx, &rt.host) != FX_OK) {
-        cli_error(ctx);
-        fx_context_destroy(ctx);
-        free_bindings(&o);
-        return 1;
-    }
     if (cli_load_plugins(ctx, &o) != 0) {
         rc = 1;
         goto done;
@@ -528,11 +522,10 @@ done:
             rc = 1;
     }
     rc = cli_mpi_finish(&rt, rc); /* returns only when this rank may end on its own */
-    /* Backends before the context, the plugin host after it (fx/plugin.h). */
+    /* Backends before the context, which unloads the modules and plugins. */
     for (int i = 0; i < rt.n_backends; i++)
-        fx_plugin_host_release_backend(rt.host, rt.backends[i]);
+        fx_context_release_backend(ctx, rt.backends[i]);
     fx_context_destroy(ctx);
-    fx_plugin_host_destroy(rt.host);
     free_bindings(&o);
     return rc;
 }

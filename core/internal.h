@@ -31,6 +31,17 @@ typedef struct fx_fault {
 void fx_fault_init(fx_context *ctx);
 int fx_fault_hit(fx_context *ctx, fx_fault_kind kind);
 
+/* One row of the context's backend table (core/backend_table.c). The
+ * strings are owned (heap), so pointers to them stay valid when the
+ * table grows; reg.name and reg.description point at them. */
+typedef struct fx_backend_entry {
+    fx_backend_registration reg;
+    char *name, *doc;
+    const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
+} fx_backend_entry;
+
+struct fx_plugin_record; /* core/plugin.c */
+
 struct fx_context {
     fx_context_options options;
     char error[FX_ERROR_MAX];
@@ -38,6 +49,16 @@ struct fx_context {
     fx_registry registry;
     fx_backend *cpu;
     fx_fault fault;
+    /* The backend table: the CPU backend's record first, then what the
+     * program, plugins and backend modules add. */
+    fx_backend_entry *backends;
+    int n_backends, cap_backends;
+    /* Loaded plugins and backend modules, in load order; unloaded last, by
+     * fx_context_destroy (the registry and the backend table point into
+     * them). */
+    struct fx_plugin_record **plugins;
+    int n_plugins, cap_plugins;
+    struct fx_plugin *loading;   /* the plugin inside its fx_plugin_init, else NULL */
 };
 
 /* A parsed attribute value (typed by the op's schema). */
@@ -180,6 +201,17 @@ fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_nam
 fx_status fx_register_builtin_ops(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
+const fx_backend_registration *fx_cpu_backend_registration(void);
+/* backend_table.c */
+void fx_backend_table_free(fx_context *ctx);
+/* Cuts the table back to n entries (a refused plugin's transaction). */
+void fx_backend_table_truncate(fx_context *ctx, int n);
+/* plugin.c */
+void fx_plugins_unload(fx_context *ctx);
+/* The folder of the running executable ("" if unknown). */
+void fx_exe_dir(char *out, size_t size);
+/* The manifest name of the plugin being initialised ("" outside one). */
+const char *fx_plugin_loading_name(const fx_context *ctx);
 /* init.c: fills a host array for an initialiser spec. */
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);

@@ -431,6 +431,9 @@ static void matrix_open(matrix *m)
         snprintf(path, sizeof path, "%s/%s.so", FX_PLUGIN_BUILD_DIR, plugins[i]);
         ck_assert_msg(fx_plugin_load(m->host, path, 0) == FX_OK, "%s", fx_context_error(m->ctx));
     }
+    /* And every backend module (the OpenCL backend, libfx-opencl.so):
+     * loaded on first use otherwise, so not yet in the table. */
+    fx_context_load_all_backends(m->ctx, stdout);
     build_cases(&m->cases);
 }
 
@@ -682,6 +685,7 @@ static int count_backends(void)
                 n = -1;
             }
         }
+        fx_context_load_all_backends(ctx, NULL); /* as matrix_open */
         if (n >= 0)
             n = fx_plugin_host_backend_count(host);
     }
