@@ -2,7 +2,8 @@
  * a registration record with device listing, kernels and extras found by
  * name; the CPU backend that no release call may destroy; backend modules
  * found in the backend folders and loaded on first use, and what a
- * program sees when the OpenCL module is missing or cannot be loaded;
+ * program sees when the OpenCL module is missing or cannot be loaded
+ * (no OpenCL loader on the machine);
  * and libfx itself, which must not link OpenCL or CLBlast. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +233,76 @@ START_TEST(test_fxrun_without_the_opencl_module_runs_on_the_cpu_quietly_and_name
 }
 END_TEST
 
+/* A machine without an OpenCL loader: a copy of the module whose NEEDED
+ * entry names a library that does not exist (libOpenCL.so.1 renamed to
+ * libOpenCX.so.1 in its string table), so dlopen fails as it does where
+ * the loader is not installed. */
+static char *module_without_loader(void)
+{
+    char src[1200];
+    snprintf(src, sizeof src, "%s/libfx-opencl.so", module_dir());
+    FILE *f = fopen(src, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc((size_t)size);
+    ck_assert_ptr_nonnull(bytes);
+    ck_assert_int_eq(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    const char *needle = "libOpenCL.so.1";
+    size_t len = strlen(needle);
+    int replaced = 0;
+    for (long i = 0; i + (long)len <= size; i++)
+        if (memcmp(bytes + i, needle, len) == 0) {
+            bytes[i + 8] = 'X'; /* libOpenCX.so.1 */
+            replaced++;
+        }
+    ck_assert_int_gt(replaced, 0);
+    char *dir = fxtest_tempdir();
+    char dst[1200];
+    snprintf(dst, sizeof dst, "%s/libfx-opencl.so", dir);
+    f = fopen(dst, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    free(bytes);
+    return dir;
+}
+
+START_TEST(test_without_an_opencl_loader_fx_runs_on_the_cpu_and_names_the_missing_library)
+{
+    if (!have_opencl_module())
+        return;
+    char *dir = module_without_loader();
+    setenv("FX_BACKEND_PATH", dir, 1);
+    fx_context *ctx = fxtest_context();
+    fx_backend *be = NULL;
+    ck_assert_int_eq(fx_context_create_backend(ctx, "opencl", &be), FX_ERR_UNSUPPORTED);
+    const char *msg = fx_context_error(ctx);
+    ck_assert_msg(strstr(msg, "backend 'opencl' is not available") && strstr(msg, "libOpenCX.so.1") &&
+                      strstr(msg, "needs a library this machine does not have"),
+                  "%s", msg);
+    ck_assert_int_eq(fx_context_plugin_count(ctx), 0); /* nothing half-loaded */
+    ck_assert_int_eq(fx_context_backend_count(ctx), 1);
+    fx_context_destroy(ctx);
+    unsetenv("FX_BACKEND_PATH");
+
+    char cmd[4096], out[16384];
+    snprintf(cmd, sizeof cmd, "FX_BACKEND_PATH=%s %s %s/configs/fashion-mnist.yaml --backend opencl --steps 1", dir,
+             fxtest_fxrun(), FX_SOURCE_DIR);
+    ck_assert_int_eq(fxtest_run(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "fxrun: backend 'opencl' is not available") && strstr(out, "libOpenCX.so.1"), "%s",
+                  out);
+    snprintf(cmd, sizeof cmd, "FX_BACKEND_PATH=%s %s devices", dir, fxtest_fxrun());
+    ck_assert_int_eq(fxtest_run(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "cpu: ") && strstr(out, "not available:\nopencl: ") && strstr(out, "libOpenCX.so.1"),
+                  "%s", out);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_fxrun_devices_lists_opencl_devices_through_the_module)
 {
     if (!have_opencl_module() || !fxtest_have_opencl())
@@ -293,6 +364,7 @@ int main(void)
     tcase_add_test(m, test_a_missing_module_is_named_and_the_cpu_still_works);
     tcase_add_test(m, test_a_module_that_cannot_be_loaded_says_so);
     tcase_add_test(m, test_fxrun_without_the_opencl_module_runs_on_the_cpu_quietly_and_names_what_is_missing);
+    tcase_add_test(m, test_without_an_opencl_loader_fx_runs_on_the_cpu_and_names_the_missing_library);
     tcase_add_test(m, test_fxrun_devices_lists_opencl_devices_through_the_module);
     tcase_add_test(m, test_libfx_links_neither_opencl_nor_clblast);
     suite_add_tcase(s, m);
