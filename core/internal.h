@@ -90,6 +90,10 @@ typedef struct fx_value {
     fx_backend *home;     /* backend holding tensor and grad (producer's) */
     fx_tensor mirror;     /* copy on the other backend, when a consumer runs there */
     fx_tensor mirror_grad;/* that consumer's gradient contribution, added home after it runs */
+    int pooled;           /* training: tensor lives in a shared arena buffer (memory_plan.c) */
+    int grad_pooled;      /* training: grad lives in a shared arena buffer */
+    int grad_open;        /* training, grad_pooled: the node before whose backward grad is zeroed
+                           * (and seeded); n_nodes = at the start of backward */
 } fx_value;
 
 typedef struct fx_graph_param {
@@ -167,8 +171,10 @@ struct fx_graph {
     fx_mode mode;
     int64_t batch;
     fx_backend *backend;
-    fx_buffer **arena;     /* inference: buffers reused between values */
+    fx_buffer **arena;     /* buffers shared between values (inference) or values and gradients (training) */
     int n_arena;
+    int memory_reuse_off;  /* fx_graph_set_memory_reuse(g, 0) */
+    fx_memory_report memory; /* training plans: filled by fx_memory_plan_training */
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
     int profiling;
@@ -235,6 +241,13 @@ FILE *fx_fopen_regular(const char *path, const char **why);
  * into a malloc'd buffer; errors read "<what> '<path>': ...". */
 fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path, unsigned char **data,
                              size_t *size);
+
+/* memory_plan.c: allocates a training plan's values and value gradients,
+ * sharing buffers between lifetimes that do not overlap unless reuse is
+ * off (fx_graph_set_memory_reuse, FX_MEMORY_REUSE=0). Needs needs_grad
+ * and node backends set; the buffers go to g->arena. */
+fx_status fx_memory_plan_training(fx_graph *g);
+int fx_memory_reuse_enabled(const fx_graph *g);
 
 /* executor.c: the seed node n's kernels draw from at the current step. */
 uint64_t fx_graph_node_seed(const fx_graph *g, int n);
