@@ -10,11 +10,10 @@
 #define CLI_MAX_PLUGINS 16
 #define CLI_MAX_BACKENDS 4
 
-/* What fxrun holds for the whole run: the plugin host (loaded plugins and
- * the backend table) and the backends cli_backend made, released before
- * the context is destroyed (the host goes after it: see fx/plugin.h). */
+/* What fxrun holds for the whole run: the backends cli_backend made,
+ * released before the context (which owns the plugins, the backend table
+ * and the backend modules) is destroyed. */
 typedef struct cli_runtime {
-    fx_plugin_host *host;
     fx_backend *backends[CLI_MAX_BACKENDS];
     int n_backends;
     fx_comm *comm;          /* the ranks of `mpirun -np N fxrun` (cli/mpi.c); NULL = one process */
@@ -117,7 +116,8 @@ int cli_load_plugins(fx_context *ctx, const cli_options *o);
  * exists and the entry is a bare name, a name searched like --plugin's. */
 int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_config *cfg);
 /* Resolves the backend named by --backend / FX_BACKEND / the file through
- * the plugin host's backend table (cpu, opencl, plugin backends). */
+ * the context's backend table (cpu, plugin backends, backend modules such
+ * as opencl, loaded on first use). */
 int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_backend **be);
 /* Prints "fxrun: <message>" for the context's last error ("fxrun: rank R
  * of N: <message>" under mpirun with N > 1); returns 1. */

@@ -103,12 +103,34 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         printf("bench '%s' on %s: batch %d, %d steps: median %.2f ms/step (min %.2f, max %.2f), %.1f images/s\n",
                fx_graph_name(g), be->device_name, batch, steps, med, times[0], times[steps - 1],
                1e3 * batch / med);
-        /* Planned: the graph's buffers; peak RSS: what the process held at
-         * most so far (libraries, optimizer state, kernel scratch too). */
+        /* Planned: the graph's buffers (core/memory_plan.c), the optimiser
+         * state and the CPU kernels' shared scratch; peak RSS: what the
+         * process held at most so far (libraries and data too). */
         struct rusage ru;
         double rss_mib = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
-        printf("memory: planned %.1f MiB (activations, gradients, saved tensors, parameters), peak RSS %.1f MiB\n",
-               (double)fx_graph_planned_bytes(g) / (1024.0 * 1024.0), rss_mib);
+        fx_memory_report mr;
+        if (fx_graph_memory_report(g, &mr) != FX_OK)
+            rc = cli_error(ctx);
+        int64_t state = 0;
+        for (int i = 0; opt && i < fx_optimizer_state_count(opt); i++) {
+            fx_tensor *t = fx_optimizer_state_at(opt, i, NULL);
+            state += t && t->buffer ? (int64_t)t->buffer->size : 0;
+        }
+        int64_t scratch = (int64_t)fx_cpu_scratch_bytes(fx_context_cpu_backend(ctx));
+        const double mib = 1024.0 * 1024.0;
+        int64_t total = mr.values + mr.saved + mr.parameters + mr.parameter_gradients + state + scratch;
+        if (rc == 0) {
+            printf("memory: planned %.1f MiB, peak RSS %.1f MiB\n", (double)total / mib, rss_mib);
+            printf("  planned peak: activations %.1f + gradients %.1f MiB at the busiest step (a buffer each: %.1f); "
+                   "held in %d shared buffers %.1f + own %.1f MiB%s\n",
+                   (double)mr.peak_activations / mib, (double)mr.peak_gradients / mib, (double)mr.naive / mib,
+                   mr.shared_buffers, (double)mr.shared / mib, (double)(mr.values - mr.shared) / mib,
+                   mr.reuse ? "" : " (sharing off: FX_MEMORY_REUSE=0)");
+            printf("  saved for backward %.1f, parameters %.1f + gradients %.1f + optimiser state %.1f, "
+                   "CPU workspace %.1f MiB\n",
+                   (double)mr.saved / mib, (double)mr.parameters / mib, (double)mr.parameter_gradients / mib,
+                   (double)state / mib, (double)scratch / mib);
+        }
         if (kernel_profile && (fx_opencl_profile_report(be, stdout, steps) != FX_OK ||
                                fx_opencl_set_profiling(be, 0) != FX_OK))
             rc = cli_error(ctx);

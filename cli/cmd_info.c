@@ -1,24 +1,35 @@
-/* cli/cmd_info.c - `fxrun devices` and `fxrun ops`. */
+/* cli/cmd_info.c - `fxrun devices` and `fxrun ops`. Both load every
+ * backend module fx can find first (fx_context_load_all_backends), so they
+ * show what this installation can run on, not only what is loaded. */
 #include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
 #include "cli/cli.h"
-#include "fx/opencl.h"
 
 int cli_cmd_devices(fx_context *ctx, const cli_options *o)
 {
-    fx_backend *cpu = fx_context_cpu_backend(ctx);
-    printf("backend  index  device\n");
-    printf("cpu      0      %s\n", cpu->device_name);
-    printf("opencl devices (select with --backend opencl, opencl:P:D or opencl:NAME):\n");
-    if (fx_opencl_list_devices(ctx, stdout) != FX_OK) {
-        printf("  %s\n", fx_context_error(ctx));
-        fx_context_clear_error(ctx);
-    }
-    /* Backends that plugins (--plugin) added. */
-    for (int i = 0; i < fx_plugin_host_backend_count(o->rt->host); i++) {
+    (void)o;
+    /* A module that cannot be loaded (no OpenCL loader on this machine)
+     * is reported here, where the user asked, and nowhere else. */
+    char *why = NULL;
+    size_t why_len = 0;
+    FILE *report = open_memstream(&why, &why_len);
+    fx_context_load_all_backends(ctx, report);
+    if (report)
+        fclose(report);
+    for (int i = 0; i < fx_context_backend_count(ctx); i++) {
         const char *name, *doc, *plugin;
-        if (fx_plugin_host_backend_at(o->rt->host, i, &name, &doc, &plugin) && plugin[0])
-            printf("%-8s -      %s [plugin %s]\n", name, doc, plugin);
+        fx_context_backend_at(ctx, i, &name, &doc, &plugin);
+        const fx_backend_registration *r = fx_context_find_backend(ctx, name);
+        printf("%s: %s%s%s%s\n", name, doc, plugin[0] ? " [plugin " : "", plugin, plugin[0] ? "]" : "");
+        if (r && r->list_devices && r->list_devices(ctx, stdout) != FX_OK) {
+            printf("  %s\n", fx_context_error(ctx));
+            fx_context_clear_error(ctx);
+        }
     }
+    if (why && why[0])
+        printf("not available:\n%s", why);
+    free(why);
     return 0;
 }
 
@@ -36,14 +47,28 @@ static const char *type_name(fx_attr_type t)
 
 int cli_cmd_ops(fx_context *ctx, const cli_options *o)
 {
+    (void)o;
+    fx_context_load_all_backends(ctx, NULL); /* their kernels too (quietly: `fxrun devices` says why not) */
     fx_registry *reg = fx_context_registry(ctx);
     for (int i = 0; i < fx_registry_op_count(reg); i++) {
         const fx_op_def *op = fx_registry_op_at(reg, i);
-        int has_cpu = fx_registry_find_kernel(reg, op->name, "cpu", NULL, NULL);
-        int has_ocl = fx_registry_find_kernel(reg, op->name, "opencl", NULL, NULL);
+        /* The backends with a kernel for it, as "  [cpu, opencl]". */
+        char kernels[256] = "";
+        size_t used = 0;
+        for (int b = 0; b < fx_context_backend_count(ctx); b++) {
+            const char *name;
+            fx_context_backend_at(ctx, b, &name, NULL, NULL);
+            if (!fx_registry_find_kernel(reg, op->name, name, NULL, NULL))
+                continue;
+            int w = snprintf(kernels + used, sizeof kernels - used, "%s%s", used ? ", " : "  [", name);
+            if (w > 0 && (size_t)w < sizeof kernels - used)
+                used += (size_t)w;
+        }
+        if (used && used + 1 < sizeof kernels)
+            strcat(kernels, "]");
         printf("%s  (%d%s input%s%s)%s\n    %s\n", op->name, op->min_inputs,
                op->max_inputs != op->min_inputs ? "+" : "", op->max_inputs == 1 ? "" : "s",
-               (op->flags & FX_OP_LOSS) ? ", loss" : "", has_cpu ? (has_ocl ? "  [cpu, opencl]" : "  [cpu]") : (has_ocl ? "  [opencl]" : ""), op->doc ? op->doc : "");
+               (op->flags & FX_OP_LOSS) ? ", loss" : "", kernels, op->doc ? op->doc : "");
         for (int a = 0; a < op->n_attrs; a++) {
             const fx_attr_spec *s = &op->attrs[a];
             printf("    %-16s %-6s %s%s%s  %s\n", s->name, type_name(s->type), s->required ? "required" : "default ",

@@ -67,16 +67,17 @@ int cli_backend(fx_context *ctx, const cli_options *o, const fx_config *cfg, fx_
         name = getenv("FX_BACKEND");
     if (!name || !name[0])
         name = cfg && cfg->backend[0] ? cfg->backend : "cpu";
-    /* cpu, opencl[:...] and plugin backends, all from the host's table;
-     * unknown names get the list of known ones. */
+    /* cpu, plugin backends and backend modules (opencl[:...]), all from
+     * the context's table; unknown names get the list of known ones. */
     cli_runtime *rt = o->rt;
     if (rt->n_backends == CLI_MAX_BACKENDS) {
         fprintf(stderr, "fxrun: internal: more than %d backends made in one run\n", CLI_MAX_BACKENDS);
         return 1;
     }
-    if (fx_plugin_host_create_backend(rt->host, name, be) != FX_OK) {
+    if (fx_context_create_backend(ctx, name, be) != FX_OK) {
         const char *msg = fx_context_error(ctx);
-        if (!strncmp(msg, "unknown backend", 15) || !strncmp(msg, "backend '", 9))
+        if (!strncmp(msg, "unknown backend", 15) || !strncmp(msg, "backend '", 9) ||
+            !strncmp(msg, "backend module", 14))
             fprintf(stderr, "fxrun: %s\n", msg); /* the message names the backend already */
         else
             fprintf(stderr, "fxrun: backend '%s': %s\n", name, msg);

@@ -48,9 +48,12 @@ static void usage(FILE *f)
 "  pairs    write a seeded, balanced pairs file (--output; --images ROOT or\n"
 "           the graph's data.test people; --folds 10 --per-fold 300 --seed S)\n"
 "  bench    time training steps (forward + backward + update) on random\n"
-"           data: median ms/step, planned memory and peak RSS, per-layer\n"
-"           times (--steps N, --batch N; docs/performance.md)\n"
-"  devices  list the backends and devices fx can run on\n"
+"           data: median ms/step, planned memory (peak activations and\n"
+"           gradients, parameters, optimiser state, workspace) and peak RSS,\n"
+"           per-layer times (--steps N, --batch N; FX_MEMORY_REUSE=0: a\n"
+"           buffer per value and gradient; docs/performance.md)\n"
+"  devices  list the backends and devices fx can run on (loading every\n"
+"           backend module found, and saying why one cannot be loaded)\n"
 "  ops      list every registered op with its attributes\n"
 "  crop-faces  aligned face crops + landmarks CSV from a dlib imglab XML\n"
 "           file (fxrun crop-faces --help)\n"
@@ -62,6 +65,10 @@ static void usage(FILE *f)
 "  --backend NAME     where layers run: cpu (default), opencl (best device),\n"
 "                     opencl:P:D or opencl:NAME (see `fxrun devices`), or a\n"
 "                     backend a plugin adds (`fxrun plugins`). Also FX_BACKEND.\n"
+"                     A backend NAME not built in is loaded from its module\n"
+"                     libfx-NAME.so (opencl: libfx-opencl.so) in backends/\n"
+"                     next to fxrun or the installed backend folder, or in\n"
+"                     $FX_BACKEND_PATH (folders separated by ':') when set.\n"
 "  --plugin NAME|PATH load a plugin (repeatable): new ops or backends in a\n"
 "                     shared object. A NAME without '/' is searched in\n"
 "                     $FX_PLUGIN_PATH (folders separated by ':'), then in\n"
@@ -452,12 +459,6 @@ int main(int argc, char **argv)
     cli_runtime rt;
     memset(&rt, 0, sizeof rt);
     o.rt = &rt;
-    if (fx_plugin_host_create(ctx, &rt.host) != FX_OK) {
-        cli_error(ctx);
-        fx_context_destroy(ctx);
-        free_bindings(&o);
-        return 1;
-    }
     if (cli_load_plugins(ctx, &o) != 0) {
         rc = 1;
         goto done;
@@ -526,11 +527,10 @@ done:
             rc = 1;
     }
     rc = cli_mpi_finish(&rt, rc); /* returns only when this rank may end on its own */
-    /* Backends before the context, the plugin host after it (fx/plugin.h). */
+    /* Backends before the context, which unloads the modules and plugins. */
     for (int i = 0; i < rt.n_backends; i++)
-        fx_plugin_host_release_backend(rt.host, rt.backends[i]);
+        fx_context_release_backend(ctx, rt.backends[i]);
     fx_context_destroy(ctx);
-    fx_plugin_host_destroy(rt.host);
     free_bindings(&o);
     return rc;
 }

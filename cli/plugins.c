@@ -13,7 +13,7 @@ static unsigned load_flags(const cli_options *o) { return o->plugin_override ? F
 int cli_load_plugins(fx_context *ctx, const cli_options *o)
 {
     for (int i = 0; i < o->n_plugins; i++)
-        if (fx_plugin_load(o->rt->host, o->plugins[i], load_flags(o)) != FX_OK) {
+        if (fx_context_load_plugin(ctx, o->plugins[i], load_flags(o)) != FX_OK) {
             fprintf(stderr, "fxrun: --plugin %s: %s\n", o->plugins[i], fx_context_error(ctx));
             return 1;
         }
@@ -23,13 +23,13 @@ int cli_load_plugins(fx_context *ctx, const cli_options *o)
 /* 1 if the file at `path` is already loaded: every command reloads the
  * graph file (and the default-task lookup reads it once more), and the
  * second time is expected, so it gets no "already loaded" note. */
-static int already_loaded(const cli_options *o, const char *path)
+static int already_loaded(fx_context *ctx, const char *path)
 {
     char real[PATH_MAX];
     if (!realpath(path, real))
         return 0;
-    for (int i = 0; i < fx_plugin_host_count(o->rt->host); i++)
-        if (!strcmp(fx_plugin_host_at(o->rt->host, i)->path, real))
+    for (int i = 0; i < fx_context_plugin_count(ctx); i++)
+        if (!strcmp(fx_context_plugin_at(ctx, i)->path, real))
             return 1;
     return 0;
 }
@@ -63,10 +63,10 @@ int cli_load_config_plugins(fx_context *ctx, const cli_options *o, const fx_conf
             return 1;
         }
         char found[FX_PATH_MAX];
-        if (fx_plugin_find(o->rt->host, load, found, sizeof found) == FX_OK && already_loaded(o, found))
+        if (fx_context_find_plugin(ctx, load, found, sizeof found) == FX_OK && already_loaded(ctx, found))
             continue;
         fx_context_clear_error(ctx);
-        if (fx_plugin_load(o->rt->host, load, load_flags(o)) != FX_OK) {
+        if (fx_context_load_plugin(ctx, load, load_flags(o)) != FX_OK) {
             fprintf(stderr, "fxrun: %s: plugins[%d]: %s\n", cfg->path, i, fx_context_error(ctx));
             return 1;
         }
@@ -93,13 +93,12 @@ int cli_cmd_plugins(fx_context *ctx, const cli_options *o)
         if (cli_load_config_plugins(ctx, o, &cfg) != 0)
             return 1;
     }
-    fx_plugin_host *host = o->rt->host;
-    int n = fx_plugin_host_count(host);
+    int n = fx_context_plugin_count(ctx);
     if (n == 0)
         printf("no plugins loaded (load one with --plugin NAME|PATH, or list it under `plugins:` in a graph "
                "file and give the file)\n");
     for (int i = 0; i < n; i++) {
-        const fx_plugin_summary *s = fx_plugin_host_at(host, i);
+        const fx_plugin_summary *s = fx_context_plugin_at(ctx, i);
         printf("plugin %s %s  %s\n", s->name, s->version, s->path);
         if (s->description[0])
             printf("    %s\n", s->description);
@@ -110,9 +109,9 @@ int cli_cmd_plugins(fx_context *ctx, const cli_options *o)
         print_list("opencl:", s->n_opencl_programs, s->opencl_programs);
     }
     printf("backends:\n");
-    for (int i = 0; i < fx_plugin_host_backend_count(host); i++) {
+    for (int i = 0; i < fx_context_backend_count(ctx); i++) {
         const char *name, *doc, *plugin;
-        fx_plugin_host_backend_at(host, i, &name, &doc, &plugin);
+        fx_context_backend_at(ctx, i, &name, &doc, &plugin);
         printf("    %-10s%s%s%s%s\n", name, doc, plugin[0] ? " [plugin " : "", plugin, plugin[0] ? "]" : "");
     }
     const char *path = getenv("FX_PLUGIN_PATH");

@@ -1,10 +1,14 @@
-/* core/context.c - the context: error buffer, registry, CPU backend. */
+/* core/context.c - the context: error buffer, op registry, backend table
+ * (core/backend_table.c) with the CPU backend, and the loaded plugins and
+ * backend modules (core/plugin.c). One lifetime for all of them:
+ * fx_context_destroy frees the CPU backend, the registry and the table,
+ * and unloads the plugins and modules last, since the registry and the
+ * table point into their code and data. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "core/internal.h"
-#include "fx/opencl.h"
 
 fx_context_options fx_context_options_default(void)
 {
@@ -29,13 +33,11 @@ fx_status fx_context_create(const fx_context_options *options, fx_context **out,
     fx_fault_init(ctx);
     fx_registry_init(&ctx->registry);
     fx_status st = fx_register_builtin_ops(&ctx->registry);
+    /* The CPU backend registers like any other (its kernels come with
+     * it); other backends are added by the program, by plugins, or by
+     * their module when first asked for (fx_context_create_backend). */
     if (st == FX_OK)
-        st = fx_cpu_register_kernels(&ctx->registry);
-#ifdef FX_HAVE_OPENCL
-    /* Only table entries: no OpenCL call happens until a backend is made. */
-    if (st == FX_OK)
-        st = fx_opencl_register_kernels(&ctx->registry);
-#endif
+        st = fx_context_add_backend(ctx, fx_cpu_backend_registration());
     if (st == FX_OK)
         st = fx_cpu_backend_create(ctx, &ctx->cpu);
     if (st != FX_OK) {
@@ -55,6 +57,8 @@ void fx_context_destroy(fx_context *ctx)
     if (ctx->cpu && ctx->cpu->ops->destroy)
         ctx->cpu->ops->destroy(ctx->cpu);
     fx_registry_free(&ctx->registry);
+    fx_backend_table_free(ctx);
+    fx_plugins_unload(ctx);
     free(ctx);
 }
 

@@ -21,8 +21,11 @@ void fx_graph_release_plan(fx_graph *g)
 {
     for (int i = 0; i < g->n_values; i++) {
         fx_value *v = &g->values[i];
-        if (g->mode == FX_MODE_INFER && g->planned && v->producer >= 0)
+        if ((g->mode == FX_MODE_INFER && g->planned && v->producer >= 0) || v->pooled)
             v->tensor.buffer = NULL; /* arena-owned */
+        if (v->grad_pooled)
+            v->grad.buffer = NULL;
+        v->pooled = v->grad_pooled = 0;
         free_tensor(&v->tensor);
         free_tensor(&v->grad);
         free_tensor(&v->mirror);
@@ -481,14 +484,8 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
             return fx_node_fail(g->ctx, node, FX_ERR_UNSUPPORTED, "this op has no backward kernel on backend '%s'",
                                 be->name);
     }
-    fx_status st = FX_OK;
-    for (int i = 0; i < g->n_values && st == FX_OK; i++) {
-        fx_value *v = &g->values[i];
-        v->home = v->producer >= 0 ? g->nodes[v->producer].backend : be;
-        st = alloc_value(g, v->home, &v->tensor, v, "activation");
-        if (st == FX_OK && v->needs_grad)
-            st = alloc_value(g, v->home, &v->grad, v, "gradient of");
-    }
+    /* Values and their gradients: core/memory_plan.c. */
+    fx_status st = fx_memory_plan_training(g);
     for (int n = 0; n < g->n_nodes && st == FX_OK; n++)
         st = alloc_aux(&g->nodes[n]);
     for (int i = 0; i < g->n_params && st == FX_OK; i++) {
@@ -694,6 +691,41 @@ fx_status fx_graph_seed_grad(fx_graph *g, const char *name, const float *host)
     return FX_OK;
 }
 
+/* The loss whose output value i is, or -1. */
+static int value_loss(const fx_graph *g, int i)
+{
+    int loss = -1;
+    for (int l = 0; l < g->n_losses; l++)
+        if (g->nodes[g->losses[l].node].out[0] == i)
+            loss = l;
+    return loss;
+}
+
+/* Starts value i's gradient for a backward: its seeds (loss weight plus
+ * fx_graph_seed_grad, summed on the host) or zero. A shared gradient
+ * (core/memory_plan.c) starts just before its first writer's backward,
+ * since its buffer may hold a live value until then. */
+static fx_status open_grad(fx_graph *g, int i)
+{
+    fx_value *v = &g->values[i];
+    int loss = value_loss(g, i);
+    if (loss < 0 && !v->seed)
+        return fx_tensor_zero(&v->grad);
+    size_t n = (size_t)fx_shape_numel(&v->shape);
+    float *host = fx_calloc(g->ctx, n, sizeof(float), "a gradient seed");
+    if (!host)
+        return FX_ERR_NOMEM;
+    if (v->seed)
+        memcpy(host, v->seed, n * sizeof(float));
+    if (loss >= 0)
+        host[0] += g->losses[loss].weight;
+    fx_status st = fx_tensor_upload(&v->grad, host);
+    free(host);
+    free(v->seed);
+    v->seed = NULL;
+    return st;
+}
+
 fx_status fx_graph_backward(fx_graph *g)
 {
     fx_context *ctx = g->ctx;
@@ -702,13 +734,10 @@ fx_status fx_graph_backward(fx_graph *g)
                        g->name);
     ctx->has_error = 0;
     fx_status st = FX_OK;
-    for (int i = 0; i < g->n_values && st == FX_OK; i++)
-        if (g->values[i].grad.buffer)
-            st = fx_tensor_zero(&g->values[i].grad);
     for (int i = 0; i < g->n_params && st == FX_OK; i++)
         if (g->params[i].grad.buffer)
             st = fx_tensor_zero(&g->params[i].grad);
-    /* Seeds: loss weights and explicit gradients, summed on the host. */
+    /* Seeds: loss weights and explicit gradients. */
     int *active = NULL;
     if (st == FX_OK) {
         active = fx_calloc(ctx, (size_t)g->n_nodes + 1, sizeof(int), "the backward plan");
@@ -717,38 +746,28 @@ fx_status fx_graph_backward(fx_graph *g)
     }
     for (int i = 0; i < g->n_values && st == FX_OK; i++) {
         fx_value *v = &g->values[i];
-        int loss = -1;
-        for (int l = 0; l < g->n_losses; l++)
-            if (g->nodes[g->losses[l].node].out[0] == i)
-                loss = l;
-        if (loss < 0 && !v->seed)
-            continue;
         if (!v->grad.buffer) { /* depends on nothing learnable */
             free(v->seed);
             v->seed = NULL;
             continue;
         }
-        size_t n = (size_t)fx_shape_numel(&v->shape);
-        float *host = fx_calloc(ctx, n, sizeof(float), "a gradient seed");
-        if (!host) {
-            st = FX_ERR_NOMEM;
-            break;
-        }
-        if (v->seed)
-            memcpy(host, v->seed, n * sizeof(float));
-        if (loss >= 0)
-            host[0] += g->losses[loss].weight;
-        st = fx_tensor_upload(&v->grad, host);
-        free(host);
-        free(v->seed);
-        v->seed = NULL;
-        if (v->producer >= 0)
+        if ((value_loss(g, i) >= 0 || v->seed) && v->producer >= 0)
             active[v->producer] = 1;
+        if (!v->grad_pooled || v->grad_open == g->n_nodes)
+            st = open_grad(g, i);
     }
     /* Only nodes upstream of a seeded value run backward. */
     for (int n = g->n_nodes - 1; n >= 0 && st == FX_OK; n--) {
         fx_node *node = &g->nodes[n];
-        if (!active[n])
+        for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+            fx_value *v = &g->values[node->in[i]];
+            int again = 0; /* an input read twice opens once */
+            for (int j = 0; j < i; j++)
+                again |= node->in[j] == node->in[i];
+            if (v->grad_pooled && v->grad_open == n && !again)
+                st = open_grad(g, node->in[i]);
+        }
+        if (!active[n] || st != FX_OK)
             continue;
         int any = 0;
         for (int k = 0; k < node->n_out; k++)
@@ -812,24 +831,45 @@ fx_status fx_graph_loss_total(fx_graph *g, float *value)
  * through the values. */
 static int64_t buffer_bytes(const fx_tensor *t) { return t->buffer ? (int64_t)t->buffer->size : 0; }
 
-int64_t fx_graph_planned_bytes(const fx_graph *g)
+fx_status fx_graph_memory_report(const fx_graph *g, fx_memory_report *out)
 {
+    memset(out, 0, sizeof *out);
     if (!g->planned)
-        return 0;
-    int64_t total = 0;
+        return fx_fail(g->ctx, FX_ERR_INVALID, "graph '%s' must be planned before its memory is reported", g->name);
+    if (g->mode == FX_MODE_TRAIN)
+        *out = g->memory; /* the plan's figures; the sums below are recounted */
     int arena = g->mode == FX_MODE_INFER;
+    out->shared = 0;
     for (int i = 0; i < g->n_arena; i++)
-        total += (int64_t)g->arena[i]->size;
+        out->shared += (int64_t)g->arena[i]->size;
+    out->shared_buffers = g->n_arena;
+    out->values = out->shared;
     for (int i = 0; i < g->n_values; i++) {
         const fx_value *v = &g->values[i];
-        if (!(arena && v->producer >= 0))
-            total += buffer_bytes(&v->tensor);
-        total += buffer_bytes(&v->grad) + buffer_bytes(&v->mirror) + buffer_bytes(&v->mirror_grad);
+        if (!(arena && v->producer >= 0) && !v->pooled)
+            out->values += buffer_bytes(&v->tensor);
+        if (!v->grad_pooled)
+            out->values += buffer_bytes(&v->grad);
+        out->values += buffer_bytes(&v->mirror) + buffer_bytes(&v->mirror_grad);
+    }
+    if (arena) { /* inference: everything there is lives at once, at worst */
+        out->reuse = 1;
+        out->naive = out->peak_activations = out->values;
     }
     for (int n = 0; n < g->n_nodes; n++)
         for (int a = 0; a < g->nodes[n].n_aux; a++)
-            total += buffer_bytes(&g->nodes[n].aux[a]);
-    for (int i = 0; i < g->n_params; i++)
-        total += buffer_bytes(&g->params[i].value) + buffer_bytes(&g->params[i].grad);
-    return total;
+            out->saved += buffer_bytes(&g->nodes[n].aux[a]);
+    for (int i = 0; i < g->n_params; i++) {
+        out->parameters += buffer_bytes(&g->params[i].value);
+        out->parameter_gradients += buffer_bytes(&g->params[i].grad);
+    }
+    return FX_OK;
+}
+
+int64_t fx_graph_planned_bytes(const fx_graph *g)
+{
+    fx_memory_report r;
+    if (!g->planned || fx_graph_memory_report(g, &r) != FX_OK)
+        return 0;
+    return r.values + r.saved + r.parameters + r.parameter_gradients;
 }

@@ -30,6 +30,17 @@ typedef struct fx_fault {
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
 
+/* One row of the context's backend table (core/backend_table.c). The
+ * strings are owned (heap), so pointers to them stay valid when the
+ * table grows; reg.name and reg.description point at them. */
+typedef struct fx_backend_entry {
+    fx_backend_registration reg;
+    char *name, *doc;
+    const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
+} fx_backend_entry;
+
+struct fx_plugin_record; /* core/plugin.c */
+
 struct fx_context {
     fx_context_options options;
     char error[FX_ERROR_MAX];
@@ -37,6 +48,16 @@ struct fx_context {
     fx_registry registry;
     fx_backend *cpu;
     fx_fault fault;
+    /* The backend table: the CPU backend's record first, then what the
+     * program, plugins and backend modules add. */
+    fx_backend_entry *backends;
+    int n_backends, cap_backends;
+    /* Loaded plugins and backend modules, in load order; unloaded last, by
+     * fx_context_destroy (the registry and the backend table point into
+     * them). */
+    struct fx_plugin_record **plugins;
+    int n_plugins, cap_plugins;
+    struct fx_plugin *loading;   /* the plugin inside its fx_plugin_init, else NULL */
 };
 
 /* A parsed attribute value (typed by the op's schema). */
@@ -68,6 +89,10 @@ typedef struct fx_value {
     fx_backend *home;     /* backend holding tensor and grad (producer's) */
     fx_tensor mirror;     /* copy on the other backend, when a consumer runs there */
     fx_tensor mirror_grad;/* that consumer's gradient contribution, added home after it runs */
+    int pooled;           /* training: tensor lives in a shared arena buffer (memory_plan.c) */
+    int grad_pooled;      /* training: grad lives in a shared arena buffer */
+    int grad_open;        /* training, grad_pooled: the node before whose backward grad is zeroed
+                           * (and seeded); n_nodes = at the start of backward */
 } fx_value;
 
 typedef struct fx_graph_param {
@@ -145,8 +170,10 @@ struct fx_graph {
     fx_mode mode;
     int64_t batch;
     fx_backend *backend;
-    fx_buffer **arena;     /* inference: buffers reused between values */
+    fx_buffer **arena;     /* buffers shared between values (inference) or values and gradients (training) */
     int n_arena;
+    int memory_reuse_off;  /* fx_graph_set_memory_reuse(g, 0) */
+    fx_memory_report memory; /* training plans: filled by fx_memory_plan_training */
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
     int profiling;
@@ -173,6 +200,17 @@ fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_nam
 fx_status fx_register_builtin_ops(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
+const fx_backend_registration *fx_cpu_backend_registration(void);
+/* backend_table.c */
+void fx_backend_table_free(fx_context *ctx);
+/* Cuts the table back to n entries (a refused plugin's transaction). */
+void fx_backend_table_truncate(fx_context *ctx, int n);
+/* plugin.c */
+void fx_plugins_unload(fx_context *ctx);
+/* The folder of the running executable ("" if unknown). */
+void fx_exe_dir(char *out, size_t size);
+/* The manifest name of the plugin being initialised ("" outside one). */
+const char *fx_plugin_loading_name(const fx_context *ctx);
 /* init.c: fills a host array for an initialiser spec. */
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);
@@ -202,6 +240,13 @@ FILE *fx_fopen_regular(const char *path, const char **why);
  * into a malloc'd buffer; errors read "<what> '<path>': ...". */
 fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path, unsigned char **data,
                              size_t *size);
+
+/* memory_plan.c: allocates a training plan's values and value gradients,
+ * sharing buffers between lifetimes that do not overlap unless reuse is
+ * off (fx_graph_set_memory_reuse, FX_MEMORY_REUSE=0). Needs needs_grad
+ * and node backends set; the buffers go to g->arena. */
+fx_status fx_memory_plan_training(fx_graph *g);
+int fx_memory_reuse_enabled(const fx_graph *g);
 
 /* executor.c: the seed node n's kernels draw from at the current step. */
 uint64_t fx_graph_node_seed(const fx_graph *g, int n);

@@ -1,19 +1,19 @@
-/* core/plugin.c - the plugin host (fx/plugin.h): finding, checking and
- * loading plugin shared objects, the registration transaction that makes
- * a refused plugin leave nothing behind, and the backend table (name ->
- * factory) that programs create backends from.
+/* core/plugin.c - plugins of a context (fx/plugin.h): finding, checking
+ * and loading plugin shared objects (backend modules are plugins too:
+ * core/backend_table.c finds them), and the registration transaction that
+ * makes a refused plugin leave nothing behind.
  *
- * Why a separate host object and not a field of the context: the context
- * struct (core/internal.h) has no slot for it, and the registry only
- * stores pointers into the plugins' memory, so the host must outlive the
- * context anyway (it unmaps the plugins). The program owns both.
+ * Plugins belong to the context: its registry and backend table point at
+ * the plugins' op definitions, kernels and factories, so the context
+ * keeps them mapped as long as it lives and unloads them last
+ * (fx_plugins_unload, from fx_context_destroy).
  *
- * The transaction: ops and kernels go straight into the context's
- * registry (plugins use the same fx_registry_add_* calls as built-in ops),
- * which only ever appends; the counts before fx_plugin_init are recorded
- * and, on failure, the arrays are cut back to them and any op the plugin
- * replaced is put back. Backends and OpenCL programs are staged in the
- * fx_plugin and reach the host only on success. */
+ * The transaction: ops, kernels and backends go straight into the
+ * context's registry and backend table (plugins use the same calls as
+ * built-in ops and backends), which only ever append; their sizes before
+ * fx_plugin_init are recorded and, on failure, cut back to, and any op
+ * the plugin replaced is put back. OpenCL program names are staged in the
+ * fx_plugin and reach the plugin's record only on success. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +26,6 @@
 
 #include "core/internal.h"
 #include "core/plugin_elf.h"
-#include "fx/opencl.h"
 #include "fx/plugin.h"
 
 /* The install layout puts plugins in <prefix>/<libdir>/fx/plugins; the
@@ -34,15 +33,6 @@
 #ifndef FX_PLUGIN_LIBDIR
 #define FX_PLUGIN_LIBDIR "lib"
 #endif
-
-#define BACKEND_NAME_MAX 32
-
-typedef struct backend_entry {
-    char name[BACKEND_NAME_MAX];
-    char *doc;               /* owned */
-    const char *plugin;      /* manifest name of the plugin, "" if built in */
-    fx_backend_factory create;
-} backend_entry;
 
 /* An op the plugin replaced: where it was, what it was, and the kernels
  * of the old op that were switched off (their op name blanked). */
@@ -54,20 +44,19 @@ typedef struct override_entry {
 } override_entry;
 
 struct fx_plugin {
-    fx_plugin_host *host;
+    fx_context *ctx;
     unsigned flags;
     int active;              /* inside fx_plugin_init */
     const fx_plugin_manifest *manifest;
     int n_ops0, n_kernels0;  /* registry sizes before init */
+    int n_backends0;         /* backend table size before init */
     override_entry *overrides;
     int n_overrides, cap_overrides;
-    backend_entry *backends;
-    int n_backends, cap_backends;
     const fx_opencl_program **programs;
     int n_programs, cap_programs;
 };
 
-typedef struct plugin_record {
+typedef struct fx_plugin_record {
     fx_plugin_summary summary;
     char *path;
     void *handle;
@@ -75,14 +64,6 @@ typedef struct plugin_record {
     const char **ops, **overrides, **backends, **programs;
     char **kernels;
 } plugin_record;
-
-struct fx_plugin_host {
-    fx_context *ctx;
-    plugin_record **plugins;
-    int n_plugins, cap_plugins;
-    backend_entry *backends;
-    int n_backends, cap_backends;
-};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -125,171 +106,7 @@ static char *dup_string(fx_context *ctx, const char *s)
     return d;
 }
 
-/* ---- the backend table -------------------------------------------------- */
-
-static fx_status cpu_factory(fx_context *ctx, const char *spec, fx_backend **out)
-{
-    *out = NULL;
-    if (strcmp(spec, "cpu") != 0)
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "backend '%s': the CPU backend takes no options (write `cpu`; threads are set with "
-                       "--threads)",
-                       spec);
-    *out = fx_context_cpu_backend(ctx);
-    return FX_OK;
-}
-
-static const backend_entry *find_backend(const fx_plugin_host *host, const char *name, size_t len)
-{
-    for (int i = 0; i < host->n_backends; i++)
-        if (strlen(host->backends[i].name) == len && !strncmp(host->backends[i].name, name, len))
-            return &host->backends[i];
-    return NULL;
-}
-
-static fx_status add_backend_entry(fx_context *ctx, backend_entry **array, int *n, int *cap, const char *name,
-                                   const char *doc, const char *plugin, fx_backend_factory create)
-{
-    fx_status st = grow(ctx, (void **)array, cap, *n + 1, sizeof **array, "backends");
-    if (st != FX_OK)
-        return st;
-    char *d = dup_string(ctx, doc ? doc : "");
-    if (!d)
-        return FX_ERR_NOMEM;
-    backend_entry *e = &(*array)[(*n)++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", name);
-    e->doc = d;
-    e->plugin = plugin;
-    e->create = create;
-    return FX_OK;
-}
-
-static fx_status check_backend_name(fx_context *ctx, const char *name, fx_backend_factory create)
-{
-    if (!valid_name(name, BACKEND_NAME_MAX))
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "backend name '%s' is not valid: use 1 to %d characters of a-z, 0-9, '_' and '-' (the name "
-                       "is what users write after --backend, before any ':options')",
-                       name ? name : "(null)", BACKEND_NAME_MAX - 1);
-    if (!create)
-        return fx_fail(ctx, FX_ERR_INVALID, "backend '%s' registered without a factory function", name);
-    return FX_OK;
-}
-
-fx_status fx_plugin_host_add_backend(fx_plugin_host *host, const char *name, const char *doc,
-                                     fx_backend_factory create)
-{
-    fx_status st = check_backend_name(host->ctx, name, create);
-    if (st != FX_OK)
-        return st;
-    const backend_entry *e = find_backend(host, name, strlen(name));
-    if (e)
-        return fx_fail(host->ctx, FX_ERR_INVALID, "backend '%s' already exists%s%s", name,
-                       e->plugin[0] ? " (from plugin " : "", e->plugin[0] ? e->plugin : "");
-    return add_backend_entry(host->ctx, &host->backends, &host->n_backends, &host->cap_backends, name, doc, "",
-                             create);
-}
-
-int fx_plugin_host_backend_count(const fx_plugin_host *host) { return host ? host->n_backends : 0; }
-
-int fx_plugin_host_backend_at(const fx_plugin_host *host, int index, const char **name, const char **doc,
-                              const char **plugin)
-{
-    if (!host || index < 0 || index >= host->n_backends)
-        return 0;
-    const backend_entry *e = &host->backends[index];
-    if (name)
-        *name = e->name;
-    if (doc)
-        *doc = e->doc;
-    if (plugin)
-        *plugin = e->plugin;
-    return 1;
-}
-
-fx_status fx_plugin_host_create_backend(fx_plugin_host *host, const char *spec, fx_backend **out)
-{
-    *out = NULL;
-    fx_context *ctx = host->ctx;
-    if (!spec || !spec[0])
-        return fx_fail(ctx, FX_ERR_INVALID, "empty backend name (try cpu)");
-    size_t len = strcspn(spec, ":");
-    const backend_entry *e = find_backend(host, spec, len);
-    if (!e) {
-        char list[1024] = "";
-        size_t used = 0;
-        for (int i = 0; i < host->n_backends; i++) {
-            int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", host->backends[i].name);
-            if (w > 0 && (size_t)w < sizeof list - used)
-                used += (size_t)w;
-        }
-        return fx_fail(ctx, FX_ERR_INVALID,
-                       "unknown backend '%.*s' (available: %s; a plugin loaded with --plugin can add more; "
-                       "`fxrun plugins` lists them)",
-                       (int)len, spec, list);
-    }
-    fx_backend *be = NULL;
-    fx_status st = e->create(ctx, spec, &be);
-    if (st != FX_OK) {
-        if (!ctx->has_error)
-            fx_fail(ctx, st, "backend '%s' could not be created (%s) and gave no reason", spec, fx_status_name(st));
-        return st;
-    }
-    if (!be || !be->ops)
-        return fx_fail(ctx, FX_ERR_INTERNAL, "backend factory of '%s'%s%s returned no backend", e->name,
-                       e->plugin[0] ? " from plugin " : "", e->plugin);
-    /* Kernels are found by be->name: a plugin backend must carry the name
-     * it was registered under, or it would run another backend's kernels
-     * on its own buffers. (opencl keeps "opencl" for any "opencl:P:D".) */
-    if (strcmp(be->name, e->name) != 0) {
-        if (be != fx_context_cpu_backend(ctx) && be->ops->destroy)
-            be->ops->destroy(be);
-        return fx_fail(ctx, FX_ERR_INTERNAL,
-                       "backend factory of '%s'%s%s returned a backend named '%s'; it must set fx_backend.name "
-                       "to '%s' (its kernels are registered under that name)",
-                       e->name, e->plugin[0] ? " from plugin " : "", e->plugin, be->name, e->name);
-    }
-    if (!be->ctx)
-        be->ctx = ctx;
-    *out = be;
-    return FX_OK;
-}
-
-void fx_plugin_host_release_backend(fx_plugin_host *host, fx_backend *be)
-{
-    if (!be || (host && be == fx_context_cpu_backend(host->ctx)))
-        return;
-    if (be->ops && be->ops->destroy)
-        be->ops->destroy(be);
-}
-
-/* ---- host --------------------------------------------------------------- */
-
-fx_status fx_plugin_host_create(fx_context *ctx, fx_plugin_host **out)
-{
-    *out = NULL;
-    fx_plugin_host *host = fx_calloc(ctx, 1, sizeof *host, "the plugin host");
-    if (!host)
-        return FX_ERR_NOMEM;
-    host->ctx = ctx;
-#ifdef FX_HAVE_OPENCL
-    const char *ocl_doc = "OpenCL devices: opencl (best), opencl:P:D, opencl:NAME (`fxrun devices` lists them)";
-#else
-    const char *ocl_doc = "OpenCL devices (not in this build: rebuild with -DFX_OPENCL=ON)";
-#endif
-    fx_status st = add_backend_entry(ctx, &host->backends, &host->n_backends, &host->cap_backends, "cpu",
-                                     "the CPU: SIMD kernels, thread pool, BLAS", "", cpu_factory);
-    if (st == FX_OK)
-        st = add_backend_entry(ctx, &host->backends, &host->n_backends, &host->cap_backends, "opencl", ocl_doc, "",
-                               fx_opencl_backend_create);
-    if (st != FX_OK) {
-        fx_plugin_host_destroy(host);
-        return st;
-    }
-    *out = host;
-    return FX_OK;
-}
+/* ---- records --------------------------------------------------------------- */
 
 static void record_free(plugin_record *r)
 {
@@ -306,29 +123,30 @@ static void record_free(plugin_record *r)
     free(r);
 }
 
-void fx_plugin_host_destroy(fx_plugin_host *host)
+void fx_plugins_unload(fx_context *ctx)
 {
-    if (!host)
-        return;
-    for (int i = 0; i < host->n_backends; i++)
-        free(host->backends[i].doc);
-    free(host->backends);
     /* Unload in reverse order: a later plugin may use an earlier one's
      * backend or ops. */
-    for (int i = host->n_plugins - 1; i >= 0; i--) {
-        if (host->plugins[i]->handle)
-            dlclose(host->plugins[i]->handle);
-        record_free(host->plugins[i]);
+    for (int i = ctx->n_plugins - 1; i >= 0; i--) {
+        if (ctx->plugins[i]->handle)
+            dlclose(ctx->plugins[i]->handle);
+        record_free(ctx->plugins[i]);
     }
-    free(host->plugins);
-    free(host);
+    free(ctx->plugins);
+    ctx->plugins = NULL;
+    ctx->n_plugins = ctx->cap_plugins = 0;
 }
 
-int fx_plugin_host_count(const fx_plugin_host *host) { return host ? host->n_plugins : 0; }
+int fx_context_plugin_count(const fx_context *ctx) { return ctx ? ctx->n_plugins : 0; }
 
-const fx_plugin_summary *fx_plugin_host_at(const fx_plugin_host *host, int index)
+const fx_plugin_summary *fx_context_plugin_at(const fx_context *ctx, int index)
 {
-    return host && index >= 0 && index < host->n_plugins ? &host->plugins[index]->summary : NULL;
+    return ctx && index >= 0 && index < ctx->n_plugins ? &ctx->plugins[index]->summary : NULL;
+}
+
+const char *fx_plugin_loading_name(const fx_context *ctx)
+{
+    return ctx && ctx->loading ? ctx->loading->manifest->name : "";
 }
 
 /* ---- finding a plugin file ---------------------------------------------- */
@@ -345,8 +163,7 @@ static int try_dir(const char *dir, size_t dir_len, const char *name, char *out,
     return 0;
 }
 
-/* The folder of the running executable ("" if unknown). */
-static void exe_dir(char *out, size_t size)
+void fx_exe_dir(char *out, size_t size)
 {
     out[0] = '\0';
     char buf[PATH_MAX];
@@ -361,9 +178,8 @@ static void exe_dir(char *out, size_t size)
     snprintf(out, size, "%s", buf[0] ? buf : "/");
 }
 
-fx_status fx_plugin_find(fx_plugin_host *host, const char *name, char *out, size_t size)
+fx_status fx_context_find_plugin(fx_context *ctx, const char *name, char *out, size_t size)
 {
-    fx_context *ctx = host->ctx;
     if (!name || !name[0])
         return fx_fail(ctx, FX_ERR_INVALID, "empty plugin name");
     if (strchr(name, '/')) {
@@ -394,7 +210,7 @@ fx_status fx_plugin_find(fx_plugin_host *host, const char *name, char *out, size
         }
     }
     char dir[PATH_MAX];
-    exe_dir(dir, sizeof dir);
+    fx_exe_dir(dir, sizeof dir);
     if (dir[0]) {
         char d[PATH_MAX + 64];
         snprintf(d, sizeof d, "%s/plugins", dir);
@@ -419,15 +235,15 @@ fx_status fx_plugin_find(fx_plugin_host *host, const char *name, char *out, size
 
 /* ---- the registration transaction --------------------------------------- */
 
-fx_registry *fx_plugin_registry(fx_plugin *plugin) { return &plugin->host->ctx->registry; }
-fx_context *fx_plugin_context(fx_plugin *plugin) { return plugin->host->ctx; }
+fx_registry *fx_plugin_registry(fx_plugin *plugin) { return &plugin->ctx->registry; }
+fx_context *fx_plugin_context(fx_plugin *plugin) { return plugin->ctx; }
 
 static fx_status require_active(fx_plugin *p, const char *what)
 {
     if (!p)
         return FX_ERR_INVALID;
     if (!p->active)
-        return fx_fail(p->host->ctx, FX_ERR_INVALID, "%s may only be called during fx_plugin_init", what);
+        return fx_fail(p->ctx, FX_ERR_INVALID, "%s may only be called during fx_plugin_init", what);
     return FX_OK;
 }
 
@@ -441,10 +257,10 @@ static int find_op_index(const fx_registry *reg, const char *name)
 
 /* The loaded plugin that added or replaced op `op_name`; NULL for a
  * built-in op. */
-static const char *op_origin(const fx_plugin_host *host, const char *op_name)
+static const char *op_origin(const fx_context *ctx, const char *op_name)
 {
-    for (int i = 0; i < host->n_plugins; i++) {
-        const fx_plugin_summary *s = &host->plugins[i]->summary;
+    for (int i = 0; i < ctx->n_plugins; i++) {
+        const fx_plugin_summary *s = &ctx->plugins[i]->summary;
         for (int k = 0; k < s->n_ops; k++)
             if (!strcmp(s->ops[k], op_name))
                 return s->name;
@@ -460,7 +276,7 @@ fx_status fx_plugin_override_op(fx_plugin *p, const fx_op_def *def)
     fx_status st = require_active(p, "fx_plugin_override_op");
     if (st != FX_OK)
         return st;
-    fx_context *ctx = p->host->ctx;
+    fx_context *ctx = p->ctx;
     fx_registry *reg = &ctx->registry;
     if (!def || !def->name || !def->infer)
         return fx_fail(ctx, FX_ERR_INVALID, "fx_plugin_override_op: op definition without a name or shape function");
@@ -473,7 +289,7 @@ fx_status fx_plugin_override_op(fx_plugin *p, const fx_op_def *def)
         if (p->overrides[i].op_index == at)
             return fx_fail(ctx, FX_ERR_INVALID, "op '%s' is replaced twice by this plugin", def->name);
     if (!(p->flags & FX_PLUGIN_ALLOW_OVERRIDE)) {
-        const char *origin = op_origin(p->host, def->name);
+        const char *origin = op_origin(p->ctx, def->name);
         char from[96] = "a built-in op";
         if (origin)
             snprintf(from, sizeof from, "an op from plugin '%s'", origin);
@@ -516,19 +332,13 @@ fx_status fx_plugin_add_backend(fx_plugin *p, const char *name, const char *doc,
     fx_status st = require_active(p, "fx_plugin_add_backend");
     if (st != FX_OK)
         return st;
-    fx_context *ctx = p->host->ctx;
-    st = check_backend_name(ctx, name, create);
-    if (st != FX_OK)
-        return st;
-    const backend_entry *e = find_backend(p->host, name, strlen(name));
-    if (e)
-        return fx_fail(ctx, FX_ERR_INVALID, "backend '%s' already exists (%s%s%s); choose another name", name,
-                       e->plugin[0] ? "from plugin '" : "built in", e->plugin, e->plugin[0] ? "'" : "");
-    for (int i = 0; i < p->n_backends; i++)
-        if (!strcmp(p->backends[i].name, name))
-            return fx_fail(ctx, FX_ERR_INVALID, "backend '%s' is registered twice by this plugin", name);
-    return add_backend_entry(ctx, &p->backends, &p->n_backends, &p->cap_backends, name, doc, p->manifest->name,
-                             create);
+    fx_backend_registration r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    r.name = name;
+    r.description = doc;
+    r.create = create;
+    return fx_context_add_backend(p->ctx, &r);
 }
 
 fx_status fx_plugin_add_opencl_program(fx_plugin *p, const fx_opencl_program *prog)
@@ -536,15 +346,15 @@ fx_status fx_plugin_add_opencl_program(fx_plugin *p, const fx_opencl_program *pr
     fx_status st = require_active(p, "fx_plugin_add_opencl_program");
     if (st != FX_OK)
         return st;
-    fx_context *ctx = p->host->ctx;
+    fx_context *ctx = p->ctx;
     if (!prog || !prog->name || !prog->name[0] || strlen(prog->name) >= 48 || strchr(prog->name, '/') ||
         !prog->source || !prog->kernels || !prog->kernels[0])
         return fx_fail(ctx, FX_ERR_INVALID,
                        "OpenCL program '%s': give a name (< 48 characters, no '/'), the source text and at least "
                        "one kernel name",
                        prog && prog->name ? prog->name : "(null)");
-    for (int i = 0; i < p->host->n_plugins; i++) {
-        const fx_plugin_summary *s = &p->host->plugins[i]->summary;
+    for (int i = 0; i < ctx->n_plugins; i++) {
+        const fx_plugin_summary *s = &ctx->plugins[i]->summary;
         for (int k = 0; k < s->n_opencl_programs; k++)
             if (!strcmp(s->opencl_programs[k], prog->name))
                 return fx_fail(ctx, FX_ERR_INVALID,
@@ -566,7 +376,8 @@ fx_status fx_plugin_add_opencl_program(fx_plugin *p, const fx_opencl_program *pr
 /* Puts the registry back as it was before fx_plugin_init. */
 static void transaction_rollback(fx_plugin *p)
 {
-    fx_registry *reg = &p->host->ctx->registry;
+    fx_registry *reg = &p->ctx->registry;
+    fx_backend_table_truncate(p->ctx, p->n_backends0);
     if (reg->n_ops > p->n_ops0)
         reg->n_ops = p->n_ops0;
     if (reg->n_kernels > p->n_kernels0)
@@ -584,9 +395,6 @@ static void transaction_free(fx_plugin *p)
     for (int i = 0; i < p->n_overrides; i++)
         free(p->overrides[i].kernels);
     free(p->overrides);
-    for (int i = 0; i < p->n_backends; i++)
-        free(p->backends[i].doc);
-    free(p->backends);
     free(p->programs);
 }
 
@@ -594,17 +402,18 @@ static void transaction_free(fx_plugin *p)
  * before anything is committed). */
 static fx_status record_build(fx_plugin *p, const char *path, void *handle, plugin_record **out)
 {
-    fx_context *ctx = p->host->ctx;
+    fx_context *ctx = p->ctx;
     const fx_registry *reg = &ctx->registry;
     plugin_record *r = fx_calloc(ctx, 1, sizeof *r, "a plugin record");
     if (!r)
         return FX_ERR_NOMEM;
     int n_ops = reg->n_ops - p->n_ops0, n_kernels = reg->n_kernels - p->n_kernels0;
+    int n_backends = ctx->n_backends - p->n_backends0;
     r->path = dup_string(ctx, path);
     r->ops = fx_calloc(ctx, (size_t)n_ops + 1, sizeof *r->ops, "plugin op names");
     r->overrides = fx_calloc(ctx, (size_t)p->n_overrides + 1, sizeof *r->overrides, "plugin op names");
     r->kernels = fx_calloc(ctx, (size_t)n_kernels + 1, sizeof *r->kernels, "plugin kernel names");
-    r->backends = fx_calloc(ctx, (size_t)p->n_backends + 1, sizeof *r->backends, "plugin backend names");
+    r->backends = fx_calloc(ctx, (size_t)n_backends + 1, sizeof *r->backends, "plugin backend names");
     r->programs = fx_calloc(ctx, (size_t)p->n_programs + 1, sizeof *r->programs, "plugin program names");
     if (!r->path || !r->ops || !r->overrides || !r->kernels || !r->backends || !r->programs) {
         record_free(r);
@@ -625,8 +434,8 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
         r->ops[i] = reg->ops[p->n_ops0 + i]->name;
     for (int i = 0; i < p->n_overrides; i++)
         r->overrides[i] = reg->ops[p->overrides[i].op_index]->name;
-    for (int i = 0; i < p->n_backends; i++)
-        r->backends[i] = p->backends[i].name; /* re-pointed at commit */
+    for (int i = 0; i < n_backends; i++)
+        r->backends[i] = ctx->backends[p->n_backends0 + i].name; /* heap strings: stable */
     for (int i = 0; i < p->n_programs; i++)
         r->programs[i] = p->programs[i]->name;
     r->handle = handle;
@@ -642,7 +451,7 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
     s->overrides = r->overrides;
     s->n_kernels = n_kernels;
     s->kernels = (const char *const *)r->kernels;
-    s->n_backends = p->n_backends;
+    s->n_backends = n_backends;
     s->backends = r->backends;
     s->n_opencl_programs = p->n_programs;
     s->opencl_programs = r->programs;
@@ -672,13 +481,16 @@ static fx_status load_failed(fx_context *ctx, fx_status st, const char *path, co
     return fx_fail_prefix(ctx, st, "plugin %s: %s", path, what);
 }
 
-fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigned flags)
+fx_status fx_context_load_plugin(fx_context *ctx, const char *name_or_path, unsigned flags)
 {
-    if (!host)
+    if (!ctx)
         return FX_ERR_INVALID;
-    fx_context *ctx = host->ctx;
+    if (ctx->loading)
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "plugin %s: plugins cannot be loaded from inside another plugin's fx_plugin_init",
+                       name_or_path ? name_or_path : "(null)");
     char found[PATH_MAX];
-    fx_status st = fx_plugin_find(host, name_or_path, found, sizeof found);
+    fx_status st = fx_context_find_plugin(ctx, name_or_path, found, sizeof found);
     if (st != FX_OK)
         return st;
     st = fx_plugin_check_elf(ctx, found); /* before dlopen, which maps it (core/plugin_elf.c) */
@@ -687,10 +499,10 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
     char real[PATH_MAX];
     if (!realpath(found, real))
         return fx_fail(ctx, FX_ERR_IO, "plugin %s: cannot resolve the path: %s", found, strerror(errno));
-    for (int i = 0; i < host->n_plugins; i++)
-        if (!strcmp(host->plugins[i]->path, real)) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (!strcmp(ctx->plugins[i]->path, real)) {
             note(ctx, "plugin %s is already loaded (as '%s'); loading it again does nothing", real,
-                 host->plugins[i]->summary.name);
+                 ctx->plugins[i]->summary.name);
             return FX_OK;
         }
 
@@ -707,12 +519,12 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
         return fx_fail(ctx, FX_ERR_INVALID, "plugin %s cannot be loaded: %s%s", real, why ? why : "unknown error",
                        hint);
     }
-    for (int i = 0; i < host->n_plugins; i++)
-        if (host->plugins[i]->handle == handle) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (ctx->plugins[i]->handle == handle) {
             /* Another path (a link) to a file already loaded. */
             dlclose(handle);
             note(ctx, "plugin %s is the already loaded %s ('%s'); loading it again does nothing", real,
-                 host->plugins[i]->path, host->plugins[i]->summary.name);
+                 ctx->plugins[i]->path, ctx->plugins[i]->summary.name);
             return FX_OK;
         }
     union {
@@ -760,16 +572,16 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
         dlclose(handle);
         return FX_ERR_INVALID;
     }
-    for (int i = 0; i < host->n_plugins; i++)
-        if (!strcmp(host->plugins[i]->summary.name, manifest->name)) {
+    for (int i = 0; i < ctx->n_plugins; i++)
+        if (!strcmp(ctx->plugins[i]->summary.name, manifest->name)) {
             note(ctx, "a plugin named '%s' is already loaded from %s; not loading %s", manifest->name,
-                 host->plugins[i]->path, real);
+                 ctx->plugins[i]->path, real);
             dlclose(handle);
             return FX_OK;
         }
 
     /* Room for the record now, so committing cannot fail. */
-    st = grow(ctx, (void **)&host->plugins, &host->cap_plugins, host->n_plugins + 1, sizeof *host->plugins,
+    st = grow(ctx, (void **)&ctx->plugins, &ctx->cap_plugins, ctx->n_plugins + 1, sizeof *ctx->plugins,
               "plugins");
     if (st != FX_OK) {
         dlclose(handle);
@@ -777,24 +589,23 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
     }
     fx_plugin p;
     memset(&p, 0, sizeof p);
-    p.host = host;
+    p.ctx = ctx;
     p.flags = flags;
     p.manifest = manifest;
     p.n_ops0 = ctx->registry.n_ops;
     p.n_kernels0 = ctx->registry.n_kernels;
+    p.n_backends0 = ctx->n_backends;
     p.active = 1;
     fx_context_clear_error(ctx);
+    ctx->loading = &p;
     st = init_sym.fn(&p, FX_PLUGIN_ABI_VERSION);
+    ctx->loading = NULL;
     p.active = 0;
     if (st == FX_OK && ctx->has_error) {
         /* It ignored a failed registration: refuse rather than keep a
          * plugin that registered only part of what it meant to. */
         st = FX_ERR_INVALID;
         fx_fail_prefix(ctx, st, "fx_plugin_init returned FX_OK after a failed call (it must return the failure)");
-    }
-    if (st == FX_OK) {
-        st = grow(ctx, (void **)&host->backends, &host->cap_backends, host->n_backends + p.n_backends,
-                  sizeof *host->backends, "backends");
     }
     plugin_record *rec = NULL;
     if (st == FX_OK)
@@ -818,32 +629,68 @@ fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigne
         }
         return out;
     }
-    /* Commit: the backends move into the host table (room reserved). */
-    for (int i = 0; i < p.n_backends; i++) {
-        host->backends[host->n_backends] = p.backends[i];
-        rec->backends[i] = host->backends[host->n_backends].name;
-        host->n_backends++;
-    }
-    p.n_backends = 0; /* docs now owned by the host table */
-    host->plugins[host->n_plugins++] = rec;
+    /* Commit: the record (room reserved); the table entries stay. */
+    ctx->plugins[ctx->n_plugins++] = rec;
     transaction_free(&p);
     return FX_OK;
 }
 
-/* ---- OpenCL kernels of plugins, in a build without OpenCL ---------------- */
-#ifndef FX_HAVE_OPENCL
-fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *program, const char *kernel,
-                                  void **cl_kernel)
+/* ---- ABI 1's plugin host: an alias of the context ------------------------- */
+/* A host pointer IS its context pointer (fx/plugin.h). */
+
+static fx_context *host_ctx(const fx_plugin_host *host) { return (fx_context *)(void *)host; }
+
+fx_status fx_plugin_host_create(fx_context *ctx, fx_plugin_host **out)
 {
-    *cl_kernel = NULL;
-    return fx_fail(be ? be->ctx : NULL, FX_ERR_UNSUPPORTED,
-                   "OpenCL kernel %s of program %s: this fx was built without the OpenCL backend", kernel,
-                   program && program->name ? program->name : "(null)");
+    *out = (fx_plugin_host *)(void *)ctx;
+    return ctx ? FX_OK : FX_ERR_INVALID;
 }
 
-fx_status fx_opencl_plugin_queue(fx_backend *be, void **cl_command_queue)
+void fx_plugin_host_destroy(fx_plugin_host *host) { (void)host; /* the context unloads its plugins */ }
+
+fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigned flags)
 {
-    *cl_command_queue = NULL;
-    return fx_fail(be ? be->ctx : NULL, FX_ERR_UNSUPPORTED, "this fx was built without the OpenCL backend");
+    return fx_context_load_plugin(host_ctx(host), name_or_path, flags);
 }
-#endif
+
+fx_status fx_plugin_find(fx_plugin_host *host, const char *name_or_path, char *out, size_t size)
+{
+    return fx_context_find_plugin(host_ctx(host), name_or_path, out, size);
+}
+
+int fx_plugin_host_count(const fx_plugin_host *host) { return fx_context_plugin_count(host_ctx(host)); }
+
+const fx_plugin_summary *fx_plugin_host_at(const fx_plugin_host *host, int index)
+{
+    return fx_context_plugin_at(host_ctx(host), index);
+}
+
+fx_status fx_plugin_host_add_backend(fx_plugin_host *host, const char *name, const char *doc,
+                                     fx_backend_factory create)
+{
+    fx_backend_registration r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    r.name = name;
+    r.description = doc;
+    r.create = create;
+    return fx_context_add_backend(host_ctx(host), &r);
+}
+
+fx_status fx_plugin_host_create_backend(fx_plugin_host *host, const char *spec, fx_backend **out)
+{
+    return fx_context_create_backend(host_ctx(host), spec, out);
+}
+
+void fx_plugin_host_release_backend(fx_plugin_host *host, fx_backend *be)
+{
+    fx_context_release_backend(host_ctx(host), be);
+}
+
+int fx_plugin_host_backend_count(const fx_plugin_host *host) { return fx_context_backend_count(host_ctx(host)); }
+
+int fx_plugin_host_backend_at(const fx_plugin_host *host, int index, const char **name, const char **doc,
+                              const char **plugin)
+{
+    return fx_context_backend_at(host_ctx(host), index, name, doc, plugin);
+}

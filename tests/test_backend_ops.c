@@ -20,7 +20,8 @@
  *   max_i |b_i - cpu_i| <= atol + rtol * max_i |cpu_i|
  * (relative to each tensor's scale: sums run in other orders on other
  * backends). Where a backend registers a forward kernel only, the case
- * runs in inference mode there. The CPU kernels are the reference; their
+ * runs in inference mode there. Each backend's optimiser updates (SGD,
+ * Adam) are compared the same way after three steps of a linear layer. The CPU kernels are the reference; their
  * gradients are checked by finite differences in tests/test_op_*.c, and
  * numerically specific OpenCL checks (both kernel styles, the paper ops'
  * kernel variants and edge cases, whole graphs) stay in test_opencl_*.c.
@@ -430,6 +431,9 @@ static void matrix_open(matrix *m)
         snprintf(path, sizeof path, "%s/%s.so", FX_PLUGIN_BUILD_DIR, plugins[i]);
         ck_assert_msg(fx_plugin_load(m->host, path, 0) == FX_OK, "%s", fx_context_error(m->ctx));
     }
+    /* And every backend module (the OpenCL backend, libfx-opencl.so):
+     * loaded on first use otherwise, so not yet in the table. */
+    fx_context_load_all_backends(m->ctx, stdout);
     build_cases(&m->cases);
 }
 
@@ -481,6 +485,98 @@ START_TEST(test_every_registered_kernel_has_a_case)
     matrix_close(&m);
 }
 END_TEST
+
+/* ---- optimiser updates ------------------------------------------------------ */
+
+/* The optimiser updates each backend runs on its own parameters (SGD with
+ * momentum, weight decay and Nesterov; Adam with weight decay): a linear
+ * layer planned on the backend takes three steps (forward, the seeded
+ * output gradient, backward, update) and its parameters are compared with
+ * the same steps on the CPU. Elementwise formulas on gradients that agree
+ * to GEMM rounding: 1e-5 of the scale. Through the public optimiser API,
+ * whatever the backend interface calls the updates. */
+typedef struct optimizer_case {
+    const char *label;
+    const char *optimizer;
+    float lr, momentum, weight_decay, beta1, beta2, eps;
+    int nesterov;
+} optimizer_case;
+
+static const optimizer_case optimizer_cases[] = {
+    { "sgd", "sgd", 0.1f, 0.0f, 0.0f, 0, 0, 0, 0 },
+    { "sgd momentum=0.9 weight_decay=1e-3", "sgd", 0.1f, 0.9f, 1e-3f, 0, 0, 0, 0 },
+    { "sgd momentum=0.9 nesterov", "sgd", 0.05f, 0.9f, 0.0f, 0, 0, 0, 1 },
+    { "adam beta1=0.5 weight_decay=1e-3", "adam", 1e-2f, 0, 1e-3f, 0.5f, 0.999f, 1e-8f, 0 },
+};
+
+static void optimizer_run(fx_context *ctx, fx_backend *be, const optimizer_case *oc, results *r)
+{
+    memset(r, 0, sizeof *r);
+    fx_graph *g = NULL;
+    ck_assert_int_eq(fx_graph_create(ctx, "matrix-optimizer", &g), FX_OK);
+    fx_shape per = fx_shape_1d(7);
+    fx_srcpos pos = { "matrix.yaml", 1, 1 };
+    ck_assert_int_eq(fx_graph_add_input(g, "x", FX_F32, &per, pos), FX_OK);
+    fxtest_add_node(g, "node", "linear", "x", NULL, "out_features", "5");
+    ck_assert_msg(fx_graph_plan(g, 3, FX_MODE_TRAIN, be) == FX_OK, "%s", fx_context_error(ctx));
+    fx_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    snprintf(tc.optimizer, sizeof tc.optimizer, "%s", oc->optimizer);
+    tc.lr = oc->lr;
+    tc.momentum = oc->momentum;
+    tc.weight_decay = oc->weight_decay;
+    tc.beta1 = oc->beta1;
+    tc.beta2 = oc->beta2;
+    tc.eps = oc->eps;
+    tc.nesterov = oc->nesterov;
+    fx_optimizer *opt = NULL;
+    ck_assert_msg(fx_optimizer_create(g, &tc, &opt) == FX_OK, "%s on %s: %s", oc->label, be->name,
+                  fx_context_error(ctx));
+    for (int step = 0; step < 3; step++) {
+        float *x = fxtest_random(31 + (uint64_t)step, 3 * 7), *rr = fxtest_random(57 + (uint64_t)step, 3 * 5);
+        ck_assert_int_eq(fx_tensor_upload(fx_graph_value(g, "x"), x), FX_OK);
+        ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+        ck_assert_int_eq(fx_graph_seed_grad(g, "node", rr), FX_OK);
+        ck_assert_msg(fx_graph_backward(g) == FX_OK, "%s", fx_context_error(ctx));
+        ck_assert_msg(fx_optimizer_step(opt, oc->lr) == FX_OK, "%s on %s: %s", oc->label, be->name,
+                      fx_context_error(ctx));
+        free(x);
+        free(rr);
+    }
+    for (int i = 0; i < fx_graph_param_count(g); i++) {
+        fx_param p = fx_graph_param_at(g, i);
+        if (p.value && p.value->buffer)
+            keep(r, p.name, p.value);
+    }
+    fx_optimizer_destroy(opt);
+    fx_graph_destroy(g);
+}
+
+static void check_optimizers(fx_context *ctx, fx_backend *be)
+{
+    fx_kernel_fn fwd = NULL, bwd = NULL;
+    if (!fx_registry_find_kernel(fx_context_registry(ctx), "linear", be->name, &fwd, &bwd) || !bwd) {
+        printf("matrix %-8s optimizers: not checked (the backend has no linear kernel to train one)\n", be->name);
+        return;
+    }
+    for (size_t i = 0; i < sizeof optimizer_cases / sizeof optimizer_cases[0]; i++) {
+        const optimizer_case *oc = &optimizer_cases[i];
+        results ref, got;
+        optimizer_run(ctx, fx_context_cpu_backend(ctx), oc, &ref);
+        optimizer_run(ctx, be, oc, &got);
+        op_case c;
+        memset(&c, 0, sizeof c);
+        c.op = "optimizer";
+        c.attrs = oc->label;
+        c.in[0].shape = fx_shape_2d(3, 7);
+        c.rtol = 1e-5;
+        c.atol = 1e-7;
+        double worst = compare(&c, be->name, &ref, &got);
+        printf("matrix %-8s optimizer %-36s worst error/scale %.2g\n", be->name, oc->label, worst);
+        free_results(&ref);
+        free_results(&got);
+    }
+}
 
 /* Runs every case of every op with a kernel on backend `name` there and on
  * the CPU; prints one line per op (cases, worst error / scale, time). */
@@ -539,6 +635,8 @@ static void check_backend(const char *name)
     printf("matrix %-8s %d kernels, %d cases, %.1f s\n", name, n_ops, n_cases,
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     ck_assert_int_gt(n_ops, 0);
+    if (be != cpu)
+        check_optimizers(m.ctx, be);
     fx_plugin_host_release_backend(m.host, be);
     matrix_close(&m);
 }
@@ -587,6 +685,7 @@ static int count_backends(void)
                 n = -1;
             }
         }
+        fx_context_load_all_backends(ctx, NULL); /* as matrix_open */
         if (n >= 0)
             n = fx_plugin_host_backend_count(host);
     }

@@ -431,7 +431,7 @@ START_TEST(test_plugin_only_calls_are_refused_outside_init)
     loaded l = start();
     fx_backend *be = NULL;
     ck_assert_int_eq(fx_plugin_host_create_backend(l.host, "nope", &be), FX_ERR_INVALID);
-    ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "available: cpu, opencl"));
+    ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "available: cpu"));
     ck_assert_int_eq(fx_plugin_host_create_backend(l.host, "cpu:4", &be), FX_ERR_INVALID);
     ck_assert_int_eq(fx_plugin_load(l.host, "", 0), FX_ERR_INVALID);
     finish(&l);

@@ -142,7 +142,7 @@ START_TEST(test_fxrun_trains_on_the_ref_plugin_backend)
     expect_ok(args, "done: 3 steps");
     /* The backend exists only with the plugin. */
     snprintf(args, sizeof args, "train %s --backend ref --steps 1", path);
-    expect_fail(args, "unknown backend 'ref' (available: cpu, opencl");
+    expect_fail(args, "unknown backend 'ref' (available: cpu)");
     /* An op without a ref kernel names the backend. */
     path = write_mlp(dir, "prelu-on-ref.yaml", "plugins: [" PRELU "]\n", "prelu");
     snprintf(args, sizeof args, "train %s --plugin %s --backend ref --steps 1", path, REF);

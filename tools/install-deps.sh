@@ -4,7 +4,8 @@
 # (or with sudo available). Usage: tools/install-deps.sh [--tests]
 set -eu
 
-# OpenCL: the ICD loader, headers and CLBlast build the OpenCL backend; PoCL
+# OpenCL: the ICD loader, headers and CLBlast build the OpenCL backend module
+# (libfx-opencl.so; libfx itself never links them); PoCL
 # (an OpenCL device on the CPU) is needed only to run it without a GPU.
 # Open MPI: the MPI transport of data-parallel training (docs/scaling.md);
 # iproute2 makes the network namespaces of the two-"host" MPI test.

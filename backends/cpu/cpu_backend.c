@@ -168,6 +168,15 @@ void fx_cpu_parallel_for(fx_backend *cpu, int64_t n, int64_t grain, fx_cpu_range
 int fx_cpu_threads(const fx_backend *cpu) { return impl(cpu)->threads; }
 fx_simd_level fx_cpu_simd_level(const fx_backend *cpu) { return impl(cpu)->simd; }
 
+size_t fx_cpu_scratch_bytes(const fx_backend *cpu)
+{
+    const cpu_backend *c = impl(cpu);
+    size_t total = 0;
+    for (int t = 0; c->scratch_floats && t < c->threads; t++)
+        total += c->scratch_floats[t] * sizeof(float);
+    return total;
+}
+
 float *fx_cpu_scratch(fx_backend *cpu, int thread, size_t floats)
 {
     cpu_backend *c = impl(cpu);

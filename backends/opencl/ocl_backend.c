@@ -464,7 +464,7 @@ static void describe_devices(char *buf, size_t size)
     }
 }
 
-fx_status fx_opencl_list_devices(fx_context *ctx, FILE *out)
+fx_status ocl_list_devices(fx_context *ctx, FILE *out)
 {
     char buf[8192];
     describe_devices(buf, sizeof buf);
@@ -544,7 +544,7 @@ static fx_status select_device(fx_context *ctx, const char *spec, ocl_device_ref
                    list);
 }
 
-fx_status fx_opencl_backend_create(fx_context *ctx, const char *spec, fx_backend **out)
+fx_status ocl_backend_create(fx_context *ctx, const char *spec, fx_backend **out)
 {
     *out = NULL;
     ocl_device_ref ref;
@@ -643,9 +643,9 @@ static void ocl_destroy(fx_backend *be)
     free(be);
 }
 
-int fx_opencl_programs_built(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->programs_built : -1; }
-int fx_opencl_programs_loaded(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->programs_loaded : -1; }
-const char *fx_opencl_cache_dir(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->cache_dir : ""; }
+int ocl_programs_built(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->programs_built : -1; }
+int ocl_programs_loaded(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->programs_loaded : -1; }
+const char *ocl_cache_dir(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->cache_dir : ""; }
 
 static const fx_backend_ops ocl_ops = {
     .buffer_alloc = ocl_buffer_alloc,

@@ -122,6 +122,22 @@ typedef struct ocl_backend {
 
 static inline ocl_backend *ocl_impl(const fx_backend *be) { return (ocl_backend *)be->impl; }
 
+/* What the module offers through fx/opencl.h's fx_opencl_api
+ * (ocl_module.c builds the table): ocl_backend.c, ocl_kernels.c,
+ * ocl_plugin.c, ocl_profile.c. */
+fx_status ocl_backend_create(fx_context *ctx, const char *spec, fx_backend **out);
+fx_status ocl_list_devices(fx_context *ctx, FILE *out);
+fx_status ocl_register_kernels(fx_registry *reg);
+int ocl_programs_built(const fx_backend *be);   /* -1: not an OpenCL backend */
+int ocl_programs_loaded(const fx_backend *be);
+const char *ocl_cache_dir(const fx_backend *be);
+fx_status ocl_set_profiling(fx_backend *be, int on);
+fx_status ocl_profile_reset(fx_backend *be);
+fx_status ocl_profile_report(fx_backend *be, FILE *out, int steps);
+fx_status ocl_transfer_bytes(const fx_backend *be, uint64_t *to_device, uint64_t *to_host);
+fx_status ocl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog, const char *kernel, void **cl_kernel);
+fx_status ocl_plugin_queue(fx_backend *be, void **cl_command_queue);
+
 /* ocl_errors.c */
 const char *ocl_error_name(cl_int err);
 /* Records "<what>: <CL_ERROR_NAME> (code)" and returns FX_ERR_BACKEND (or

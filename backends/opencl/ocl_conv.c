@@ -16,7 +16,7 @@
  * the device's largest allocation); scratch slot 0 lives in the backend
  * (slot 1 holds CLBlast's partial weight gradients). */
 #include "backends/opencl/ocl_backend.h"
-#include "core/ops/window2d.h"
+#include "fx/geometry.h"
 
 #define CONV_SCRATCH_BUDGET ((size_t)64 << 20)
 

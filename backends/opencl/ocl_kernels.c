@@ -38,7 +38,7 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     { NULL, NULL, NULL }
 };
 
-fx_status fx_opencl_register_kernels(fx_registry *reg)
+fx_status ocl_register_kernels(fx_registry *reg)
 {
     for (const ocl_kernel_row *r = ocl_kernel_table; r->op; r++) {
         fx_status st = fx_registry_add_kernel(reg, r->op, "opencl", r->forward, r->backward);

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "backends/opencl/ocl_paper.h"
-#include "core/ops/ops.h"
+#include "fx/geometry.h"
 
 #define PAPER_CL "paper.cl"
 

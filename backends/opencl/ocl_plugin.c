@@ -1,5 +1,5 @@
 /* backends/opencl/ocl_plugin.c - OpenCL kernels of plugins (fx/plugin.h):
- * fx_opencl_plugin_kernel compiles a plugin's program from the source
+ * ocl_plugin_kernel compiles a plugin's program from the source
  * text the plugin passes, on first use per backend, and keeps the
  * program and its kernels in the backend's own tables (b->programs,
  * b->kernels), so they are looked up like the built-in clkernels/
@@ -43,14 +43,14 @@ static fx_status program_build(fx_backend *be, const fx_opencl_program *prog, cl
     return ocl_program_from_text(be, name, prog->source, options, out);
 }
 
-fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog, const char *kernel,
+fx_status ocl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog, const char *kernel,
                                   void **cl_kernel_out)
 {
     *cl_kernel_out = NULL;
-    if (!be || fx_opencl_programs_built(be) < 0)
+    if (!be || ocl_programs_built(be) < 0)
         return not_opencl(be, kernel ? kernel : "OpenCL plugin kernel");
     if (!prog || !prog->name || !prog->source || !kernel)
-        return fx_fail(be->ctx, FX_ERR_INVALID, "fx_opencl_plugin_kernel: program, source and kernel name are required");
+        return fx_fail(be->ctx, FX_ERR_INVALID, "ocl_plugin_kernel: program, source and kernel name are required");
     ocl_backend *b = ocl_impl(be);
     char key[sizeof b->programs[0].file];
     if (snprintf(key, sizeof key, "plugin/%s", prog->name) >= (int)sizeof key ||
@@ -101,11 +101,11 @@ fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog,
     return FX_OK;
 }
 
-fx_status fx_opencl_plugin_queue(fx_backend *be, void **cl_command_queue)
+fx_status ocl_plugin_queue(fx_backend *be, void **cl_command_queue)
 {
     *cl_command_queue = NULL;
-    if (!be || fx_opencl_programs_built(be) < 0)
-        return not_opencl(be, "fx_opencl_plugin_queue");
+    if (!be || ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_plugin_queue");
     *cl_command_queue = ocl_impl(be)->queue;
     return FX_OK;
 }

@@ -3,7 +3,7 @@
  * the argmax (index iy*W + ix within the plane, aux[0], I32) when the plan
  * allocated it (training) and backward routes the gradient there. */
 #include "backends/opencl/ocl_backend.h"
-#include "core/ops/window2d.h"
+#include "fx/geometry.h"
 
 static fx_status window_args(const fx_kernel_call *call, ocl_args *a)
 {

@@ -3,7 +3,7 @@
  *
  * Profiling is off by default: the queue is created without
  * CL_QUEUE_PROFILING_ENABLE (some drivers time every command then, which
- * costs). fx_opencl_set_profiling replaces the queue with a profiling one
+ * costs). ocl_set_profiling replaces the queue with a profiling one
  * (after clFinish; buffers and kernels belong to the context, so nothing
  * else changes). While on, every launch passes an event slot
  * (ocl_profile_slot) and hands the event over with the name it is reported
@@ -101,10 +101,10 @@ static fx_status not_opencl(const fx_backend *be, const char *what)
                    be ? be->name : "(null)");
 }
 
-fx_status fx_opencl_set_profiling(fx_backend *be, int on)
+fx_status ocl_set_profiling(fx_backend *be, int on)
 {
-    if (fx_opencl_programs_built(be) < 0)
-        return not_opencl(be, "fx_opencl_set_profiling");
+    if (ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_set_profiling");
     ocl_backend *b = ocl_impl(be);
     on = on != 0;
     if (on == b->profiling)
@@ -122,10 +122,10 @@ fx_status fx_opencl_set_profiling(fx_backend *be, int on)
     return FX_OK;
 }
 
-fx_status fx_opencl_profile_reset(fx_backend *be)
+fx_status ocl_profile_reset(fx_backend *be)
 {
-    if (fx_opencl_programs_built(be) < 0)
-        return not_opencl(be, "fx_opencl_profile_reset");
+    if (ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_profile_reset");
     ocl_backend *b = ocl_impl(be);
     clFinish(b->queue);
     ocl_profile_drain(b);
@@ -136,10 +136,10 @@ fx_status fx_opencl_profile_reset(fx_backend *be)
     return FX_OK;
 }
 
-fx_status fx_opencl_transfer_bytes(const fx_backend *be, uint64_t *to_device, uint64_t *to_host)
+fx_status ocl_transfer_bytes(const fx_backend *be, uint64_t *to_device, uint64_t *to_host)
 {
-    if (fx_opencl_programs_built(be) < 0)
-        return not_opencl(be, "fx_opencl_transfer_bytes");
+    if (ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_transfer_bytes");
     const ocl_backend *b = ocl_impl(be);
     if (to_device)
         *to_device = b->xfer_bytes[OCL_XFER_TO_DEVICE];
@@ -172,10 +172,10 @@ static void format_bytes(double v, char *out, size_t size)
         snprintf(out, size, "%.0f B", v);
 }
 
-fx_status fx_opencl_profile_report(fx_backend *be, FILE *out, int steps)
+fx_status ocl_profile_report(fx_backend *be, FILE *out, int steps)
 {
-    if (fx_opencl_programs_built(be) < 0)
-        return not_opencl(be, "fx_opencl_profile_report");
+    if (ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_profile_report");
     ocl_backend *b = ocl_impl(be);
     clFinish(b->queue);
     ocl_profile_drain(b);
@@ -184,7 +184,7 @@ fx_status fx_opencl_profile_report(fx_backend *be, FILE *out, int steps)
     if (per <= 0)
         per = 1, unit = "run";
     if (!b->profiling && b->n_profile == 0) {
-        fprintf(out, "opencl profile: profiling was off (fx_opencl_set_profiling / fxrun --profile)\n");
+        fprintf(out, "opencl profile: profiling was off (ocl_set_profiling / fxrun --profile)\n");
     } else {
         ocl_profile_entry sorted[OCL_MAX_PROFILE];
         int n = 0;

@@ -33,7 +33,7 @@ const fx_op_def fx_op_relu = {
     .input_names = activation_inputs,
     .n_outputs = 1,
     .infer = activation_infer,
-    .flags = FX_OP_INPLACE_OK,
+    .flags = FX_OP_INPLACE_OK | FX_OP_BACKWARD_NO_INPUT,
 };
 
 static const fx_attr_spec elu_attrs[] = {
@@ -50,5 +50,5 @@ const fx_op_def fx_op_elu = {
     .attrs = elu_attrs,
     .n_attrs = 1,
     .infer = elu_infer,
-    .flags = FX_OP_INPLACE_OK,
+    .flags = FX_OP_INPLACE_OK | FX_OP_BACKWARD_NO_INPUT,
 };

@@ -69,5 +69,5 @@ const fx_op_def fx_op_batchnorm = {
     .params = batchnorm_params,
     .n_params = 4,
     .infer = batchnorm_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -54,5 +54,5 @@ const fx_op_def fx_op_concat = {
     .attrs = concat_attrs,
     .n_attrs = 1,
     .infer = concat_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

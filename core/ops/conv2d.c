@@ -70,5 +70,5 @@ const fx_op_def fx_op_conv2d = {
     .params = conv2d_params,
     .n_params = 2,
     .infer = conv2d_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -38,5 +38,5 @@ const fx_op_def fx_op_dropout = {
     .attrs = dropout_attrs,
     .n_attrs = 1,
     .infer = dropout_infer,
-    .flags = FX_OP_INPLACE_OK,
+    .flags = FX_OP_INPLACE_OK | FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -43,7 +43,7 @@ const fx_op_def fx_op_add = {
     .input_names = binary_inputs,
     .n_outputs = 1,
     .infer = binary_infer,
-    .flags = FX_OP_INPLACE_OK,
+    .flags = FX_OP_INPLACE_OK | FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };
 
 const fx_op_def fx_op_mul = {
@@ -54,7 +54,7 @@ const fx_op_def fx_op_mul = {
     .input_names = binary_inputs,
     .n_outputs = 1,
     .infer = binary_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };
 
 static const fx_attr_spec scale_attrs[] = {
@@ -72,5 +72,5 @@ const fx_op_def fx_op_scale = {
     .attrs = scale_attrs,
     .n_attrs = 2,
     .infer = scale_infer,
-    .flags = FX_OP_INPLACE_OK,
+    .flags = FX_OP_INPLACE_OK | FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -43,5 +43,5 @@ const fx_op_def fx_op_l2_normalize = {
     .attrs = l2_attrs,
     .n_attrs = 2,
     .infer = l2_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };

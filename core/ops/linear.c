@@ -61,5 +61,5 @@ const fx_op_def fx_op_linear = {
     .params = linear_params,
     .n_params = 2,
     .infer = linear_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };

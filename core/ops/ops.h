@@ -4,6 +4,7 @@
 #define FX_CORE_OPS_H
 
 #include "fx/fx.h"
+#include "fx/geometry.h"
 
 extern const fx_op_def fx_op_conv2d;
 extern const fx_op_def fx_op_linear;
@@ -51,16 +52,7 @@ static inline int64_t fx_window_out(int64_t in, int64_t k, int64_t stride, int64
 fx_status fx_window_padding(fx_context *ctx, const fx_node *node, int64_t in, int64_t k, int64_t stride,
                             int64_t pad_attr, int64_t *pad_before, int64_t *pad_after, int64_t *out);
 
-/* The occlusion window of an occlude node at a step (seed), clipped to an
- * h x w image; drawn on the host so every backend paints the same pixels
- * (core/ops/occlude.c). */
-typedef struct fx_occlude_window {
-    int64_t top, left, height, width; /* may be empty */
-} fx_occlude_window;
-fx_occlude_window fx_occlude_draw(const fx_node *node, uint64_t seed, int64_t h, int64_t w);
-/* With landmarks [n, 68, 2] (or NULL): per image b and row i the painted
- * columns spans[(b * h + i) * 4 + 0..3] = [j0, j1) and [j2, j3). */
-fx_status fx_occlude_spans(fx_context *ctx, const fx_node *node, uint64_t seed, int64_t n, int64_t h, int64_t w,
-                           const float *landmarks, int32_t *spans);
+/* The occlusion window (fx_occlude_draw, fx_occlude_spans) is public:
+ * fx/geometry.h. */
 
 #endif

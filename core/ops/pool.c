@@ -109,7 +109,7 @@ const fx_op_def fx_op_avgpool2d = {
     .params = NULL,
     .n_params = 0,
     .infer = avgpool2d_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };
 
 const fx_op_def fx_op_global_avgpool = {
@@ -124,5 +124,5 @@ const fx_op_def fx_op_global_avgpool = {
     .params = NULL,
     .n_params = 0,
     .infer = global_avgpool_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

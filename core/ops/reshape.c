@@ -78,7 +78,7 @@ const fx_op_def fx_op_flatten = {
     .input_names = reshape_inputs,
     .n_outputs = 1,
     .infer = flatten_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };
 
 static const fx_attr_spec reshape_attrs[] = {
@@ -95,5 +95,5 @@ const fx_op_def fx_op_reshape = {
     .attrs = reshape_attrs,
     .n_attrs = 1,
     .infer = reshape_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -65,5 +65,5 @@ const fx_op_def fx_op_resize_bilinear = {
     .attrs = resize_attrs,
     .n_attrs = (int)(sizeof resize_attrs / sizeof resize_attrs[0]),
     .infer = resize_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_INPUT | FX_OP_BACKWARD_NO_OUTPUT,
 };

@@ -60,5 +60,5 @@ const fx_op_def fx_op_topk_mask = {
     .attrs = topk_attrs,
     .n_attrs = 1,
     .infer = topk_infer,
-    .flags = 0,
+    .flags = FX_OP_BACKWARD_NO_OUTPUT,
 };

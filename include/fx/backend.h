@@ -1,10 +1,17 @@
 /* fx/backend.h - the backend interface: a struct of function pointers, as
  * in ggml. A backend owns device memory and executes kernels registered for
  * its name in the op registry. The CPU backend is built in; OpenCL and
- * plugin backends implement the same struct. */
+ * plugin backends implement the same struct.
+ *
+ * The context keeps a table of backends: one registration record
+ * (fx_backend_registration) per backend, the CPU backend's among them.
+ * Backends that live in their own shared object (the OpenCL backend,
+ * libfx-opencl.so) are loaded on first use, by name, from fx's backend
+ * folders (fx_context_load_backend); docs/design.md draws the picture. */
 #ifndef FX_BACKEND_H
 #define FX_BACKEND_H
 
+#include <stdio.h>
 #include "fx/context.h"
 #include "fx/tensor.h"
 
@@ -54,6 +61,84 @@ fx_status fx_tensor_zero(fx_tensor *t);
 
 /* The CPU backend of a context (always present). */
 fx_backend *fx_context_cpu_backend(fx_context *ctx);
+
+/* ---- the backend table of a context ------------------------------------ */
+
+/* Creates a backend from a spec, the text the user wrote after --backend
+ * ("ref", "opencl:0:1"). Free it with fx_context_release_backend. */
+typedef fx_status (*fx_backend_factory)(fx_context *ctx, const char *spec, fx_backend **out);
+/* An optional extra of a backend, found by name (fx_backend_get_proc);
+ * cast it to the function type its backend's header documents. */
+typedef void (*fx_backend_proc)(void);
+
+/* One record per backend. The context copies the record (and its
+ * strings) when it is added; the functions must stay loaded as long as
+ * the context lives (a module's do: the context unloads modules last). */
+typedef struct fx_backend_registration {
+    /* sizeof(fx_backend_registration) as the registering code was
+     * compiled: fields added at the end later are read only when the
+     * size says the record has them. */
+    size_t struct_size;
+    /* [a-z0-9_-], < 32 characters: the name before ':' in a spec and the
+     * key the backend's kernels are registered under. */
+    const char *name;
+    /* One line for `fxrun devices` and `fxrun plugins`. */
+    const char *description;
+    /* Makes a backend from a spec whose name part is `name`. Required. */
+    fx_backend_factory create;
+    /* Writes the backend's devices, one indented line each, to `out`
+     * (`fxrun devices`). Optional: NULL prints the description. */
+    fx_status (*list_devices)(fx_context *ctx, FILE *out);
+    /* Adds the backend's kernels to the op registry; called once, when
+     * the record is added. Optional. */
+    fx_status (*register_kernels)(fx_registry *reg);
+    /* Extras by name (NULL when there is no such extra). Optional. */
+    fx_backend_proc (*get_proc)(const char *name);
+} fx_backend_registration;
+
+/* Adds a backend to the context's table (and its kernels to the
+ * registry). A name that is taken fails with FX_ERR_INVALID. Inside a
+ * plugin's fx_plugin_init this is part of the plugin's transaction:
+ * refused with the plugin. */
+fx_status fx_context_add_backend(fx_context *ctx, const fx_backend_registration *registration);
+
+/* The table, in registration order: name, description, and the plugin
+ * or module that registered it ("" for ones the program added). Returns
+ * 0 when index is out of range. */
+int fx_context_backend_count(const fx_context *ctx);
+int fx_context_backend_at(const fx_context *ctx, int index, const char **name, const char **description,
+                          const char **plugin);
+/* The record of backend `name` (NULL if the table has none). */
+const fx_backend_registration *fx_context_find_backend(const fx_context *ctx, const char *name);
+
+/* Loads the backend module libfx-NAME.so unless backend NAME is in the
+ * table already. Modules are looked for in the colon-separated folders of
+ * $FX_BACKEND_PATH when it is set (and only there), else in `backends/`
+ * next to the running executable and in its parent folder (a build
+ * tree), in `../LIBDIR/fx/backends` relative to it and in `fx/backends`
+ * next to libfx.so (an installed fx). A module is a plugin (fx/plugin.h)
+ * that registers the backend. Fails with FX_ERR_UNSUPPORTED and a
+ * message saying what is missing (the module, or a library it needs). */
+fx_status fx_context_load_backend(fx_context *ctx, const char *name);
+/* Loads every module libfx-*.so of those folders that is not loaded yet.
+ * Returns the number that could not be loaded; for each, when `report` is
+ * not NULL, one line "NAME: reason" is written to it. */
+int fx_context_load_all_backends(fx_context *ctx, FILE *report);
+
+/* Creates the backend a spec names: "cpu" gives the context's CPU
+ * backend (shared, not a new one); another name is looked up in the
+ * table, loading its module on first use (fx_context_load_backend). An
+ * unknown name fails with FX_ERR_INVALID and the list of backends. */
+fx_status fx_context_create_backend(fx_context *ctx, const char *spec, fx_backend **out);
+/* Destroys a backend made by fx_context_create_backend (the context's CPU
+ * backend is left alone; NULL is a no-op). Free the graphs planned on it
+ * first, and release every backend before destroying the context (which
+ * unloads the modules their code lives in). */
+void fx_context_release_backend(fx_context *ctx, fx_backend *be);
+
+/* The extra `name` of the backend's registration (be->name in be->ctx's
+ * table), NULL when it has none. */
+fx_backend_proc fx_backend_get_proc(const fx_backend *be, const char *name);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,9 @@ fx_simd_level fx_cpu_simd_level(const fx_backend *cpu);
 /* Per-thread scratch memory, grown on demand, valid until the next call
  * with the same thread index. Returns NULL (and records) on failure. */
 float *fx_cpu_scratch(fx_backend *cpu, int thread, size_t floats);
+/* Bytes of that scratch, all threads together: one workspace per thread
+ * that every kernel shares, as large as the largest need so far. */
+size_t fx_cpu_scratch_bytes(const fx_backend *cpu);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "fx/context.h"
 #include "fx/tensor.h"
 #include "fx/op.h"
+#include "fx/geometry.h"
 #include "fx/backend.h"
 #include "fx/cpu.h"
 #include "fx/rng.h"

@@ -176,6 +176,36 @@ int64_t fx_graph_param_numel(const fx_graph *g);
  * counted: optimizer state and the kernels' scratch. 0 before a plan. */
 int64_t fx_graph_planned_bytes(const fx_graph *g);
 
+/* Buffer sharing in training plans (core/memory_plan.c): a value's buffer
+ * serves later values and gradients once its last reader, forward or
+ * backward, has run; a gradient's buffer exists from its first writer's
+ * backward to its producer's; elu/relu/dropout/scale run in place over an
+ * input nobody reads again. Results are bit-identical to unshared buffers.
+ * After a step only graph inputs, kept values (fx_graph_keep, with their
+ * gradients), values nobody reads (outputs, losses) and gradients of
+ * fx_graph_require_grad values stay readable. On by default; off with
+ * on = 0 before fx_graph_plan, or for every plan with FX_MEMORY_REUSE=0
+ * in the environment. */
+void fx_graph_set_memory_reuse(fx_graph *g, int on);
+
+/* What the current plan holds, in bytes. The peak is the busiest step of
+ * forward + backward by the plan's lifetimes; the shared buffers hold the
+ * values and gradients that take part in sharing (at least their share of
+ * the peak: buffers are whole, not split). */
+typedef struct fx_memory_report {
+    int reuse;                  /* 1: this plan shares buffers */
+    int64_t naive;              /* every value and gradient in its own buffer */
+    int64_t peak_activations;   /* values live at the peak step */
+    int64_t peak_gradients;     /* value gradients live at the peak step */
+    int64_t shared;             /* the shared buffers (arena) */
+    int shared_buffers;
+    int64_t values;             /* every value and value gradient buffer: shared + own */
+    int64_t saved;              /* tensors nodes save for backward */
+    int64_t parameters;         /* parameter values (BN running statistics included) */
+    int64_t parameter_gradients;
+} fx_memory_report;
+fx_status fx_graph_memory_report(const fx_graph *g, fx_memory_report *out);
+
 /* Node position for messages. */
 fx_srcpos fx_node_pos(const fx_node *node);
 

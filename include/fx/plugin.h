@@ -39,28 +39,26 @@
  * plugin could notice: the layout of any struct in fx/op.h, fx/backend.h,
  * fx/tensor.h or this header (fx_op_def, fx_attr_spec, fx_param_spec,
  * fx_infer_call, fx_kernel_call, fx_backend, fx_backend_ops, fx_tensor,
- * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest), a value of
+ * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest, fx_window2d,
+ * fx_occlude_window), a value of
  * an enum they use, the meaning of a flag, or the signature or contract of
  * a function a plugin may call. Adding a new function is not a change (an
- * old plugin does not call it). The first member of fx_plugin_manifest is
+ * old plugin does not call it), nor is a field appended to a struct that
+ * carries its own size (fx_backend_registration, fx_opencl_api). The first member of fx_plugin_manifest is
  * the ABI version in every ABI, forever.
  *
- * THE PROGRAM SIDE. A program creates a plugin host for its context,
- * loads plugins into it, and creates backends through it:
+ * THE PROGRAM SIDE. Plugins belong to the context: it loads them, keeps
+ * them mapped as long as it lives, and creates backends from its table:
  *
- *     fx_plugin_host *host;
- *     fx_plugin_host_create(ctx, &host);
- *     fx_plugin_load(host, "prelu", 0);          // FX_PLUGIN_PATH search
+ *     fx_context_load_plugin(ctx, "prelu", 0);   // FX_PLUGIN_PATH search
  *     fx_backend *be;
- *     fx_plugin_host_create_backend(host, "ref", &be);
+ *     fx_context_create_backend(ctx, "ref", &be); // fx/backend.h
  *     ...
- *     fx_plugin_host_release_backend(host, be);  // after the graphs using it
- *     fx_context_destroy(ctx);
- *     fx_plugin_host_destroy(host);              // AFTER the context
+ *     fx_context_release_backend(ctx, be);       // after the graphs using it
+ *     fx_context_destroy(ctx);                   // unloads the plugins last
  *
- * The host keeps every loaded plugin mapped until it is destroyed: the
- * context's registry points at the plugins' op definitions and kernels, so
- * destroy the host only after the context (and every graph and backend). */
+ * (fx_plugin_host, the separate object of ABI 1, remains as a thin alias
+ * of the context: see the end of this header.) */
 #ifndef FX_PLUGIN_H
 #define FX_PLUGIN_H
 
@@ -71,8 +69,10 @@
 extern "C" {
 #endif
 
-/* Version 1: fx 0.1. */
-#define FX_PLUGIN_ABI_VERSION 1
+/* Version 1: fx 0.1. Version 2: the backend table moved into the context
+ * (fx_backend_registration, fx/backend.h), the OpenCL backend became a
+ * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h. */
+#define FX_PLUGIN_ABI_VERSION 2
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -121,14 +121,13 @@ fx_context *fx_plugin_context(fx_plugin *plugin);
  * that does not exist yet is simply added. */
 fx_status fx_plugin_override_op(fx_plugin *plugin, const fx_op_def *def);
 
-/* A backend factory: creates a backend from a spec, the text the user
- * wrote after --backend ("ref", or "ref:options"). Free the backend with
- * be->ops->destroy(be) (fx_plugin_host_release_backend does). */
-typedef fx_status (*fx_backend_factory)(fx_context *ctx, const char *spec, fx_backend **out);
-
 /* Registers a backend named `name` ([a-z0-9_-], < 32 characters; the name
  * before ':' in a spec, and the kernel-table key its kernels register
- * under). `doc` is one line for `fxrun plugins` / `fxrun devices`. */
+ * under). `doc` is one line for `fxrun plugins` / `fxrun devices`. The
+ * factory (fx_backend_factory, fx/backend.h) makes a backend from a spec
+ * ("ref", or "ref:options"). A shorthand for fx_context_add_backend with
+ * a record that has only these three fields; a backend that lists devices
+ * or offers extras registers the full record (fx/backend.h) instead. */
 fx_status fx_plugin_add_backend(fx_plugin *plugin, const char *name, const char *doc, fx_backend_factory create);
 
 /* OpenCL kernels of a plugin: the .cl source as a string (usually a
@@ -147,41 +146,22 @@ typedef struct fx_opencl_program {
 
 fx_status fx_plugin_add_opencl_program(fx_plugin *plugin, const fx_opencl_program *program);
 
-/* For kernels registered under backend "opencl": the kernel `kernel` of
- * `program` on backend `be`, as a cl_kernel (returned as void * so this
- * header needs no OpenCL headers), and the backend's in-order
- * cl_command_queue. fx_tensor buffers of an OpenCL backend carry their
- * cl_mem in buffer->handle; t->offset is in bytes. Kernels set arguments
- * and enqueue on that queue themselves (the backend drives it from one
- * host thread). Fail with FX_ERR_UNSUPPORTED when fx was built without
- * OpenCL or `be` is not an OpenCL backend, and with FX_ERR_BACKEND and the
- * build log when the source does not compile. */
-fx_status fx_opencl_plugin_kernel(fx_backend *be, const fx_opencl_program *program, const char *kernel,
-                                  void **cl_kernel);
-fx_status fx_opencl_plugin_queue(fx_backend *be, void **cl_command_queue);
+/* Kernels registered under backend "opencl" get their cl_kernel and
+ * queue from the OpenCL module: fx_opencl_plugin_kernel and the launch
+ * helpers of fx/opencl.h. */
 
 /* ---- the program side --------------------------------------------------- */
-
-/* Loaded plugins and the table of backends (name -> factory) of one
- * context. "cpu" (the context's own CPU backend) and "opencl" (when built
- * in) are always in the table. */
-typedef struct fx_plugin_host fx_plugin_host;
-
-fx_status fx_plugin_host_create(fx_context *ctx, fx_plugin_host **out);
-/* Unloads the plugins. Call it AFTER fx_context_destroy (see above).
- * Never touches the context. NULL is a no-op. */
-void fx_plugin_host_destroy(fx_plugin_host *host);
 
 typedef enum fx_plugin_flags {
     /* Let the plugin replace existing ops (fx_plugin_override_op). */
     FX_PLUGIN_ALLOW_OVERRIDE = 1u << 0
 } fx_plugin_flags;
 
-/* Loads a plugin. `name_or_path` with a '/' is a file path; a bare name
- * ("prelu", "prelu.so") is searched, as NAME, NAME.so and libNAME.so, in
- * the colon-separated folders of $FX_PLUGIN_PATH, then in the folder
- * `plugins/` next to the running executable (a build tree), then in
- * `../LIBDIR/fx/plugins` relative to it (an installed fx).
+/* Loads a plugin into the context. `name_or_path` with a '/' is a file
+ * path; a bare name ("prelu", "prelu.so") is searched, as NAME, NAME.so
+ * and libNAME.so, in the colon-separated folders of $FX_PLUGIN_PATH, then
+ * in the folder `plugins/` next to the running executable (a build tree),
+ * then in `../LIBDIR/fx/plugins` relative to it (an installed fx).
  *
  * Refused, with a message naming the file and the fix, and nothing
  * registered: a missing or unreadable file, a file that is not a shared
@@ -192,14 +172,15 @@ typedef enum fx_plugin_flags {
  *
  * Loading a plugin that is already loaded (the same file, or another file
  * with the same manifest name) does nothing but print a note to stderr
- * (when the context is verbose) and returns FX_OK. */
-fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigned flags);
+ * (when the context is verbose) and returns FX_OK. The plugin stays
+ * mapped until fx_context_destroy, which unloads plugins last. */
+fx_status fx_context_load_plugin(fx_context *ctx, const char *name_or_path, unsigned flags);
 
-/* Resolves a plugin name as fx_plugin_load does, into `out`. */
-fx_status fx_plugin_find(fx_plugin_host *host, const char *name_or_path, char *out, size_t size);
+/* Resolves a plugin name as fx_context_load_plugin does, into `out`. */
+fx_status fx_context_find_plugin(fx_context *ctx, const char *name_or_path, char *out, size_t size);
 
 /* What each loaded plugin registered, in load order. Pointers stay valid
- * until the host is destroyed. */
+ * until the context is destroyed. */
 typedef struct fx_plugin_summary {
     const char *path;           /* the file, as resolved (realpath) */
     const char *name, *version, *description; /* from its manifest */
@@ -215,25 +196,28 @@ typedef struct fx_plugin_summary {
     const char *const *opencl_programs;
 } fx_plugin_summary;
 
+/* Plugins and backend modules loaded into the context, in load order. */
+int fx_context_plugin_count(const fx_context *ctx);
+const fx_plugin_summary *fx_context_plugin_at(const fx_context *ctx, int index);
+
+/* ---- ABI 1's plugin host, now an alias of the context -------------------- */
+/* The host of ABI 1 was a separate object with its own lifetime; plugins
+ * and backends now belong to the context. These calls remain for programs
+ * written against it: a host IS its context (fx_plugin_host_create stores
+ * the context pointer; fx_plugin_host_destroy does nothing), and each call
+ * forwards to the fx_context_* call of the same job. */
+typedef struct fx_plugin_host fx_plugin_host;
+fx_status fx_plugin_host_create(fx_context *ctx, fx_plugin_host **out);
+void fx_plugin_host_destroy(fx_plugin_host *host);
+fx_status fx_plugin_load(fx_plugin_host *host, const char *name_or_path, unsigned flags);
+fx_status fx_plugin_find(fx_plugin_host *host, const char *name_or_path, char *out, size_t size);
 int fx_plugin_host_count(const fx_plugin_host *host);
 const fx_plugin_summary *fx_plugin_host_at(const fx_plugin_host *host, int index);
-
-/* Adds a backend to the table from the program itself (not a plugin). */
 fx_status fx_plugin_host_add_backend(fx_plugin_host *host, const char *name, const char *doc,
                                      fx_backend_factory create);
-
-/* Creates the backend a spec names: "cpu" gives the context's CPU backend
- * (shared, not a new one), "opencl[:...]" an OpenCL backend (see
- * fx/opencl.h), a plugin backend's name (with ":options" if it takes any)
- * a backend from its factory. An unknown name fails with FX_ERR_INVALID
- * and a message listing the backends in the table. */
 fx_status fx_plugin_host_create_backend(fx_plugin_host *host, const char *spec, fx_backend **out);
-/* Destroys a backend made by fx_plugin_host_create_backend (the context's
- * CPU backend is left alone). Free the graphs planned on it first. */
+/* Leaves the context's CPU backend alone, with or without a host. */
 void fx_plugin_host_release_backend(fx_plugin_host *host, fx_backend *be);
-
-/* The backend table: name, one-line doc, and the plugin that registered
- * it ("" for built-in ones). Returns 0 when index is out of range. */
 int fx_plugin_host_backend_count(const fx_plugin_host *host);
 int fx_plugin_host_backend_at(const fx_plugin_host *host, int index, const char **name, const char **doc,
                               const char **plugin);

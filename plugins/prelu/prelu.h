@@ -1,6 +1,5 @@
 /* plugins/prelu/prelu.h - what the two files of the PReLU plugin share:
- * the tensor layout of a call and the OpenCL registration (a no-op when
- * the plugin is built without OpenCL). */
+ * the tensor layout of a call and the OpenCL registration. */
 #ifndef PRELU_PLUGIN_H
 #define PRELU_PLUGIN_H
 

@@ -1,24 +1,18 @@
 /* plugins/prelu/prelu_opencl.c - the OpenCL kernels of the PReLU plugin:
  * the .cl source (a string, compiled by fx on first use for each device
  * and kept in fx's OpenCL program cache) and the host wrappers registered
- * under backend "opencl". Built only when the plugin's CMake finds OpenCL
- * (PRELU_WITH_OPENCL); otherwise prelu_register_opencl adds nothing.
+ * under backend "opencl". They use the OpenCL module's helpers
+ * (fx/opencl.h: program building through the cache, arguments, launches),
+ * so this file needs no OpenCL headers or library: the kernels are always
+ * registered, and run wherever fx has its OpenCL backend.
  *
- * Tensors on an OpenCL backend: buffer->handle is a cl_mem and offset is
- * in bytes; every kernel takes (buffer, element offset) pairs. Forward and
- * dx are one work-item per element; the slope gradient is one work-group
- * of PRELU_GROUP work-items per channel (all channels in one group when
- * the slope is shared), summing in local memory, so nothing races. */
+ * Tensors on an OpenCL backend: every kernel takes (buffer, element
+ * offset) pairs (fx_opencl_api.arg_tensor). Forward and dx are one
+ * work-item per element; the slope gradient is one work-group of
+ * PRELU_GROUP work-items per channel (all channels in one group when the
+ * slope is shared), summing in local memory, so nothing races. */
 #include "prelu.h"
-
-#ifndef PRELU_WITH_OPENCL
-
-fx_status prelu_register_opencl(fx_plugin *plugin) { return FX_OK; }
-
-#else
-
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "fx/opencl.h"
 
 /* Work-group size of every launch; the .cl source gets the same number. */
 #define PRELU_GROUP 64
@@ -79,42 +73,15 @@ static const fx_opencl_program prelu_cl_program = {
     .kernels = prelu_cl_kernels,
 };
 
-/* Arguments are set in order; the first failure is kept. */
-typedef struct cl_args {
-    cl_kernel kernel;
-    cl_uint index;
-    cl_int err;
-} cl_args;
-
-static void arg(cl_args *a, size_t size, const void *value)
-{
-    cl_int e = clSetKernelArg(a->kernel, a->index++, size, value);
-    if (a->err == CL_SUCCESS)
-        a->err = e;
-}
-
-static void arg_tensor(cl_args *a, const fx_tensor *t)
-{
-    cl_mem mem = (cl_mem)t->buffer->handle;
-    cl_uint offset = (cl_uint)(t->offset / sizeof(float));
-    arg(a, sizeof mem, &mem);
-    arg(a, sizeof offset, &offset);
-}
-
-static void arg_int(cl_args *a, int64_t v)
-{
-    cl_int x = (cl_int)v;
-    arg(a, sizeof x, &x);
-}
-
 /* The trailing int arguments of every kernel: (count, c, spatial,
  * shared_slope), count being the element total or, for the slope kernel, n. */
-static void arg_layout(cl_args *a, int64_t count, int64_t c, int64_t spatial, int shared)
+static void arg_layout(const fx_opencl_api *cl, fx_opencl_args *a, int64_t count, int64_t c, int64_t spatial,
+                       int shared)
 {
-    arg_int(a, count);
-    arg_int(a, c);
-    arg_int(a, spatial);
-    arg_int(a, shared);
+    cl->arg_int(a, (int)count);
+    cl->arg_int(a, (int)c);
+    cl->arg_int(a, (int)spatial);
+    cl->arg_int(a, shared);
 }
 
 /* prelu_layout, plus total = n * c * spatial, refused when the kernels'
@@ -129,33 +96,15 @@ static fx_status ocl_layout(const fx_kernel_call *call, int64_t *n, int64_t *c, 
     return FX_OK;
 }
 
-static fx_status begin(const fx_kernel_call *call, const char *name, cl_args *a)
+/* The module's helpers for this call's backend, and the arguments of
+ * kernel `name` begun. */
+static fx_status begin(const fx_kernel_call *call, const char *name, const fx_opencl_api **cl, fx_opencl_args *a)
 {
-    void *k = NULL;
-    fx_status st = fx_opencl_plugin_kernel(call->backend, &prelu_cl_program, name, &k);
-    a->kernel = (cl_kernel)k;
-    a->index = 0;
-    a->err = CL_SUCCESS;
-    return st;
-}
-
-static fx_status launch(const fx_kernel_call *call, cl_args *a, size_t global, size_t local, const char *what)
-{
-    void *q = NULL;
-    fx_status st = fx_opencl_plugin_queue(call->backend, &q);
-    if (st != FX_OK)
-        return st;
-    if (a->err != CL_SUCCESS)
-        return fx_node_fail(call->ctx, call->node, FX_ERR_BACKEND, "%s: clSetKernelArg failed (%d)", what,
-                            (int)a->err);
-    if (global == 0)
-        return FX_OK;
-    size_t rounded = (global + local - 1) / local * local;
-    cl_int err = clEnqueueNDRangeKernel((cl_command_queue)q, a->kernel, 1, NULL, &rounded, &local, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return fx_node_fail(call->ctx, call->node, FX_ERR_BACKEND, "%s: clEnqueueNDRangeKernel failed (%d)", what,
-                            (int)err);
-    return FX_OK;
+    *cl = fx_opencl_api_of(call->backend);
+    if (!*cl || (*cl)->struct_size < offsetof(fx_opencl_api, launch_groups) + sizeof (*cl)->launch_groups)
+        return fx_node_fail(call->ctx, call->node, FX_ERR_UNSUPPORTED,
+                            "prelu on OpenCL needs fx's OpenCL module with the launch helpers (fx 0.1 ABI 2)");
+    return (*cl)->args_begin(call->backend, &prelu_cl_program, name, a);
 }
 
 static fx_status prelu_ocl_forward(const fx_kernel_call *call)
@@ -165,15 +114,16 @@ static fx_status prelu_ocl_forward(const fx_kernel_call *call)
     fx_status st = ocl_layout(call, &n, &c, &spatial, &shared, &total);
     if (st != FX_OK)
         return st;
-    cl_args a;
-    st = begin(call, "prelu_forward", &a);
+    const fx_opencl_api *cl;
+    fx_opencl_args a;
+    st = begin(call, "prelu_forward", &cl, &a);
     if (st != FX_OK)
         return st;
-    arg_tensor(&a, call->in[0]);
-    arg_tensor(&a, call->param[0]);
-    arg_tensor(&a, call->out[0]);
-    arg_layout(&a, total, c, spatial, shared);
-    return launch(call, &a, (size_t)total, PRELU_GROUP, "prelu forward");
+    cl->arg_tensor(&a, call->in[0]);
+    cl->arg_tensor(&a, call->param[0]);
+    cl->arg_tensor(&a, call->out[0]);
+    arg_layout(cl, &a, total, c, spatial, shared);
+    return cl->launch_1d(call->backend, &a, (size_t)total, PRELU_GROUP, "prelu forward");
 }
 
 static fx_status prelu_ocl_backward(const fx_kernel_call *call)
@@ -183,31 +133,32 @@ static fx_status prelu_ocl_backward(const fx_kernel_call *call)
     fx_status st = ocl_layout(call, &n, &c, &spatial, &shared, &total);
     if (st != FX_OK)
         return st;
-    cl_args a;
+    const fx_opencl_api *cl;
+    fx_opencl_args a;
     if (call->grad_in[0]) {
-        st = begin(call, "prelu_backward_x", &a);
+        st = begin(call, "prelu_backward_x", &cl, &a);
         if (st != FX_OK)
             return st;
-        arg_tensor(&a, call->in[0]);
-        arg_tensor(&a, call->param[0]);
-        arg_tensor(&a, call->grad_out[0]);
-        arg_tensor(&a, call->grad_in[0]);
-        arg_layout(&a, total, c, spatial, shared);
-        st = launch(call, &a, (size_t)total, PRELU_GROUP, "prelu backward (input)");
+        cl->arg_tensor(&a, call->in[0]);
+        cl->arg_tensor(&a, call->param[0]);
+        cl->arg_tensor(&a, call->grad_out[0]);
+        cl->arg_tensor(&a, call->grad_in[0]);
+        arg_layout(cl, &a, total, c, spatial, shared);
+        st = cl->launch_1d(call->backend, &a, (size_t)total, PRELU_GROUP, "prelu backward (input)");
         if (st != FX_OK)
             return st;
     }
     if (!call->param_grad[0])
         return FX_OK;
-    st = begin(call, "prelu_backward_slope", &a);
+    st = begin(call, "prelu_backward_slope", &cl, &a);
     if (st != FX_OK)
         return st;
-    arg_tensor(&a, call->in[0]);
-    arg_tensor(&a, call->grad_out[0]);
-    arg_tensor(&a, call->param_grad[0]);
-    arg_layout(&a, n, c, spatial, shared);
+    cl->arg_tensor(&a, call->in[0]);
+    cl->arg_tensor(&a, call->grad_out[0]);
+    cl->arg_tensor(&a, call->param_grad[0]);
+    arg_layout(cl, &a, n, c, spatial, shared);
     size_t groups = shared ? 1 : (size_t)c;
-    return launch(call, &a, groups * PRELU_GROUP, PRELU_GROUP, "prelu backward (slope)");
+    return cl->launch_groups(call->backend, &a, groups, PRELU_GROUP, "prelu backward (slope)");
 }
 
 fx_status prelu_register_opencl(fx_plugin *plugin)
@@ -218,5 +169,3 @@ fx_status prelu_register_opencl(fx_plugin *plugin)
                                     prelu_ocl_backward);
     return st;
 }
-
-#endif

@@ -5,7 +5,9 @@
 # find_package(fx), and again with pkg-config), checks the result does not
 # link libfx, then trains 3 steps of a tiny graph that uses its op with the
 # installed fxrun. Also checks that the installed fxrun finds the installed
-# example plugins by name.
+# example plugins by name, and builds the ref backend (plugins/ref) out of
+# tree and uses it as a backend module (libfx-ref.so in a backend folder,
+# loaded by --backend ref alone), as docs/plugins.md describes.
 set -eu
 build=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,6 +52,17 @@ YAML
 "$fxrun" train "$tmp/tiny.yaml" --steps 3 --threads 1 | tee "$tmp/train.log"
 grep -q "done: 3 steps" "$tmp/train.log"
 "$fxrun" plugins "$tmp/tiny.yaml" | grep -q "$tmp/prelu/prelu.so"
+
+# An out-of-tree backend as a backend module: no --plugin, found by name.
+cmake -S "$src/plugins/ref" -B "$tmp/ref" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake --build "$tmp/ref" >/dev/null
+mkdir -p "$tmp/backends"
+cp "$tmp/ref/ref.so" "$tmp/backends/libfx-ref.so"
+FX_BACKEND_PATH="$tmp/backends" "$fxrun" devices | grep -q "^ref: "
+sed -e 's/^plugins:.*$//' -e 's/op: prelu/op: relu/' -e 's/tiny.fxck/tiny-ref.fxck/' "$tmp/tiny.yaml" > "$tmp/tiny-ref.yaml"
+FX_BACKEND_PATH="$tmp/backends" "$fxrun" train "$tmp/tiny-ref.yaml" --backend ref --steps 2 --threads 1 \
+    | tee "$tmp/train-ref.log"
+grep -q "done: 2 steps" "$tmp/train-ref.log"
 
 # pkg-config: compile flags only (no --libs: nothing to link).
 PKG_CONFIG_PATH=$(find "$tmp/prefix" -name fx.pc -printf '%h')

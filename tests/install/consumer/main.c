@@ -1,14 +1,22 @@
 /* A program embedding libfx: builds y = relu(linear(x)) in code, runs it
- * and prints the output sum; exits non-zero on any failure. */
+ * and prints the output sum; exits non-zero on any failure. With an
+ * argument (a backend spec: "opencl") it runs on that backend, which an
+ * installed fx loads from its backend folder (<libdir>/fx/backends, next
+ * to libfx.so) on first use. */
 #include <stdio.h>
 #include <fx/fx.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     fx_context *ctx = NULL;
     char err[256];
     if (fx_context_create(NULL, &ctx, err, sizeof err) != FX_OK) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    fx_backend *be = NULL;
+    if (argc > 1 && fx_context_create_backend(ctx, argv[1], &be) != FX_OK) {
+        fprintf(stderr, "consumer: %s\n", fx_context_error(ctx));
         return 1;
     }
     fx_graph *g = NULL;
@@ -23,7 +31,7 @@ int main(void)
     float x[8] = { 1, 2, 3, 4, 1, 1, 1, 1 }, y[6];
     int ok = fx_graph_create(ctx, "consumer", &g) == FX_OK && fx_graph_add_input(g, "x", FX_F32, &per, nowhere) == FX_OK &&
              fx_graph_add_node(g, &fc) == FX_OK && fx_graph_add_node(g, &act) == FX_OK &&
-             fx_graph_plan(g, 2, FX_MODE_INFER, NULL) == FX_OK && fx_tensor_upload(fx_graph_value(g, "x"), x) == FX_OK &&
+             fx_graph_plan(g, 2, FX_MODE_INFER, be) == FX_OK && fx_tensor_upload(fx_graph_value(g, "x"), x) == FX_OK &&
              fx_graph_forward(g) == FX_OK && fx_tensor_download(fx_graph_value(g, "act"), y) == FX_OK;
     if (!ok) {
         fprintf(stderr, "consumer: %s\n", fx_context_error(ctx));
@@ -32,8 +40,9 @@ int main(void)
     float sum = 0;
     for (int i = 0; i < 6; i++)
         sum += y[i];
-    printf("consumer: output sum %g\n", sum); /* 3*(0.5*10) + 3*(0.5*4) = 21 */
+    printf("consumer: output sum %g on %s\n", sum, be ? be->device_name : "the CPU"); /* 3*(0.5*10) + 3*(0.5*4) = 21 */
     fx_graph_destroy(g);
+    fx_context_release_backend(ctx, be);
     fx_context_destroy(ctx);
     return sum == 21.0f ? 0 : 1;
 }
