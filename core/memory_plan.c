@@ -30,7 +30,7 @@
  * Never shared: graph inputs (the caller fills them before forward), kept
  * values and their gradients (fx_graph_keep: explain, --fetch, the
  * prediction read after a step), gradients of fx_graph_require_grad
- * values, values nobody reads (outputs, losses), and cross-backend copies.
+ * values, losses, values nobody reads (outputs), and cross-backend copies.
  * Parameters, their gradients (read by the optimiser and the data-parallel
  * all-reduce after backward) and optimiser state are not values here. */
 #include <stdlib.h>
@@ -156,7 +156,10 @@ fx_status fx_memory_plan_training(fx_graph *g)
         v->grad_open = n_nodes;
         val_item[i] = grad_item[i] = -1;
         g->memory.naive += (int64_t)value_bytes(v) * (v->needs_grad ? 2 : 1);
-        int shareable = reuse && v->producer >= 0 && !v->keep && readers[i] > 0;
+        int is_loss = 0; /* read after the step (fx_graph_loss_value), even when a node reads it too */
+        for (int l = 0; l < g->n_losses; l++)
+            is_loss |= g->nodes[g->losses[l].node].out[0] == i;
+        int shareable = reuse && v->producer >= 0 && !v->keep && !is_loss && readers[i] > 0;
         if (shareable) {
             const fx_node *p = &g->nodes[v->producer];
             plan_item *it = &items[n_items];

@@ -9,6 +9,7 @@
  *    seeded on an intermediate value (it starts late in a shared buffer)
  *    and an evaluation pass on the training plan; on the CPU and on
  *    OpenCL (skipped without a device);
+ *  - a kept value and its gradient read after each step are the same;
  *  - elu runs in place over the batchnorm output only it reads;
  *  - on a deep chain the plan's peak and its buffers are well below a
  *    buffer per value and gradient, and a plan without sharing holds
@@ -93,7 +94,7 @@ static fx_graph *load(fx_context *ctx, const char *text, fx_config *cfg)
 
 /* STEPS training steps (the third with a seeded gradient on `feat`), then
  * an evaluation forward; be NULL = CPU. */
-static run_result train_run(fx_context *ctx, fx_backend *be, int reuse)
+static run_result train_run(fx_context *ctx, fx_backend *be, int reuse, const char *keep)
 {
     run_result r;
     memset(&r, 0, sizeof r);
@@ -101,6 +102,8 @@ static run_result train_run(fx_context *ctx, fx_backend *be, int reuse)
     fx_graph *g = load(ctx, net_yaml, &cfg);
     fx_graph_set_memory_reuse(g, reuse);
     ck_assert_int_eq(fx_graph_keep(g, "logits"), FX_OK);
+    if (keep)
+        ck_assert_int_eq(fx_graph_keep(g, keep), FX_OK);
     fx_status st = fx_graph_plan(g, BATCH, FX_MODE_TRAIN, be ? be : fx_context_cpu_backend(ctx));
     ck_assert_msg(st == FX_OK, "planning: %s", fx_context_error(ctx));
     ck_assert_int_eq(fx_graph_memory_report(g, &r.report), FX_OK);
@@ -134,6 +137,10 @@ static run_result train_run(fx_context *ctx, fx_backend *be, int reuse)
             append(&r, &loss, sizeof loss);
         }
         append_tensor(&r, fx_graph_value(g, "logits"));
+        if (keep) {
+            append_tensor(&r, fx_graph_value(g, keep));
+            append_tensor(&r, fx_graph_value_grad(g, keep));
+        }
     }
     fx_graph_set_training(g, 0);
     ck_assert_int_eq(fx_graph_forward(g), FX_OK);
@@ -152,7 +159,7 @@ static run_result train_run(fx_context *ctx, fx_backend *be, int reuse)
 
 static void check_same_training(fx_context *ctx, fx_backend *be)
 {
-    run_result shared = train_run(ctx, be, 1), own = train_run(ctx, be, 0);
+    run_result shared = train_run(ctx, be, 1, NULL), own = train_run(ctx, be, 0, NULL);
     ck_assert_int_eq(shared.report.reuse, 1);
     ck_assert_int_eq(own.report.reuse, 0);
     ck_assert_int_eq(shared.size, own.size);
@@ -173,6 +180,22 @@ START_TEST(test_memory_plan_training_bit_identical_to_own_buffers_cpu)
 {
     fx_context *ctx = fxtest_context();
     check_same_training(ctx, NULL);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
+/* A kept value (fx_graph_keep: --fetch, explain) and its gradient stay
+ * readable after the step, even the batchnorm output elu would otherwise
+ * overwrite in place. */
+START_TEST(test_memory_plan_kept_value_and_gradient_survive_the_step)
+{
+    fx_context *ctx = fxtest_context();
+    run_result shared = train_run(ctx, NULL, 1, "b1"), own = train_run(ctx, NULL, 0, "b1");
+    ck_assert(!shared.elu_in_place);
+    ck_assert_int_eq(shared.size, own.size);
+    ck_assert_msg(memcmp(shared.bytes, own.bytes, shared.size) == 0, "a kept value differs with shared buffers");
+    free(shared.bytes);
+    free(own.bytes);
     fx_context_destroy(ctx);
 }
 END_TEST
@@ -246,6 +269,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_memory_plan_training_bit_identical_to_own_buffers_cpu);
+    tcase_add_test(tc, test_memory_plan_kept_value_and_gradient_survive_the_step);
     tcase_add_test(tc, test_memory_plan_training_bit_identical_to_own_buffers_opencl);
     tcase_add_test(tc, test_memory_plan_peak_below_a_buffer_each_on_a_deep_chain);
     suite_add_tcase(s, tc);
