@@ -1,8 +1,10 @@
 /* core/fault.c - fault injection for tests (docs/reliability.md): the
- * environment variable FX_FAULT="alloc:N" or "write:N" (or both,
- * comma-separated) makes the Nth allocation through fx_malloc /
- * fx_calloc, or the Nth checkpoint write of a context fail as if the
- * machine had run out of memory or disk.
+ * environment variable FX_FAULT="alloc:N", "write:N", "device_alloc:N" or
+ * "build:N" (several comma-separated) makes the Nth allocation through
+ * fx_malloc / fx_calloc, the Nth checkpoint write, the Nth device buffer
+ * of a backend or the Nth kernel program build of a context fail as if
+ * the machine had run out of memory, disk or device memory, or the
+ * compiler had refused the program.
  * The counters live in the context (no global state); read once when the
  * context is made. Every error path then runs for real, so a test can
  * sweep N and check that each failure ends in a clear message, no leak
@@ -11,7 +13,7 @@
 #include <string.h>
 #include "core/internal.h"
 
-static const char *const fault_names[FX_FAULT_KINDS] = { "alloc", "write" };
+static const char *const fault_names[FX_FAULT_KINDS] = { "alloc", "write", "device_alloc", "build" };
 
 void fx_fault_init(fx_context *ctx)
 {

@@ -22,14 +22,13 @@ struct fx_registry {
     int n_kernels, cap_kernels;
 };
 
-/* fault.c: FX_FAULT injection (tests): the Nth event of a kind fails. */
-typedef enum fx_fault_kind { FX_FAULT_ALLOC = 0, FX_FAULT_WRITE, FX_FAULT_KINDS } fx_fault_kind;
+/* fault.c: FX_FAULT injection (tests): the Nth event of a kind fails
+ * (fx_fault_kind and fx_fault_hit are public: include/fx/context.h). */
 typedef struct fx_fault {
     int64_t at[FX_FAULT_KINDS];    /* fail the at-th event; 0 = never */
     int64_t count[FX_FAULT_KINDS]; /* events so far */
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
-int fx_fault_hit(fx_context *ctx, fx_fault_kind kind);
 
 /* One row of the context's backend table (core/backend_table.c). The
  * strings are owned (heap), so pointers to them stay valid when the

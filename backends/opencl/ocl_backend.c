@@ -40,12 +40,17 @@ static fx_status ocl_buffer_alloc(fx_backend *be, size_t bytes, const char *what
                        (unsigned long long)b->max_alloc);
     }
     cl_int err;
-    cl_mem mem = clCreateBuffer(b->context, CL_MEM_READ_WRITE, alloc, NULL, &err);
+    /* FX_FAULT=device_alloc:N: the device says out of memory (tests). */
+    int injected = fx_fault_hit(be->ctx, FX_FAULT_DEVICE_ALLOC);
+    cl_mem mem = injected ? NULL : clCreateBuffer(b->context, CL_MEM_READ_WRITE, alloc, NULL, &err);
+    if (injected)
+        err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
     if (!mem || err != CL_SUCCESS) {
         free(buf);
         return fx_fail(be->ctx, FX_ERR_NOMEM,
-                       "OpenCL: allocating %s (%zu bytes) on %s failed: %s (%d); try a smaller batch",
-                       what ? what : "a tensor", bytes, b->device_name, ocl_error_name(err), (int)err);
+                       "OpenCL: allocating %s (%zu bytes) on %s failed: %s (%d)%s; try a smaller batch",
+                       what ? what : "a tensor", bytes, b->device_name, ocl_error_name(err), (int)err,
+                       injected ? " (injected by FX_FAULT)" : "");
     }
     buf->backend = be;
     buf->handle = mem;
@@ -296,11 +301,15 @@ fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out)
         b->scratch[slot] = NULL;
         b->scratch_bytes[slot] = 0;
         cl_int err;
-        cl_mem m = clCreateBuffer(b->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+        int injected = fx_fault_hit(be->ctx, FX_FAULT_DEVICE_ALLOC);
+        cl_mem m = injected ? NULL : clCreateBuffer(b->context, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+        if (injected)
+            err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
         if (!m || err != CL_SUCCESS)
             return fx_fail(be->ctx, FX_ERR_NOMEM,
-                           "OpenCL: allocating %zu bytes of kernel scratch (convolution columns, SAD maps) on %s failed: %s (%d); "
-                           "try a smaller batch", bytes, b->device_name, ocl_error_name(err), (int)err);
+                           "OpenCL: allocating %zu bytes of kernel scratch (convolution columns, SAD maps) on %s failed: %s (%d)%s; "
+                           "try a smaller batch", bytes, b->device_name, ocl_error_name(err), (int)err,
+                           injected ? " (injected by FX_FAULT)" : "");
         b->scratch[slot] = m;
         b->scratch_bytes[slot] = bytes;
     }

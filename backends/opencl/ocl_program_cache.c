@@ -286,11 +286,17 @@ static void cache_write(const ocl_backend *b, const char *path, const char *key,
 static fx_status program_build(ocl_backend *b, cl_program program, const char *name, const char *options,
                                int from_binary)
 {
-    cl_int err = clBuildProgram(program, 1, &b->device, options, NULL, NULL);
+    /* FX_FAULT=build:N: the compiler refuses the program (tests); a cached
+     * binary then falls back to source like any failed binary. */
+    int injected = fx_fault_hit(b->ctx, FX_FAULT_BUILD);
+    cl_int err = injected ? CL_BUILD_PROGRAM_FAILURE : clBuildProgram(program, 1, &b->device, options, NULL, NULL);
     if (err == CL_SUCCESS)
         return FX_OK;
     if (from_binary)
         return FX_ERR_BACKEND; /* caller falls back to source */
+    if (injected)
+        return fx_fail(b->ctx, FX_ERR_BACKEND, "OpenCL: building %s (options '%s') for %s failed: %s (%d) "
+                       "(injected by FX_FAULT)", name, options, b->device_name, ocl_error_name(err), (int)err);
     size_t n = 0;
     clGetProgramBuildInfo(program, b->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
     char *log = malloc(n + 1);

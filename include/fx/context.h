@@ -51,6 +51,21 @@ fx_status fx_fail_prefix(fx_context *ctx, fx_status status, const char *fmt, ...
 fx_registry *fx_context_registry(fx_context *ctx);
 const fx_context_options *fx_context_get_options(const fx_context *ctx);
 
+/* Fault injection for tests (docs/reliability.md): FX_FAULT="alloc:N",
+ * "write:N", "device_alloc:N" or "build:N" (comma-separated) makes the Nth
+ * event of that kind in a context fail. fx_fault_hit counts one event and
+ * returns 1 when it must fail; the code at the event then takes its real
+ * error path. Backends call it where they allocate device memory and build
+ * programs, so it is public. */
+typedef enum fx_fault_kind {
+    FX_FAULT_ALLOC = 0,    /* fx_malloc / fx_calloc */
+    FX_FAULT_WRITE,        /* a checkpoint write */
+    FX_FAULT_DEVICE_ALLOC, /* a backend's device buffer */
+    FX_FAULT_BUILD,        /* a backend's kernel program build */
+    FX_FAULT_KINDS
+} fx_fault_kind;
+int fx_fault_hit(fx_context *ctx, fx_fault_kind kind);
+
 /* Checked allocation helpers: on failure they record FX_ERR_NOMEM with
  * `what` in the message and return NULL. Free with free(). */
 void *fx_malloc(fx_context *ctx, size_t bytes, const char *what);

@@ -18,7 +18,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 mkdir -p "$seeds"
-for t in yaml_graph npy image idx checkpoint plugin_check pairs; do mkdir -p "$seeds/$t"; done
+for t in yaml_graph npy image idx checkpoint plugin_check pairs landmarks; do mkdir -p "$seeds/$t"; done
 
 # YAML: every shipped graph, and a graph with include: (main, the separator
 # line, the included file) as fuzz_yaml_graph splits it.
@@ -37,6 +37,13 @@ cp "$src"/configs/*.yaml "$src"/tests/data/yaml/*.yaml "$src"/tests/fuzz/checkpo
 printf '2\nAnn 1 2\nBob 1 3\nAnn 1 Bob 2\nCid 4 Dee 1\n' > "$seeds/pairs/view1.txt"
 printf '2 1\nAnn 1 2\nAnn 1 Bob 2\nBob 1 3\nCid 4 Dee 1\n' > "$seeds/pairs/view2.txt"
 find "$src/tests/data" -name 'pairs*.txt' -size -64k -exec cp {} "$seeds/pairs/" \; 2>/dev/null || true
+
+# Landmarks CSVs for fuzz_landmarks' root (a/01.pgm, a/02.pgm, b/01.pgm):
+# the first byte picks the configuration (odd: resize + landmark_box).
+printf '\000image,x1,y1,x2,y2\na/01.pgm,1,2,4.5,3\n# a comment\n\nb/01.pgm,0,0,5,4\n' > "$seeds/landmarks/header.csv"
+printf '\001a/01.pgm,1,1,4,1,2.5,3\r\na/02.pgm,0.5,0.5,5,4,nan,2\r\n' > "$seeds/landmarks/box-crlf.csv"
+awk -F, 'BEGIN { printf "\001a/02.pgm" } { printf ",%g,%g", $1 * 6, $2 * 5 } END { print "" }' \
+    "$src/configs/landmarks/mean68.csv" > "$seeds/landmarks/68.csv"
 
 # .npy: the committed fixtures.
 find "$src/tests/data" -name '*.npy' -size -64k -exec cp {} "$seeds/npy/" \;
@@ -93,7 +100,7 @@ for so in "$build"/plugins/*.so; do
 done
 
 status=0
-for t in ${FUZZ_TARGETS:-yaml_graph npy image idx checkpoint plugin_check pairs}; do
+for t in ${FUZZ_TARGETS:-yaml_graph npy image idx checkpoint plugin_check pairs landmarks}; do
     bin=$build/tests/fuzz/fuzz_$t
     corpus=$build/fuzz-corpus/$t
     mkdir -p "$corpus"
