@@ -494,8 +494,16 @@ int cli_cmd_explain(fx_context *ctx, const cli_options *o)
     fx_status st = FX_OK;
     if (d.landmark_points == FX_FACE_POINTS68)
         st = mean_landmarks(ctx, ds, &cfg, tmpl, &n_shape);
-    if (st == FX_OK && n_shape > 0)
+    if (st == FX_OK && n_shape > 0) {
         st = fx_face_mesh_create(ctx, tmpl, FX_FACE_POINTS68, &mesh);
+    } else if (st == FX_OK) {
+        /* No 68-point landmarks: the occluded parts sit where the mean
+         * face template puts them in the crop frame (the tmpl the windows
+         * are placed on must never be left unset). */
+        st = fx_face_template68(ctx, d.in_w, tmpl);
+        for (int j = 0; st == FX_OK && d.in_h != d.in_w && j < FX_FACE_POINTS68; j++)
+            tmpl[2 * j + 1] *= (float)d.in_h / (float)d.in_w;
+    }
     if (st == FX_OK && o->verbose)
         fprintf(stderr, "explain: %lld faces of %dx%d from %s%s\n", (long long)d.n, d.in_w, d.in_h, o->images,
                 mesh ? " (68 landmarks: peaks warped to the mean face)" : "");
