@@ -20,7 +20,7 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     FX_TEST_QUICK=1 ctest --output-on-failure -j"$jobs")
 # Fuzz smoke run: every libFuzzer target of tests/fuzz for 15 s on its seed
-# corpus (about 1.5 minutes in all; long runs: docs/reliability.md).
+# corpus (8 targets, about 2 minutes in all; long runs: docs/reliability.md).
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFX_FUZZ=ON -DFX_BUILD_TESTS=OFF \
     -DFX_OPENCL=OFF -DFX_MPI=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs"
