@@ -355,6 +355,15 @@ fx_status fx_context_create_backend(fx_context *ctx, const char *spec, fx_backen
     if (!be || !be->ops)
         return fx_fail(ctx, FX_ERR_INTERNAL, "backend factory of '%s'%s%s returned no backend", e->name,
                        e->plugin[0] ? " from plugin " : "", e->plugin);
+    /* The ops table must say how large it is (fx/backend.h): fx reads no
+     * slot past that size. */
+    if (be->ops->struct_size < offsetof(fx_backend_ops, destroy) + sizeof be->ops->destroy) {
+        /* Not destroyed: a table of unknown size has no slot fx may call. */
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "backend '%s'%s%s: its fx_backend_ops table has struct_size %zu; set .struct_size = "
+                       "sizeof(fx_backend_ops) (rebuild it against this fx's fx/backend.h)",
+                       e->name, e->plugin[0] ? " from plugin " : "", e->plugin, be->ops->struct_size);
+    }
     /* Kernels are found by be->name: a backend must carry the name it was
      * registered under, or it would run another backend's kernels on its
      * own buffers. ("opencl:P:D" still names itself "opencl".) */

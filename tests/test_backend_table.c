@@ -24,7 +24,7 @@ static void fake_destroy(fx_backend *be)
     free(be);
 }
 
-static const fx_backend_ops fake_ops = { .destroy = fake_destroy };
+static const fx_backend_ops fake_ops = { .struct_size = sizeof(fx_backend_ops), .destroy = fake_destroy };
 
 static fx_status fake_create(fx_context *ctx, const char *spec, fx_backend **out)
 {
@@ -94,6 +94,35 @@ START_TEST(test_a_registered_backend_lists_devices_registers_kernels_and_offers_
     fake_destroyed = 0;
     fx_context_release_backend(ctx, be);
     ck_assert_int_eq(fake_destroyed, 1);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
+static const fx_backend_ops unsized_ops = { .destroy = fake_destroy }; /* no struct_size */
+
+static fx_status unsized_create(fx_context *ctx, const char *spec, fx_backend **out)
+{
+    static fx_backend be; /* never destroyed by fx: its table's size is unknown */
+    snprintf(be.name, sizeof be.name, "unsized");
+    be.ops = &unsized_ops;
+    be.ctx = ctx;
+    *out = &be;
+    return FX_OK;
+}
+
+/* The ops table can grow only if fx knows how large a backend's table is:
+ * one without struct_size is refused when it is created. */
+START_TEST(test_a_backend_whose_ops_table_has_no_size_is_refused)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend_registration r = { .struct_size = sizeof r, .name = "unsized", .create = unsized_create };
+    ck_assert_int_eq(fx_context_add_backend(ctx, &r), FX_OK);
+    fx_backend *be = NULL;
+    fake_destroyed = 0;
+    ck_assert_int_eq(fx_context_create_backend(ctx, "unsized", &be), FX_ERR_INVALID);
+    ck_assert_ptr_null(be);
+    ck_assert_msg(strstr(fx_context_error(ctx), "struct_size = sizeof(fx_backend_ops)"), "%s", fx_context_error(ctx));
+    ck_assert_int_eq(fake_destroyed, 0);
     fx_context_destroy(ctx);
 }
 END_TEST
@@ -357,6 +386,7 @@ int main(void)
     TCase *t = tcase_create("table");
     tcase_add_test(t, test_a_registered_backend_lists_devices_registers_kernels_and_offers_extras);
     tcase_add_test(t, test_a_bad_registration_is_refused_with_the_fix);
+    tcase_add_test(t, test_a_backend_whose_ops_table_has_no_size_is_refused);
     tcase_add_test(t, test_releasing_the_cpu_backend_without_a_host_leaves_it_to_the_context);
     suite_add_tcase(s, t);
     TCase *m = tcase_create("modules");

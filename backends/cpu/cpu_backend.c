@@ -93,6 +93,7 @@ static void cpu_destroy(fx_backend *be)
 }
 
 static const fx_backend_ops cpu_ops = {
+    .struct_size = sizeof(fx_backend_ops),
     .buffer_alloc = cpu_buffer_alloc,
     .buffer_free = cpu_buffer_free,
     .tensor_write = cpu_tensor_write,

@@ -648,6 +648,7 @@ int ocl_programs_loaded(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)
 const char *ocl_cache_dir(const fx_backend *be) { return is_ocl(be) ? ocl_impl(be)->cache_dir : ""; }
 
 static const fx_backend_ops ocl_ops = {
+    .struct_size = sizeof(fx_backend_ops),
     .buffer_alloc = ocl_buffer_alloc,
     .buffer_free = ocl_buffer_free,
     .tensor_write = ocl_tensor_write,

@@ -11,6 +11,7 @@
 #ifndef FX_BACKEND_H
 #define FX_BACKEND_H
 
+#include <stddef.h>
 #include <stdio.h>
 #include "fx/context.h"
 #include "fx/tensor.h"
@@ -20,6 +21,12 @@ extern "C" {
 #endif
 
 typedef struct fx_backend_ops {
+    /* sizeof(fx_backend_ops) as the backend was compiled: ALWAYS first.
+     * Slots are only ever appended; fx calls a slot only when the size
+     * says the backend's table has it (FX_BACKEND_OPS_HAS), so a module
+     * built against an older fx keeps working when the table grows. A
+     * backend whose table has no size is refused when it is created. */
+    size_t struct_size;
     /* Allocates `bytes` of device memory; on failure records the error
      * (naming `what` and the size) and returns non-OK. */
     fx_status (*buffer_alloc)(fx_backend *be, size_t bytes, const char *what, fx_buffer **out);
@@ -43,6 +50,11 @@ typedef struct fx_backend_ops {
     /* Frees the backend itself (not its buffers: free those first). */
     void (*destroy)(fx_backend *be);
 } fx_backend_ops;
+
+/* 1 when the backend's ops table is large enough to have slot `field` and
+ * the slot is set. */
+#define FX_BACKEND_OPS_HAS(ops, field)                                                        \
+    ((ops)->struct_size >= offsetof(fx_backend_ops, field) + sizeof((ops)->field) && (ops)->field)
 
 struct fx_backend {
     char name[32];        /* kernel table key: "cpu", "opencl" */

@@ -44,7 +44,8 @@
  * an enum they use, the meaning of a flag, or the signature or contract of
  * a function a plugin may call. Adding a new function is not a change (an
  * old plugin does not call it), nor is a field appended to a struct that
- * carries its own size (fx_backend_registration, fx_opencl_api). The first member of fx_plugin_manifest is
+ * carries its own size (fx_backend_registration, fx_backend_ops,
+ * fx_opencl_api). The first member of fx_plugin_manifest is
  * the ABI version in every ABI, forever.
  *
  * THE PROGRAM SIDE. Plugins belong to the context: it loads them, keeps
@@ -69,7 +70,8 @@
 extern "C" {
 #endif
 
-/* Version 1: fx 0.1. Version 2: the backend table moved into the context
+/* Version 1: fx 0.1. Version 2: fx_backend_ops starts with its size, the
+ * backend table moved into the context
  * (fx_backend_registration, fx/backend.h), the OpenCL backend became a
  * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h. */
 #define FX_PLUGIN_ABI_VERSION 2

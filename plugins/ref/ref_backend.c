@@ -143,6 +143,7 @@ static fx_status ref_synchronize(fx_backend *be) { return FX_OK; }
 static void ref_destroy(fx_backend *be) { free(be); }
 
 static const fx_backend_ops ref_ops = {
+    .struct_size = sizeof(fx_backend_ops),
     .buffer_alloc = ref_buffer_alloc,
     .buffer_free = ref_buffer_free,
     .tensor_write = ref_tensor_write,
