@@ -114,6 +114,8 @@ int cli_cmd_plugins(fx_context *ctx, const cli_options *o)
         fx_context_backend_at(ctx, i, &name, &doc, &plugin);
         printf("    %-10s%s%s%s%s\n", name, doc, plugin[0] ? " [plugin " : "", plugin, plugin[0] ? "]" : "");
     }
+    printf("    (backend modules such as opencl, libfx-NAME.so, join the table when first used; `fxrun devices` "
+           "loads and lists them)\n");
     const char *path = getenv("FX_PLUGIN_PATH");
     printf("search path for plugin names: $FX_PLUGIN_PATH (%s), then plugins/ next to fxrun, then "
            "../lib/fx/plugins from it\n",
