@@ -90,13 +90,27 @@ for seed in $seeds; do
 done
 
 num() { sed -n "s/.*$2 *\([0-9][0-9.]*\).*/\1/p" "$1" | head -n 1; }
-printf '%-8s %5s %10s %10s %8s %10s %10s\n' model seed "acc clean" "acc occl" "AUC" "spread+" "deviation"
-for m in $models; do
-    for seed in $seeds; do
-        printf '%-8s %5s %9s%% %9s%% %8s %9spx %9spx\n' "$m" "$seed" \
-            "$(num "$out/verify-$m-s$seed.log" 'accuracy')" "$(num "$out/verify-occluded-$m-s$seed.log" 'accuracy')" \
-            "$(num "$out/verify-$m-s$seed.log" 'AUC')" \
-            "$(num "$out/explain-$m-s$seed.log" 'spread of the average peak locations:')" \
-            "$(num "$out/explain-$m-s$seed.log" "median deviation of a filter's peaks:")"
+# One row per model and seed, then per model the mean and the sample
+# standard deviation over the seeds (drop = clean - occluded accuracy).
+{
+    for m in $models; do
+        for seed in $seeds; do
+            printf '%s %s %s %s %s %s %s\n' "$m" "$seed" \
+                "$(num "$out/verify-$m-s$seed.log" 'accuracy')" "$(num "$out/verify-occluded-$m-s$seed.log" 'accuracy')" \
+                "$(num "$out/verify-$m-s$seed.log" 'AUC')" \
+                "$(num "$out/explain-$m-s$seed.log" 'spread of the average peak locations:')" \
+                "$(num "$out/explain-$m-s$seed.log" "median deviation of a filter's peaks:")"
+        done
     done
-done
+} | awk '
+    function stats(m, c,   i, s, q, mu) { s = 0; for (i = 1; i <= n[m]; i++) s += v[m, i, c]; mu = s / n[m];
+        q = 0; for (i = 1; i <= n[m]; i++) q += (v[m, i, c] - mu) ^ 2;
+        return sprintf(c == 4 ? "%.3f +- %.3f" : "%.2f +- %.2f", mu, n[m] > 1 ? sqrt(q / (n[m] - 1)) : 0) }
+    BEGIN { printf "%-10s %-5s %16s %16s %14s %14s %16s %16s\n", "model", "seed", "acc clean %", "acc occl %",
+            "drop", "AUC", "spread+ px", "deviation px" }
+    { k = ++n[$1]; if (k == 1) order[++nm] = $1
+      v[$1, k, 1] = $3; v[$1, k, 2] = $4; v[$1, k, 3] = $3 - $4; v[$1, k, 4] = $5; v[$1, k, 5] = $6; v[$1, k, 6] = $7
+      printf "%-10s %-5s %16s %16s %14.2f %14s %16s %16s\n", $1, $2, $3, $4, $3 - $4, $5, $6, $7 }
+    END { for (j = 1; j <= nm; j++) { m = order[j]
+            printf "%-10s %-5s %16s %16s %14s %14s %16s %16s\n", m, "mean", stats(m, 1), stats(m, 2), stats(m, 3),
+                   stats(m, 4), stats(m, 5), stats(m, 6) } }'
