@@ -13,16 +13,19 @@
  * Gradients travel in buckets of at most BUCKET_FLOATS floats through one
  * host staging buffer (the same path for the CPU and OpenCL backends; on
  * the CPU the download is a memcpy): parameters are packed in reverse
- * order (the order backward finishes them), each bucket's MPI_Iallreduce
- * is started as soon as it is packed, so packing the next bucket overlaps
- * the previous one's transfer; then each is waited for, scaled by 1/N and
- * uploaded. Not yet: starting buckets during backward (docs/scaling.md). */
+ * order (the order backward finishes them). The executor reports each
+ * gradient the moment it is final (fx_graph_set_grad_final); the gradient
+ * is downloaded into its place in the staging buffer then, and a bucket's
+ * MPI_Iallreduce starts as soon as its last gradient is in, while backward
+ * goes on with earlier layers. After backward, buckets not started yet
+ * (none, normally) are packed and started, all are waited for, scaled by
+ * 1/N and uploaded. The sum is the same whenever it starts: results equal
+ * the after-backward version exactly. */
 #include <stdlib.h>
 #include <string.h>
 #include "core/data_parallel.h"
 
 #define BUCKET_FLOATS (1 << 20) /* 4 MiB: large enough for bandwidth, small enough to pipeline */
-#define MAX_BUCKETS 4096
 
 struct fx_dp {
     fx_context *ctx;
@@ -33,7 +36,18 @@ struct fx_dp {
     int64_t grad_floats;
     float *state;              /* non-learnable parameters, packed */
     int64_t state_floats;
-    fx_comm_request **requests;
+    /* Buckets: [start, start + floats) of staging, in reverse parameter
+     * order; a bucket starts when `ready` reaches `params`. */
+    int n_buckets;
+    struct dp_bucket {
+        int64_t start, floats;
+        int params, ready;
+        fx_comm_request *request; /* started, not yet waited for */
+    } *buckets;
+    int *param_bucket;         /* per parameter: its bucket, -1 = none */
+    int64_t *param_offset;     /* per parameter: its place in staging */
+    char *param_packed;        /* per parameter: downloaded this step */
+    int64_t buckets_early, buckets_total; /* started during backward / in all */
     double grad_seconds;
     int64_t grad_steps;
     size_t staged_bytes;       /* per step: host<->device, both directions */
@@ -84,13 +98,85 @@ void fx_dp_destroy(fx_dp *dp)
     fx_graph_set_data_parallel(dp->g, NULL, 0);
     free(dp->staging);
     free(dp->state);
-    free(dp->requests);
+    fx_graph_set_grad_final(dp->g, NULL, NULL);
+    free(dp->buckets);
+    free(dp->param_bucket);
+    free(dp->param_offset);
+    free(dp->param_packed);
     free(dp);
 }
 
 static int has_grad(const fx_graph_param *p)
 {
     return p->learnable && p->value.buffer && p->grad.buffer;
+}
+
+/* Buckets of at least BUCKET_FLOATS floats (the last may be smaller),
+ * parameters packed in reverse order. */
+static fx_status plan_buckets(fx_dp *dp)
+{
+    fx_graph *g = dp->g;
+    size_t np = (size_t)(g->n_params ? g->n_params : 1);
+    dp->buckets = fx_calloc(dp->ctx, np, sizeof *dp->buckets, "all-reduce buckets");
+    dp->param_bucket = fx_malloc(dp->ctx, np * sizeof *dp->param_bucket, "all-reduce bucket plan");
+    dp->param_offset = fx_calloc(dp->ctx, np, sizeof *dp->param_offset, "all-reduce bucket plan");
+    dp->param_packed = fx_calloc(dp->ctx, np, 1, "all-reduce bucket plan");
+    if (!dp->buckets || !dp->param_bucket || !dp->param_offset || !dp->param_packed)
+        return FX_ERR_NOMEM;
+    int64_t offset = 0;
+    struct dp_bucket *b = NULL;
+    for (int i = g->n_params - 1; i >= 0; i--) {
+        dp->param_bucket[i] = -1;
+        if (!has_grad(&g->params[i]))
+            continue;
+        if (!b || b->floats >= BUCKET_FLOATS) {
+            b = &dp->buckets[dp->n_buckets++];
+            b->start = offset;
+        }
+        dp->param_bucket[i] = (int)(b - dp->buckets);
+        dp->param_offset[i] = offset;
+        int64_t n = fx_tensor_numel(&g->params[i].grad);
+        offset += n;
+        b->floats += n;
+        b->params++;
+    }
+    return FX_OK;
+}
+
+/* Downloads parameter i's gradient into staging; starts its bucket when
+ * that was the bucket's last. */
+static fx_status pack_gradient(fx_dp *dp, int i)
+{
+    int k = dp->param_bucket[i];
+    if (k < 0 || dp->param_packed[i])
+        return FX_OK;
+    struct dp_bucket *b = &dp->buckets[k];
+    fx_status st = fx_tensor_download(&dp->g->params[i].grad, dp->staging + dp->param_offset[i]);
+    if (st != FX_OK)
+        return st;
+    dp->param_packed[i] = 1;
+    if (++b->ready < b->params)
+        return FX_OK;
+    dp->buckets_total++;
+    return fx_comm_allreduce_sum_start(dp->comm, dp->staging + b->start, b->floats, &b->request);
+}
+
+/* fx_graph_set_grad_final's callback: during backward. */
+static fx_status gradient_final(void *user, int param)
+{
+    fx_dp *dp = user;
+    int64_t before = dp->buckets_total;
+    double t0 = fx_now_seconds();
+    fx_status st = pack_gradient(dp, param);
+    dp->buckets_early += dp->buckets_total - before;
+    dp->grad_seconds += fx_now_seconds() - t0;
+    return st;
+}
+
+void fx_dp_overlap(const fx_dp *dp, int64_t *early, int64_t *total)
+{
+    *early = dp ? dp->buckets_early : 0;
+    *total = dp ? dp->buckets_total : 0;
 }
 
 fx_status fx_dp_start(fx_dp *dp)
@@ -126,13 +212,15 @@ fx_status fx_dp_start(fx_dp *dp)
                             "gradient staging for the all-reduce");
     dp->state = fx_malloc(ctx, (size_t)(dp->state_floats ? dp->state_floats : 1) * sizeof(float),
                           "state staging for the all-reduce");
-    dp->requests = fx_calloc(ctx, MAX_BUCKETS, sizeof *dp->requests, "all-reduce requests");
-    if (!dp->staging || !dp->state || !dp->requests)
+    if (!dp->staging || !dp->state)
         return FX_ERR_NOMEM;
+    fx_status st = plan_buckets(dp);
+    if (st != FX_OK)
+        return st;
+    fx_graph_set_grad_final(g, gradient_final, dp);
     /* Rank 0's parameters and state everywhere: identical seeds already
      * give identical initial values; this makes it a guarantee (and
      * covers a checkpoint that only rank 0 could read). */
-    fx_status st = FX_OK;
     for (int i = 0; i < g->n_params && st == FX_OK; i++) {
         fx_graph_param *p = &g->params[i];
         if (!p->value.buffer)
@@ -146,18 +234,6 @@ fx_status fx_dp_start(fx_dp *dp)
     return st;
 }
 
-/* Waits for buckets [first, last) and unpacks them. */
-static fx_status finish_buckets(fx_dp *dp, int first, int last, fx_status st)
-{
-    for (int b = first; b < last; b++) {
-        fx_status wst = fx_comm_wait(dp->comm, dp->requests[b]);
-        dp->requests[b] = NULL;
-        if (st == FX_OK)
-            st = wst;
-    }
-    return st;
-}
-
 fx_status fx_dp_allreduce_gradients(fx_dp *dp)
 {
     if (!fx_dp_active(dp))
@@ -165,45 +241,29 @@ fx_status fx_dp_allreduce_gradients(fx_dp *dp)
     double t0 = fx_now_seconds();
     fx_graph *g = dp->g;
     fx_status st = FX_OK;
-    int n_buckets = 0;
-    int64_t offset = 0, bucket_start = 0;
-    /* Pack in reverse parameter order; start a bucket when it is full. */
-    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--) {
-        fx_graph_param *p = &g->params[i];
-        if (!has_grad(p))
-            continue;
-        int64_t n = fx_tensor_numel(&p->grad);
-        st = fx_tensor_download(&p->grad, dp->staging + offset);
-        offset += n;
-        int last = 1;
-        for (int j = i - 1; j >= 0; j--)
-            if (has_grad(&g->params[j])) {
-                last = 0;
-                break;
-            }
-        if (st == FX_OK && (offset - bucket_start >= BUCKET_FLOATS || last)) {
-            if (n_buckets == MAX_BUCKETS)
-                st = finish_buckets(dp, 0, n_buckets, st), n_buckets = 0;
+    /* Whatever backward did not report (a backward without the hook):
+     * packed and started now, in the same reverse order. */
+    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--)
+        st = pack_gradient(dp, i);
+    for (int k = 0; k < dp->n_buckets; k++) {
+        struct dp_bucket *b = &dp->buckets[k];
+        if (b->request) {
+            fx_status wst = fx_comm_wait(dp->comm, b->request);
             if (st == FX_OK)
-                st = fx_comm_allreduce_sum_start(dp->comm, dp->staging + bucket_start, offset - bucket_start,
-                                                 &dp->requests[n_buckets++]);
-            bucket_start = offset;
+                st = wst;
         }
+        b->request = NULL;
+        b->ready = 0;
     }
-    st = finish_buckets(dp, 0, n_buckets, st);
+    memset(dp->param_packed, 0, (size_t)(g->n_params ? g->n_params : 1));
     /* Mean over the ranks, back into the gradients. */
     const float scale = 1.0f / (float)dp->size;
-    for (int64_t k = 0; st == FX_OK && k < offset; k++)
+    for (int64_t k = 0; st == FX_OK && k < dp->grad_floats; k++)
         dp->staging[k] *= scale;
-    offset = 0;
-    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--) {
-        fx_graph_param *p = &g->params[i];
-        if (!has_grad(p))
-            continue;
-        st = fx_tensor_upload(&p->grad, dp->staging + offset);
-        offset += fx_tensor_numel(&p->grad);
-    }
-    dp->staged_bytes = (size_t)offset * sizeof(float) * 2;
+    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--)
+        if (dp->param_bucket[i] >= 0)
+            st = fx_tensor_upload(&g->params[i].grad, dp->staging + dp->param_offset[i]);
+    dp->staged_bytes = (size_t)dp->grad_floats * sizeof(float) * 2;
     dp->grad_seconds += fx_now_seconds() - t0;
     dp->grad_steps++;
     return st;

@@ -25,7 +25,8 @@ int fx_dp_rank(const fx_dp *dp);
 int fx_dp_size(const fx_dp *dp); /* 1 when not active */
 
 /* After backward: every learnable parameter's gradient becomes the mean
- * over the ranks (bucketed MPI_Iallreduce through host staging). */
+ * over the ranks (bucketed MPI_Iallreduce through host staging; buckets
+ * start during backward, fx_dp_start hooks the graph; this waits). */
 fx_status fx_dp_allreduce_gradients(fx_dp *dp);
 /* Averages the non-learnable state (BN running statistics) over the
  * ranks: before an evaluation and before a checkpoint. */
@@ -37,5 +38,8 @@ fx_status fx_dp_sum(fx_dp *dp, double *values, int n);
 double fx_dp_gradient_seconds(const fx_dp *dp);
 int64_t fx_dp_gradient_steps(const fx_dp *dp);
 size_t fx_dp_staged_bytes(const fx_dp *dp);
+/* Buckets whose all-reduce started during backward (as soon as their
+ * gradients were final) and buckets started in all, since creation. */
+void fx_dp_overlap(const fx_dp *dp, int64_t *early, int64_t *total);
 
 #endif

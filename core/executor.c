@@ -726,6 +726,77 @@ static fx_status open_grad(fx_graph *g, int i)
     return st;
 }
 
+/* Opens the gradients node n's backward writes first and runs that
+ * backward when n is upstream of a seeded value (active). */
+static fx_status backward_node(fx_graph *g, int n, int *active)
+{
+    fx_node *node = &g->nodes[n];
+    fx_status st = FX_OK;
+    for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+        fx_value *v = &g->values[node->in[i]];
+        int again = 0; /* an input read twice opens once */
+        for (int j = 0; j < i; j++)
+            again |= node->in[j] == node->in[i];
+        if (v->grad_pooled && v->grad_open == n && !again)
+            st = open_grad(g, node->in[i]);
+    }
+    if (!active[n] || st != FX_OK)
+        return st;
+    int any = 0;
+    for (int k = 0; k < node->n_out; k++)
+        any |= g->values[node->out[k]].needs_grad;
+    if (!any || (node->op->flags & FX_OP_NO_BACKWARD))
+        return FX_OK;
+    st = run_node(g, n, 1);
+    for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+        int p = g->values[node->in[i]].producer;
+        if (p >= 0)
+            active[p] = 1;
+    }
+    return st;
+}
+
+/* last_user[i]: the lowest-numbered node using parameter i, the last to
+ * write its gradient in backward order (-1: none). Parameter gradients
+ * never share memory (core/memory_plan.c), so after that node the
+ * gradient is final. */
+static fx_status grad_final_plan(fx_graph *g, int **out)
+{
+    int *last_user = fx_malloc(g->ctx, (size_t)(g->n_params ? g->n_params : 1) * sizeof(int),
+                               "the gradient-final plan");
+    if (!last_user)
+        return FX_ERR_NOMEM;
+    for (int i = 0; i < g->n_params; i++)
+        last_user[i] = -1;
+    for (int n = g->n_nodes - 1; n >= 0; n--)
+        for (int k = 0; k < g->nodes[n].op->n_params; k++)
+            last_user[g->nodes[n].param[k]] = n;
+    *out = last_user;
+    return FX_OK;
+}
+
+/* Tells g->grad_final about the parameters whose last user is node n
+ * (n = -1: those no node uses, after the whole backward), once each. */
+static fx_status grad_final_after(fx_graph *g, int n, int *last_user)
+{
+    fx_status st = FX_OK;
+    int count = n >= 0 ? g->nodes[n].op->n_params : g->n_params;
+    for (int k = 0; k < count && st == FX_OK; k++) {
+        int i = n >= 0 ? g->nodes[n].param[k] : k;
+        if (last_user[i] == n && g->params[i].grad.buffer) {
+            last_user[i] = -2; /* told */
+            st = g->grad_final(g->grad_final_user, i);
+        }
+    }
+    return st;
+}
+
+void fx_graph_set_grad_final(fx_graph *g, fx_grad_final_fn fn, void *user)
+{
+    g->grad_final = fn;
+    g->grad_final_user = user;
+}
+
 fx_status fx_graph_backward(fx_graph *g)
 {
     fx_context *ctx = g->ctx;
@@ -756,31 +827,18 @@ fx_status fx_graph_backward(fx_graph *g)
         if (!v->grad_pooled || v->grad_open == g->n_nodes)
             st = open_grad(g, i);
     }
+    int *last_user = NULL;
+    if (st == FX_OK && g->grad_final)
+        st = grad_final_plan(g, &last_user);
     /* Only nodes upstream of a seeded value run backward. */
     for (int n = g->n_nodes - 1; n >= 0 && st == FX_OK; n--) {
-        fx_node *node = &g->nodes[n];
-        for (int i = 0; i < node->n_in && st == FX_OK; i++) {
-            fx_value *v = &g->values[node->in[i]];
-            int again = 0; /* an input read twice opens once */
-            for (int j = 0; j < i; j++)
-                again |= node->in[j] == node->in[i];
-            if (v->grad_pooled && v->grad_open == n && !again)
-                st = open_grad(g, node->in[i]);
-        }
-        if (!active[n] || st != FX_OK)
-            continue;
-        int any = 0;
-        for (int k = 0; k < node->n_out; k++)
-            any |= g->values[node->out[k]].needs_grad;
-        if (!any || (node->op->flags & FX_OP_NO_BACKWARD))
-            continue;
-        st = run_node(g, n, 1);
-        for (int i = 0; i < node->n_in && st == FX_OK; i++) {
-            int p = g->values[node->in[i]].producer;
-            if (p >= 0)
-                active[p] = 1;
-        }
+        st = backward_node(g, n, active);
+        if (st == FX_OK && last_user)
+            st = grad_final_after(g, n, last_user);
     }
+    if (st == FX_OK && last_user)
+        st = grad_final_after(g, -1, last_user);
+    free(last_user);
     free(active);
     return st;
 }

@@ -183,6 +183,8 @@ struct fx_graph {
     int n_fallback;        /* nodes placed on the fallback in this plan */
     struct fx_comm *batch_comm; /* data parallel: BN statistics reduced over it (fx/comm.h); NULL = local */
     int64_t batch_offset;  /* data parallel: examples of the global batch before this rank's */
+    fx_status (*grad_final)(void *user, int param); /* fx_graph_set_grad_final; NULL = none */
+    void *grad_final_user;
 };
 
 /* attr.c */

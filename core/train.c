@@ -770,10 +770,16 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (progress)
         fprintf(stderr, "\r%*s\r", 100, "");
-    if (st == FX_OK && fx_dp_gradient_steps(dp) > 0)
-        log_say(log, "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host)\n",
+    if (st == FX_OK && fx_dp_gradient_steps(dp) > 0) {
+        int64_t early = 0, buckets = 0;
+        fx_dp_overlap(dp, &early, &buckets);
+        log_say(log,
+                "all-reduce of %lld gradients over %d ranks: %.2f ms per step (%.1f MB staged through the host); "
+                "%lld of %lld buckets started during backward\n",
                 (long long)fx_graph_param_numel(g), ranks,
-                1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6);
+                1e3 * fx_dp_gradient_seconds(dp) / (double)fx_dp_gradient_steps(dp), fx_dp_staged_bytes(dp) / 1e6,
+                (long long)early, (long long)buckets);
+    }
     if (st == FX_OK && stopped) {
         opt->stop->stopped = 1;
         opt->stop->stopped_step = step;

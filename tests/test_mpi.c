@@ -4,7 +4,8 @@
  *    B, step by step (every step's loss, and every final weight), on the
  *    CPU with synchronised BatchNorm and dropout (the small Fashion-MNIST
  *    CNN, and the small paper config when the faces are present), and on
- *    OpenCL (a network without BatchNorm: sync_bn is CPU only);
+ *    OpenCL (a network without BatchNorm: sync_bn is CPU only), with
+ *    every gradient bucket's all-reduce started during backward;
  *  - a rank that fails names its rank and ends the job non-zero;
  *  - a rank killed mid-run ends the job non-zero with the rank named, the
  *    last checkpoint loads, and --resume continues it with 1 rank;
@@ -179,6 +180,15 @@ static void check_parity(const char *dir, const char *yaml, const char *args, in
     /* Rank 0 alone reports: one banner, one done line. */
     const char *first = strstr(out, "done:");
     ck_assert_msg(first && !strstr(first + 1, "done:"), "expected one done line (rank 0 only):\n%s", out);
+    /* Overlap: every bucket's all-reduce started while backward ran (as
+     * soon as its gradients were final), not after it. */
+    const char *ov = strstr(out, "buckets started during backward");
+    long long early = -1, total = -1;
+    while (ov && ov > out && ov[-1] != ';')
+        ov--;
+    ck_assert_msg(ov && sscanf(ov, " %lld of %lld", &early, &total) == 2, "no overlap figure:\n%s", out);
+    ck_assert_msg(total >= steps && early == total, "%lld of %lld buckets started during backward:\n%s", early,
+                  total, out);
     assert_losses_match(m1, m2, steps);
     assert_checkpoints_match(yaml, c1, c2, skip);
 }

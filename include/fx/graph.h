@@ -116,6 +116,14 @@ const char *fx_node_backend_name(const fx_node *node);
  * reverse order, accumulating parameter gradients. */
 fx_status fx_graph_forward(fx_graph *g);
 fx_status fx_graph_backward(fx_graph *g);
+/* Called by backward once per parameter with a gradient (index as in
+ * fx_graph_param_at) as soon as that gradient is final: after the last
+ * node in backward order that uses the parameter, so a data-parallel
+ * all-reduce can start while backward goes on (docs/scaling.md). A
+ * non-OK return ends the backward with that status. NULL (the default):
+ * nothing is called. */
+typedef fx_status (*fx_grad_final_fn)(void *user, int param);
+void fx_graph_set_grad_final(fx_graph *g, fx_grad_final_fn fn, void *user);
 /* Adds `host` (numel floats) as the gradient of value `name` at the start
  * of the next backward (used by gradient checks and `fxrun run`). Seeds
  * add up until that backward uses them; a value without a gradient in the
