@@ -17,6 +17,7 @@ typedef struct cli_runtime {
     fx_backend *backends[CLI_MAX_BACKENDS];
     int n_backends;
     fx_comm *comm;          /* the ranks of `mpirun -np N fxrun` (cli/mpi.c); NULL = one process */
+    int stopped;            /* train stopped on a signal, every rank after the same step: no MPI_Abort */
 } cli_runtime;
 
 typedef struct cli_binding {

@@ -59,17 +59,17 @@ int cli_cmd_train(fx_context *ctx, const cli_options *o)
         fx_graph_set_profiling(g, 1);
     fx_stop_flag stop;
     memset(&stop, 0, sizeof stop);
-    if (!ro.comm) { /* a data-parallel run's ranks would have to agree on the step */
-        ro.stop = &stop;
-        cli_stop_signals_install(&stop);
-    }
+    ro.stop = &stop; /* data parallel: fx_train makes the ranks agree on the step */
+    cli_stop_signals_install(&stop);
     if (rc == 0 && fx_train(ctx, g, &cfg, &ro) != FX_OK)
         rc = cli_error(ctx);
     if (ro.stop)
         cli_stop_signals_remove();
     if (rc == 0 && stop.stopped) {
-        fprintf(stderr, "fxrun: stopped by a signal after step %lld%s\n", (long long)stop.stopped_step,
-                cfg.train.checkpoint[0] ? "; the checkpoint is written" : "");
+        if (rank0)
+            fprintf(stderr, "fxrun: stopped by a signal after step %lld%s\n", (long long)stop.stopped_step,
+                    cfg.train.checkpoint[0] ? "; the checkpoint is written" : "");
+        o->rt->stopped = 1;
         rc = 130; /* as a shell reports an interrupted command */
     }
     if (rc == 0 && rank0 && kernel_profile && fx_opencl_profile_report(be, stdout, 0) != FX_OK)

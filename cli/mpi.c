@@ -55,6 +55,14 @@ int cli_mpi_finish(cli_runtime *rt, int rc)
 {
     if (!rt->comm)
         return rc;
+    /* A graceful stop: every rank stopped after the same step; wait for
+     * rank 0's checkpoint before any rank exits (mpirun ends the job at
+     * the first non-zero exit). */
+    if (rt->stopped && fx_comm_size(rt->comm) > 1 && fx_comm_barrier(rt->comm) == FX_OK) {
+        fx_comm_destroy(rt->comm);
+        rt->comm = NULL;
+        return rc;
+    }
     if (rc != 0 && fx_comm_size(rt->comm) > 1)
         /* A peer may be waiting in a collective for this rank: end them
          * all. The error was printed with this rank's number. */

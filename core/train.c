@@ -342,9 +342,13 @@ static fx_status open_dataset(fx_context *ctx, const fx_config *cfg, const fx_da
 /* Per step: the loss of each loss node into parts[], and, data parallel,
  * the global batch's means (losses) and sums (correct, count) over the
  * ranks, in one all-reduce. */
-static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *correct, int *count, float *parts)
+/* Data parallel: also *stop (a graceful stop was asked for on this rank)
+ * becomes 1 on every rank when any rank asked, so all stop after the same
+ * step, at no extra collective. */
+static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *correct, int *count, float *parts,
+                             int *stop)
 {
-    double v[3 + sizeof g->losses / sizeof g->losses[0]];
+    double v[4 + sizeof g->losses / sizeof g->losses[0]];
     v[0] = *loss;
     v[1] = (double)*correct;
     v[2] = *count;
@@ -355,8 +359,9 @@ static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *corre
             return st;
         v[3 + l] = x;
     }
+    v[3 + g->n_losses] = *stop;
     if (fx_dp_active(dp)) {
-        fx_status st = fx_dp_sum(dp, v, 3 + g->n_losses);
+        fx_status st = fx_dp_sum(dp, v, 4 + g->n_losses);
         if (st != FX_OK)
             return st;
         double ranks = (double)fx_dp_size(dp);
@@ -369,6 +374,7 @@ static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *corre
     *count = (int)v[2];
     for (int l = 0; l < g->n_losses; l++)
         parts[l] = (float)v[3 + l];
+    *stop = v[3 + g->n_losses] > 0;
     return FX_OK;
 }
 
@@ -644,8 +650,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             /* Data parallel: the global batch's mean losses and counts. */
             const int step_count = count; /* this rank's rows (lbuf) */
+            int stop_asked = opt->stop && opt->stop->requested;
             if (st == FX_OK)
-                st = reduce_step(dp, g, &loss, &step_correct, &count, loss_parts);
+                st = reduce_step(dp, g, &loss, &step_correct, &count, loss_parts, &stop_asked);
             if (st == FX_OK && !isfinite(loss)) {
                 /* Name the first non-finite term: that is where to look. */
                 int bad = -1;
@@ -705,7 +712,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 if (st == FX_OK && rank == 0)
                     st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
-            if (st == FX_OK && opt->stop && !opt->comm && opt->stop->requested) {
+            if (st == FX_OK && stop_asked) { /* every rank decides alike (reduce_step) */
                 stopped = 1;
                 break;
             }
@@ -719,7 +726,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
                                          .batch = tc->batch };
                 snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
-                st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
+                st = fx_dp_average_state(dp); /* every rank: a collective */
+                if (st == FX_OK && rank == 0)
+                    st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
             }
             break;
         }

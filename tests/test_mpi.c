@@ -9,6 +9,8 @@
  *  - a rank that fails names its rank and ends the job non-zero;
  *  - a rank killed mid-run ends the job non-zero with the rank named, the
  *    last checkpoint loads, and --resume continues it with 1 rank;
+ *  - SIGTERM to one rank stops every rank after the same step, and rank 0
+ *    writes that step's checkpoint (a graceful stop, exit 130);
  *  - 2 ranks over TCP between two network namespaces joined by a veth
  *    pair (addresses on that veth only; tests/mpi/netns_two_ranks.sh).
  * Tolerances: losses |a - b| <= 1e-4 (1 + |b|); weights |a - b| <= 1e-4 +
@@ -408,6 +410,67 @@ START_TEST(test_a_killed_rank_ends_the_job_and_the_checkpoint_survives)
 }
 END_TEST
 
+/* SIGTERM to one rank (as a batch scheduler's pre-emption would send):
+ * every rank stops after the same step, rank 0 writes the checkpoint of
+ * that step, the job ends 130 without MPI_Abort. */
+START_TEST(test_a_signal_on_one_rank_stops_every_rank_at_the_same_step)
+{
+    if (!have_mpi())
+        return;
+    if (!small_fmnist_have_data()) {
+        printf("skipped: " FMNIST " not installed (apt-get install dataset-fashion-mnist)\n");
+        return;
+    }
+    char *dir = fxtest_tempdir();
+    char yaml[512], ckpt[512], cmd[8192], path[600], out[16384];
+    snprintf(yaml, sizeof yaml, "%s/net.yaml", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/run.fxck", dir);
+    write_fmnist_config(yaml, ", checkpoint_every: 2");
+    snprintf(cmd, sizeof cmd,
+             "(" MPIRUN_TIMEOUT " -np 2 sh -c 'echo $$ > %s/pid.$OMPI_COMM_WORLD_RANK; exec %s train %s --threads 1 "
+             "--epochs 1000 --checkpoint %s' > %s/out.txt 2>&1; echo $? > %s/rc) </dev/null >/dev/null 2>&1 &",
+             dir, fxtest_fxrun(), yaml, ckpt, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/pid.1", dir);
+    long pid = -1;
+    struct stat sb;
+    for (int i = 0; i < 600 && (pid <= 0 || stat(ckpt, &sb) != 0); i++) {
+        usleep(100000);
+        pid = read_number(path);
+    }
+    ck_assert_msg(pid > 0 && stat(ckpt, &sb) == 0, "rank 1 never started or no checkpoint was written");
+    ck_assert_int_eq(kill((pid_t)pid, SIGTERM), 0);
+    snprintf(path, sizeof path, "%s/rc", dir);
+    long rc = -1;
+    for (int i = 0; i < 600 && rc < 0; i++) {
+        usleep(100000);
+        rc = read_number(path);
+    }
+    snprintf(path, sizeof path, "cat %s/out.txt", dir);
+    fxtest_run(path, out, sizeof out);
+    ck_assert_msg(rc == 130, "the job should end 130 (stopped) after SIGTERM to rank 1, got %ld:\n%s", rc, out);
+    ck_assert_msg(!strstr(out, "MPI_Abort"), "a graceful stop must not abort:\n%s", out);
+    const char *line = strstr(out, "stopped by a signal after step ");
+    long long stopped = -1;
+    ck_assert_msg(line && sscanf(line, "stopped by a signal after step %lld", &stopped) == 1, "no stop line:\n%s",
+                  out);
+    ck_assert_msg(!strstr(line + 1, "stopped by a signal"), "rank 0 alone reports the stop:\n%s", out);
+    /* The checkpoint is the agreed step's. */
+    fx_context *ctx = fxtest_context();
+    fx_graph *g = NULL;
+    fx_config cfg;
+    ck_assert(fx_graph_load_yaml(ctx, yaml, &g, &cfg) == FX_OK);
+    ck_assert(fx_graph_plan(g, 32, FX_MODE_TRAIN, fx_context_cpu_backend(ctx)) == FX_OK);
+    fx_checkpoint_meta meta;
+    ck_assert_msg(fx_checkpoint_load(ctx, ckpt, g, NULL, &meta) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_int_eq(meta.step, stopped);
+    fx_graph_destroy(g);
+    fx_context_destroy(ctx);
+    fxtest_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* Two "hosts": rank 1 in another network namespace, reached over TCP on
  * a veth pair (tests/mpi/netns_two_ranks.sh); the result equals one
  * process's, step by step. */
@@ -456,6 +519,7 @@ int main(void)
     tcase_add_test(tc, test_two_ranks_equal_one_process_opencl);
     tcase_add_test(tc, test_a_failing_rank_names_itself_and_ends_the_job);
     tcase_add_test(tc, test_a_killed_rank_ends_the_job_and_the_checkpoint_survives);
+    tcase_add_test(tc, test_a_signal_on_one_rank_stops_every_rank_at_the_same_step);
     tcase_add_test(tc, test_two_ranks_over_tcp_between_network_namespaces);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);

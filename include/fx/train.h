@@ -54,8 +54,9 @@ fx_status fx_checkpoint_load(fx_context *ctx, const char *path, fx_graph *g, fx_
  * `requested` from its SIGINT/SIGTERM handler; a handler may do nothing
  * else that is safe). fx_train checks it after every step: it finishes the
  * step, writes the checkpoint (when train.checkpoint is set), sets
- * `stopped` and returns FX_OK. Not honoured in data-parallel runs (comm
- * set), where the ranks would have to agree on the step. */
+ * `stopped` and returns FX_OK. Data parallel (comm set): a request on any
+ * rank stops every rank after the same step (the flag travels with the
+ * step's loss all-reduce); rank 0 writes the checkpoint. */
 typedef struct fx_stop_flag {
     volatile sig_atomic_t requested;
     int stopped;           /* set by fx_train: it stopped early because of `requested` */
