@@ -330,11 +330,13 @@ START_TEST(test_a_signal_stops_training_with_a_checkpoint_and_a_second_stops_at_
     long long second = atoll(p + strlen("after step "));
     ck_assert_msg(second > first, "the resumed run stopped at step %lld, not after %lld", second, first);
     /* Two signals: no checkpoint-and-message path, the process just ends. */
-    /* Slow steps (a 512x512 convolution), so the second signal arrives
-     * while the step the first one lets finish is still running. */
+    /* Slow steps (convolutions at 768x768: about half a second each on
+     * 2 cores), so the second signal arrives while the step the first one
+     * lets finish is still running, even on a loaded machine (at 512x512
+     * a late second signal now and then found the run already stopped). */
     rel_write_config(dir, "slow.yaml",
                      "name: slow\ninput: {image: [1, 8, 8], label: []}\nlayers:\n"
-                     "  - {name: big, op: resize_bilinear, in: image, size: 512}\n"
+                     "  - {name: big, op: resize_bilinear, in: image, size: 768}\n"
                      "  - {name: c1, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
                      "  - {name: c2, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
                      "  - {name: c3, op: conv2d, out_channels: 16, kernel: 3, pad: 1}\n"
