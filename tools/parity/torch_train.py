@@ -59,16 +59,28 @@ def kept_identities(root, holdout, seed):
     return sorted(ranked[held:]), sorted(ranked[:held])
 
 
-def load(root, names, resize):
-    images, labels = [], []
+def files(root, names):
+    """(path, class) of every image, identities and files in sorted order."""
     exts = (".jpg", ".jpeg", ".png", ".pgm")
-    for c, n in enumerate(names):
-        for f in sorted(os.listdir(os.path.join(root, n))):
-            if f.lower().endswith(exts):
-                im = Image.open(os.path.join(root, n, f)).convert("RGB").resize((resize, resize), Image.BOX)
-                images.append(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1))
-                labels.append(c)
-    return np.stack(images), np.array(labels, dtype=np.int64)
+    return [(os.path.join(root, n, f), c) for c, n in enumerate(names)
+            for f in sorted(os.listdir(os.path.join(root, n))) if f.lower().endswith(exts)]
+
+
+def load(root, names, resize, pixels=""):
+    """uint8 [N, 3, resize, resize] and labels. Pillow decodes and area-resizes (BOX), unless
+    `pixels` names a .npy of the same images in the same order as fx's loader stores them
+    (tools/parity/fx_decode.c: `fx_decode 55 OUT.npy $(torch_train.py --list-files ...)`)."""
+    fl = files(root, names)
+    labels = np.array([c for _, c in fl], dtype=np.int64)
+    if pixels:
+        images = np.load(pixels)
+        if images.shape != (len(fl), 3, resize, resize) or images.dtype != np.uint8:
+            sys.exit("torch_train: %s holds %s %s; expected uint8 %s (the --list-files order)"
+                     % (pixels, images.dtype, images.shape, (len(fl), 3, resize, resize)))
+        return images, labels
+    images = [np.asarray(Image.open(f).convert("RGB").resize((resize, resize), Image.BOX), dtype=np.uint8)
+              .transpose(2, 0, 1) for f, _ in fl]
+    return np.stack(images), labels
 
 
 def init_weights(net, std, gen):
@@ -93,7 +105,10 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--sad", action="store_true", help="add the SAD loss on the masked k5 maps (sad-small)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True, help="the fx checkpoint to write")
+    ap.add_argument("--out", help="the fx checkpoint to write")
+    ap.add_argument("--pixels", default="", help="train on these uint8 [N, 3, 55, 55] pixels (fx's decoding, "
+                    "tools/parity/fx_decode.c) instead of Pillow's")
+    ap.add_argument("--list-files", action="store_true", help="print the kept images in load order and exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -102,8 +117,13 @@ def main():
     kept, held = kept_identities(a.data, 0.2, 7)
     if len(kept) != 235:
         sys.exit("torch_train: expected 235 kept identities (fx's split of CFP), got %d" % len(kept))
+    if a.list_files:
+        print("\n".join(f for f, _ in files(a.data, kept)))
+        return
+    if not a.out:
+        sys.exit("torch_train: --out FILE.fxck is required")
     t0 = time.time()
-    images, labels = load(a.data, kept, 55)
+    images, labels = load(a.data, kept, 55, a.pixels)
     print("loaded %d images of %d people in %.1f s" % (len(images), len(kept), time.time() - t0), flush=True)
 
     w = dict(torch_net.SMALL, classes=len(kept))

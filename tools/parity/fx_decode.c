@@ -1,0 +1,83 @@
+/* tools/parity/fx_decode.c - writes images exactly as fx's loader stores
+ * them (fx_image_decode_file, then the area resize of core/image_resize.c
+ * to S x S, grey replicated to 3 channels) as one uint8 .npy [N, 3, S, S],
+ * so the PyTorch reference can train on fx's pixels (torch_train.py
+ * --pixels) instead of Pillow's. A development tool, built by hand:
+ *   gcc -O2 -I. -Iinclude tools/parity/fx_decode.c build/libfx.so \
+ *       -Wl,-rpath,$PWD/build -o build/fx_decode
+ *   build/fx_decode 55 OUT.npy FILE... */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/image_decode.h"
+#include "core/image_resize.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: fx_decode SIZE OUT.npy FILE...\n");
+        return 2;
+    }
+    int s = atoi(argv[1]), n = argc - 3;
+    if (s < 1 || s > 4096) {
+        fprintf(stderr, "fx_decode: SIZE must be 1..4096\n");
+        return 2;
+    }
+    size_t per = (size_t)3 * s * s;
+    uint8_t *all = malloc(per * (size_t)n);
+    if (!all) {
+        fprintf(stderr, "fx_decode: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        fx_image_u8 im = {0};
+        char err[512];
+        if (fx_image_decode_file(argv[3 + i], &im, err, sizeof err) != FX_OK) {
+            fprintf(stderr, "fx_decode: %s\n", err);
+            return 1;
+        }
+        int c = im.channels;
+        size_t plane = (size_t)im.width * im.height;
+        uint8_t *chw = malloc(plane * (size_t)c), *small = malloc((size_t)c * s * s);
+        if (!chw || !small) {
+            fprintf(stderr, "fx_decode: out of memory\n");
+            return 1;
+        }
+        for (size_t p = 0; p < plane; p++)
+            for (int k = 0; k < c; k++)
+                chw[(size_t)k * plane + p] = im.pixels[p * (size_t)c + (size_t)k];
+        if (fx_image_resize_u8(chw, c, im.height, im.width, small, s, s) != 0) {
+            fprintf(stderr, "fx_decode: %s: resize failed\n", argv[3 + i]);
+            return 1;
+        }
+        for (int k = 0; k < 3; k++)
+            memcpy(all + (size_t)i * per + (size_t)k * s * s, small + (size_t)(c == 3 ? k : 0) * s * s, (size_t)s * s);
+        free(chw);
+        free(small);
+        fx_image_free(&im);
+    }
+    char header[128];
+    int len = snprintf(header, sizeof header, "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, 3, %d, %d), }", n,
+                       s, s);
+    int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+    FILE *f = fopen(argv[2], "wb");
+    if (!f) {
+        perror(argv[2]);
+        return 1;
+    }
+    unsigned short hl = (unsigned short)(len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fwrite(&hl, 2, 1, f);
+    fwrite(header, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+    fwrite(all, 1, per * (size_t)n, f);
+    if (fclose(f) != 0) {
+        perror(argv[2]);
+        return 1;
+    }
+    free(all);
+    return 0;
+}
