@@ -326,21 +326,7 @@ static void run_case(fx_context *ctx, const op_case *c, fx_backend *be, int back
         }
         ck_assert_int_eq(st, FX_OK);
     }
-    for (int i = 0; i < fx_graph_param_count(g); i++) {
-        fx_param p = fx_graph_param_at(g, i);
-        if (!p.value || !p.value->buffer || !p.learnable)
-            continue;
-        int64_t n = fx_tensor_numel(p.value);
-        float *x = fxtest_random(104729 + (uint64_t)i, n);
-        float *cur = malloc((size_t)n * sizeof(float) + 4);
-        ck_assert_ptr_nonnull(cur);
-        ck_assert_int_eq(fx_tensor_download(p.value, cur), FX_OK);
-        for (int64_t j = 0; j < n; j++)
-            cur[j] += 0.5f * x[j];
-        ck_assert_int_eq(fx_tensor_upload(p.value, cur), FX_OK);
-        free(cur);
-        free(x);
-    }
+    fxtest_perturb_params(g);
     st = fx_graph_forward(g);
     ck_assert_msg(st == FX_OK, "%s: forward on %s: %s", case_name(c, name, sizeof name), be->name,
                   fx_context_error(ctx));

@@ -89,6 +89,11 @@ void fxtest_assert_close(const float *a, const float *b, int64_t n, double rtol,
 
 /* Seeded normal(0,1) data, malloc'd. */
 float *fxtest_random(uint64_t seed, int64_t n);
+/* Adds 0.5 x a seeded random tensor to every learnable parameter of a
+ * planned graph, so parameters are not at their special initial values
+ * (BN scale 1, shift 0) when backends are compared. Same values on every
+ * backend. */
+void fxtest_perturb_params(fx_graph *g);
 
 /* Processes and files (fxtest_proc.c). fxtest_run runs `cmd` through the
  * shell with stderr merged into stdout, captures up to size-1 bytes, and
