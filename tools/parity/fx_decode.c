@@ -1,6 +1,7 @@
 /* tools/parity/fx_decode.c - writes images exactly as fx's loader stores
  * them (fx_image_decode_file, then the area resize of core/image_resize.c
- * to S x S, grey replicated to 3 channels) as one uint8 .npy [N, 3, S, S],
+ * to S x S, grey replicated to 3 channels) as one .npy [N, 3, S, S] of
+ * the 8-bit values (float32, fx_npy_write's dtype; 0..255 exactly),
  * so the PyTorch reference can train on fx's pixels (torch_train.py
  * --pixels) instead of Pillow's. A development tool, built by hand:
  *   gcc -O2 -I. -Iinclude tools/parity/fx_decode.c build/libfx.so \
@@ -8,10 +9,10 @@
  *   build/fx_decode 55 OUT.npy FILE... */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/image_decode.h"
 #include "core/image_resize.h"
+#include "fx/npy.h"
 
 int main(int argc, char **argv)
 {
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t per = (size_t)3 * s * s;
-    uint8_t *all = malloc(per * (size_t)n);
+    float *all = malloc(per * (size_t)n * sizeof(float));
     if (!all) {
         fprintf(stderr, "fx_decode: out of memory\n");
         return 1;
@@ -52,32 +53,25 @@ int main(int argc, char **argv)
             return 1;
         }
         for (int k = 0; k < 3; k++)
-            memcpy(all + (size_t)i * per + (size_t)k * s * s, small + (size_t)(c == 3 ? k : 0) * s * s, (size_t)s * s);
+            for (size_t p = 0; p < (size_t)s * s; p++)
+                all[(size_t)i * per + (size_t)k * s * s + p] = small[(size_t)(c == 3 ? k : 0) * s * s + p];
         free(chw);
         free(small);
         fx_image_free(&im);
     }
-    char header[128];
-    int len = snprintf(header, sizeof header, "{'descr': '|u1', 'fortran_order': False, 'shape': (%d, 3, %d, %d), }", n,
-                       s, s);
-    int total = 10 + len + 1, pad = (64 - total % 64) % 64;
-    FILE *f = fopen(argv[2], "wb");
-    if (!f) {
-        perror(argv[2]);
+    fx_context *ctx = NULL;
+    char err[512];
+    if (fx_context_create(NULL, &ctx, err, sizeof err) != FX_OK) {
+        fprintf(stderr, "fx_decode: %s\n", err);
         return 1;
     }
-    unsigned short hl = (unsigned short)(len + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fwrite(&hl, 2, 1, f);
-    fwrite(header, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-    fwrite(all, 1, per * (size_t)n, f);
-    if (fclose(f) != 0) {
-        perror(argv[2]);
+    int64_t dims[4] = {n, 3, s, s};
+    fx_array a = {FX_F32, fx_shape_make(4, dims), all};
+    if (fx_npy_write(ctx, argv[2], &a) != FX_OK) {
+        fprintf(stderr, "fx_decode: %s\n", fx_context_error(ctx));
         return 1;
     }
+    fx_context_destroy(ctx);
     free(all);
     return 0;
 }

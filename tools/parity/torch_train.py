@@ -68,16 +68,17 @@ def files(root, names):
 
 def load(root, names, resize, pixels=""):
     """uint8 [N, 3, resize, resize] and labels. Pillow decodes and area-resizes (BOX), unless
-    `pixels` names a .npy of the same images in the same order as fx's loader stores them
+    `pixels` names a .npy (8-bit values) of the same images in the same order as fx's loader stores them
     (tools/parity/fx_decode.c: `fx_decode 55 OUT.npy $(torch_train.py --list-files ...)`)."""
     fl = files(root, names)
     labels = np.array([c for _, c in fl], dtype=np.int64)
     if pixels:
         images = np.load(pixels)
-        if images.shape != (len(fl), 3, resize, resize) or images.dtype != np.uint8:
-            sys.exit("torch_train: %s holds %s %s; expected uint8 %s (the --list-files order)"
+        if images.shape != (len(fl), 3, resize, resize) or (images != np.round(images)).any() \
+                or images.min() < 0 or images.max() > 255:
+            sys.exit("torch_train: %s holds %s %s; expected %s 8-bit values (the --list-files order)"
                      % (pixels, images.dtype, images.shape, (len(fl), 3, resize, resize)))
-        return images, labels
+        return images.astype(np.uint8), labels
     images = [np.asarray(Image.open(f).convert("RGB").resize((resize, resize), Image.BOX), dtype=np.uint8)
               .transpose(2, 0, 1) for f, _ in fl]
     return np.stack(images), labels
@@ -106,7 +107,7 @@ def main():
     ap.add_argument("--sad", action="store_true", help="add the SAD loss on the masked k5 maps (sad-small)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="the fx checkpoint to write")
-    ap.add_argument("--pixels", default="", help="train on these uint8 [N, 3, 55, 55] pixels (fx's decoding, "
+    ap.add_argument("--pixels", default="", help="train on these 8-bit [N, 3, 55, 55] pixels (fx's decoding, "
                     "tools/parity/fx_decode.c) instead of Pillow's")
     ap.add_argument("--list-files", action="store_true", help="print the kept images in load order and exit")
     a = ap.parse_args()
