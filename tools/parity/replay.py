@@ -31,7 +31,9 @@ def rel(a, b):
 def build(tensors, dtype, sad, opt_steps=0):
     """A reference net and Adam from fx tensors (weights, running stats and, when opt_steps > 0,
     Adam's m and v: the state fx had after opt_steps updates)."""
-    net = torch_net.Net().to(dtype)
+    # the class count is the checkpoint's (294 for interpret-fr-*-small, 235 for configs/cfp/*)
+    classes = next(v.shape[0] for k, v in tensors.items() if k.startswith("logits") and v.ndim == 2)
+    net = torch_net.Net(dict(torch_net.SMALL, classes=classes)).to(dtype)
     net.load_fx(tensors)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
