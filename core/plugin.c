@@ -50,6 +50,7 @@ struct fx_plugin {
     const fx_plugin_manifest *manifest;
     int n_ops0, n_kernels0;  /* registry sizes before init */
     int n_backends0;         /* backend table size before init */
+    int n_optimizers0, n_optim_kernels0; /* optimiser registry sizes before init */
     override_entry *overrides;
     int n_overrides, cap_overrides;
     const fx_opencl_program **programs;
@@ -61,8 +62,8 @@ typedef struct fx_plugin_record {
     char *path;
     void *handle;
     const fx_plugin_manifest *manifest;
-    const char **ops, **overrides, **backends, **programs;
-    char **kernels;
+    const char **ops, **overrides, **backends, **programs, **optimizers;
+    char **kernels, **optim_kernels;
 } plugin_record;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -115,6 +116,10 @@ static void record_free(plugin_record *r)
     for (int i = 0; i < r->summary.n_kernels; i++)
         free(r->kernels[i]);
     free(r->kernels);
+    for (int i = 0; i < r->summary.n_optimizer_kernels; i++)
+        free(r->optim_kernels[i]);
+    free(r->optim_kernels);
+    free(r->optimizers);
     free(r->ops);
     free(r->overrides);
     free(r->backends);
@@ -382,6 +387,10 @@ static void transaction_rollback(fx_plugin *p)
         reg->n_ops = p->n_ops0;
     if (reg->n_kernels > p->n_kernels0)
         reg->n_kernels = p->n_kernels0;
+    if (reg->n_optimizers > p->n_optimizers0)
+        reg->n_optimizers = p->n_optimizers0;
+    if (reg->n_optim_kernels > p->n_optim_kernels0)
+        reg->n_optim_kernels = p->n_optim_kernels0;
     for (int i = p->n_overrides - 1; i >= 0; i--) {
         override_entry *o = &p->overrides[i];
         reg->ops[o->op_index] = o->old;
@@ -409,13 +418,19 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
         return FX_ERR_NOMEM;
     int n_ops = reg->n_ops - p->n_ops0, n_kernels = reg->n_kernels - p->n_kernels0;
     int n_backends = ctx->n_backends - p->n_backends0;
+    int n_optimizers = reg->n_optimizers - p->n_optimizers0;
+    int n_optim_kernels = reg->n_optim_kernels - p->n_optim_kernels0;
     r->path = dup_string(ctx, path);
     r->ops = fx_calloc(ctx, (size_t)n_ops + 1, sizeof *r->ops, "plugin op names");
     r->overrides = fx_calloc(ctx, (size_t)p->n_overrides + 1, sizeof *r->overrides, "plugin op names");
     r->kernels = fx_calloc(ctx, (size_t)n_kernels + 1, sizeof *r->kernels, "plugin kernel names");
     r->backends = fx_calloc(ctx, (size_t)n_backends + 1, sizeof *r->backends, "plugin backend names");
     r->programs = fx_calloc(ctx, (size_t)p->n_programs + 1, sizeof *r->programs, "plugin program names");
-    if (!r->path || !r->ops || !r->overrides || !r->kernels || !r->backends || !r->programs) {
+    r->optimizers = fx_calloc(ctx, (size_t)n_optimizers + 1, sizeof *r->optimizers, "plugin optimiser names");
+    r->optim_kernels = fx_calloc(ctx, (size_t)n_optim_kernels + 1, sizeof *r->optim_kernels,
+                                 "plugin optimiser kernel names");
+    if (!r->path || !r->ops || !r->overrides || !r->kernels || !r->backends || !r->programs || !r->optimizers ||
+        !r->optim_kernels) {
         record_free(r);
         return FX_ERR_NOMEM;
     }
@@ -430,6 +445,20 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
         }
         snprintf(r->kernels[i], len, "%s@%s", k->op, k->backend);
     }
+    for (int i = 0; i < n_optim_kernels; i++) {
+        const fx_optim_kernel_entry *k = &reg->optim_kernels[p->n_optim_kernels0 + i];
+        size_t len = strlen(k->name) + strlen(k->backend) + 2;
+        r->optim_kernels[i] = fx_malloc(ctx, len, "a plugin optimiser kernel name");
+        if (!r->optim_kernels[i]) {
+            r->summary.n_kernels = n_kernels;
+            r->summary.n_optimizer_kernels = i;
+            record_free(r);
+            return FX_ERR_NOMEM;
+        }
+        snprintf(r->optim_kernels[i], len, "%s@%s", k->name, k->backend);
+    }
+    for (int i = 0; i < n_optimizers; i++)
+        r->optimizers[i] = reg->optimizers[p->n_optimizers0 + i]->name;
     for (int i = 0; i < n_ops; i++)
         r->ops[i] = reg->ops[p->n_ops0 + i]->name;
     for (int i = 0; i < p->n_overrides; i++)
@@ -455,6 +484,10 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
     s->backends = r->backends;
     s->n_opencl_programs = p->n_programs;
     s->opencl_programs = r->programs;
+    s->n_optimizers = n_optimizers;
+    s->optimizers = r->optimizers;
+    s->n_optimizer_kernels = n_optim_kernels;
+    s->optimizer_kernels = (const char *const *)r->optim_kernels;
     *out = r;
     return FX_OK;
 }
@@ -595,6 +628,8 @@ fx_status fx_context_load_plugin(fx_context *ctx, const char *name_or_path, unsi
     p.n_ops0 = ctx->registry.n_ops;
     p.n_kernels0 = ctx->registry.n_kernels;
     p.n_backends0 = ctx->n_backends;
+    p.n_optimizers0 = ctx->registry.n_optimizers;
+    p.n_optim_kernels0 = ctx->registry.n_optim_kernels;
     p.active = 1;
     fx_context_clear_error(ctx);
     ctx->loading = &p;

@@ -330,6 +330,22 @@ START_TEST(test_a_plugin_built_for_another_abi_is_refused_before_its_init_runs)
 }
 END_TEST
 
+/* A plugin built against the previous ABI (before fx_backend had its
+ * size and the optimiser slots left fx_backend_ops) is refused by its
+ * manifest, before any of its code runs. */
+START_TEST(test_a_plugin_built_for_the_previous_abi_is_refused)
+{
+    loaded l = start();
+    char needle[128];
+    snprintf(needle, sizeof needle, "built for fx plugin ABI version %d, but this fx (%s) has ABI version %d",
+             FX_PLUGIN_ABI_VERSION - 1, FX_VERSION_STRING, FX_PLUGIN_ABI_VERSION);
+    expect_refused(&l, broken("old_abi"), 0, FX_ERR_UNSUPPORTED, needle);
+    ck_assert_ptr_null(fx_registry_find_op(fx_context_registry(l.ctx), "old_abi_op"));
+    ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "rebuild the plugin"));
+    finish(&l);
+}
+END_TEST
+
 START_TEST(test_a_plugin_with_an_undefined_symbol_is_refused)
 {
     loaded l = start();
@@ -602,6 +618,7 @@ static Suite *plugin_suite(void)
     tcase_add_test(refuse, test_a_plugin_without_fx_plugin_init_is_refused);
     tcase_add_test(refuse, test_a_plugin_without_manifest_is_refused_before_its_init_runs);
     tcase_add_test(refuse, test_a_plugin_built_for_another_abi_is_refused_before_its_init_runs);
+    tcase_add_test(refuse, test_a_plugin_built_for_the_previous_abi_is_refused);
     tcase_add_test(refuse, test_a_plugin_with_an_undefined_symbol_is_refused);
     tcase_add_test(refuse, test_a_failing_init_leaves_nothing_registered);
     tcase_add_test(refuse, test_a_plugin_that_ignores_a_failed_registration_is_refused);

@@ -40,12 +40,14 @@
  * fx/tensor.h or this header (fx_op_def, fx_attr_spec, fx_param_spec,
  * fx_infer_call, fx_kernel_call, fx_backend, fx_backend_ops, fx_tensor,
  * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest, fx_window2d,
- * fx_occlude_window), a value of
+ * fx_occlude_window, and fx_optimizer_def, fx_optim_hparams of fx/optim.h),
+ * a value of
  * an enum they use, the meaning of a flag, or the signature or contract of
  * a function a plugin may call. Adding a new function is not a change (an
  * old plugin does not call it), nor is a field appended to a struct that
- * carries its own size (fx_backend_registration, fx_backend_ops,
- * fx_opencl_api). The first member of fx_plugin_manifest is
+ * carries its own size (fx_backend, fx_backend_registration,
+ * fx_backend_ops, fx_opencl_api, fx_optimizer_def, fx_optim_hparams). The
+ * first member of fx_plugin_manifest is
  * the ABI version in every ABI, forever.
  *
  * THE PROGRAM SIDE. Plugins belong to the context: it loads them, keeps
@@ -65,6 +67,7 @@
 
 #include "fx/backend.h"
 #include "fx/op.h"
+#include "fx/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,8 +76,11 @@ extern "C" {
 /* Version 1: fx 0.1. Version 2: fx_backend_ops starts with its size, the
  * backend table moved into the context
  * (fx_backend_registration, fx/backend.h), the OpenCL backend became a
- * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h. */
-#define FX_PLUGIN_ABI_VERSION 2
+ * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h.
+ * Version 3: fx_backend starts with its size; the sgd_update/adam_update
+ * slots left fx_backend_ops (optimisers are registry entries with update
+ * kernels per backend, fx/optim.h); fx_plugin_summary lists optimisers. */
+#define FX_PLUGIN_ABI_VERSION 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -196,6 +202,10 @@ typedef struct fx_plugin_summary {
     const char *const *backends;
     int n_opencl_programs;      /* OpenCL programs it registered */
     const char *const *opencl_programs;
+    int n_optimizers;           /* optimisers it added (fx/optim.h) */
+    const char *const *optimizers;
+    int n_optimizer_kernels;    /* optimiser update kernels it added, as "optimiser@backend" */
+    const char *const *optimizer_kernels;
 } fx_plugin_summary;
 
 /* Plugins and backend modules loaded into the context, in load order. */
