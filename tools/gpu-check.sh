@@ -29,6 +29,7 @@
 # Usage: ./gpu-check.sh [--out DIR] [--any-opencl] [--batch N] [--steps N]
 #                       [--rounds N] [--losses "base full"] [--small]
 #                       [--python PY] [--budget SECONDS] [--bundle DIR]
+#                       [--opencl-lib PATH]
 #   --out DIR      results folder (default ./gpu-check-YYYYmmdd-HHMMSS)
 #   --any-opencl   accept any OpenCL device instead of an NVIDIA GPU (a test
 #                  of the script itself, e.g. on PoCL); PyTorch then runs on
@@ -42,13 +43,15 @@
 #   --python PY    the Python with PyTorch (default: $PYTHON, else python3)
 #   --budget S     overall time limit in seconds (450)
 #   --bundle DIR   the bundle (default: this script's folder)
+#   --opencl-lib PATH  the OpenCL driver library to point the loader at,
+#                  instead of searching for libnvidia-opencl.so.1
 # Exit status: 0 every step passed; 1 the check ran but a step failed, was
 # skipped or had no PyTorch to compare with; 2 it could not start (no
 # bundle, libraries missing, no NVIDIA driver or OpenCL GPU).
 set -u
 export LC_ALL=C
 
-out="" any=0 batch=64 steps=10 rounds=2 losses="base full" small=0 python=${PYTHON:-} budget=450 bundle=""
+opencl_lib="" out="" any=0 batch=64 steps=10 rounds=2 losses="base full" small=0 python=${PYTHON:-} budget=450 bundle=""
 usage() { sed -n '/^# Usage:/,/^# bundle, libraries/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 need_arg() { [ $# -ge 2 ] || { echo "gpu-check: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
     --python) need_arg "$@"; python=$2; shift ;;
     --budget) need_arg "$@"; budget=$2; shift ;;
     --bundle) need_arg "$@"; bundle=$2; shift ;;
+    --opencl-lib) need_arg "$@"; opencl_lib=$2; shift ;;
     -h | --help) usage ;;
     *) echo "gpu-check: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
     esac
@@ -98,7 +102,12 @@ steps_file=$out/steps.txt
 : >"$out/rounds.txt"
 notes=$out/notes.txt
 : >"$notes"
-export FX_KERNEL_CACHE_DIR="$out/kernel-cache" # fx's compiled programs: the matrix warms them for bench
+# fx's compiled OpenCL programs (the matrix warms them for bench): in a
+# temporary folder, not the results, which stay small enough to copy back.
+cache=$(mktemp -d "${TMPDIR:-/tmp}/fx-gpu-check-cache.XXXXXX") || { echo "gpu-check: mktemp failed" >&2; exit 2; }
+trap 'rm -rf "$cache"' EXIT
+trap 'rm -rf "$cache"; exit 130' INT TERM
+export FX_KERNEL_CACHE_DIR="$cache"
 failed=0
 
 say() { echo "gpu-check: $*"; }
@@ -236,18 +245,25 @@ vendor_dirs() {
     elif [ -n "${OPENCL_VENDOR_PATH:-}" ]; then echo "$OPENCL_VENDOR_PATH"
     else echo /etc/OpenCL/vendors; fi
 }
-nvlib=$(find_nvidia_opencl || true)
+if [ -n "$opencl_lib" ]; then
+    [ -e "$opencl_lib" ] || { note "--opencl-lib $opencl_lib: no such file"; finish 2; }
+    nvlib=$(cd "$(dirname "$opencl_lib")" && echo "$(pwd -P)/$(basename "$opencl_lib")")
+    pattern=$(basename "$nvlib" | sed 's/\.so.*//')
+else
+    nvlib=$(find_nvidia_opencl || true)
+    pattern=libnvidia-opencl
+fi
 if [ -n "$nvlib" ]; then
-    note "NVIDIA OpenCL library: $nvlib"
+    note "OpenCL driver library: $nvlib${opencl_lib:+ (--opencl-lib)}"
     vd=$(vendor_dirs)
-    icd=$(grep -l 'nvidia' "$vd"/*.icd 2>/dev/null | head -1 || true)
+    icd=$(grep -l "$pattern" "$vd"/*.icd 2>/dev/null | head -1 || true)
     if [ -n "$icd" ]; then
         note "ICD: the vendor file $icd names it ($(head -1 "$icd")); loader environment unchanged"
     else
         mkdir -p "$out/icd"
-        echo "$nvlib" >"$out/icd/nvidia.icd"
+        echo "$nvlib" >"$out/icd/gpu-check.icd"
         export OCL_ICD_VENDORS="$out/icd"
-        note "ICD: no vendor file in $vd names it: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (nvidia.icd -> $nvlib)"
+        note "ICD: no vendor file in $vd names it: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (gpu-check.icd -> $nvlib)"
     fi
 elif [ "$any" = 1 ]; then
     note "NVIDIA OpenCL library: none (--any-opencl: using the machine's own ICDs, $(vendor_dirs): $(ls "$(vendor_dirs)" 2>/dev/null | tr '\n' ' '))"
@@ -287,7 +303,7 @@ if torch.cuda.is_available():
 ' >"$out/torch-probe.txt" 2>&1 &
     probe_pid=$!
 else
-    echo "no python3 on PATH (--python PY names one)" >"$out/torch-probe.txt"
+    echo "no Python: '${python:-python3}' not found (--python PY names the one with PyTorch)" >"$out/torch-probe.txt"
 fi
 
 # ---- 4. the op x backend matrix --------------------------------------------
