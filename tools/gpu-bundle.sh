@@ -50,14 +50,15 @@ case $out in /*) ;; *) out=$(pwd -P)/$out ;; esac
 case $out in "$build" | "$root" | /) die "OUT ($out) must be a folder of its own" ;; esac
 
 # ---- build --------------------------------------------------------------
+mkdir -p "$build"
 echo "gpu-bundle: building in $build (Release, OpenCL on, MPI off)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFX_BUILD_TESTS=ON -DFX_OPENCL=ON -DFX_MPI=OFF \
     -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON '-DCMAKE_INSTALL_RPATH=$ORIGIN/../lib' \
     -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags -DCMAKE_SHARED_LINKER_FLAGS=-Wl,--disable-new-dtags \
-    -DCMAKE_MODULE_LINKER_FLAGS=-Wl,--disable-new-dtags >"$build.cmake.log" 2>&1 ||
-    { tail -20 "$build.cmake.log"; die "cmake configure failed (log: $build.cmake.log)"; }
+    -DCMAKE_MODULE_LINKER_FLAGS=-Wl,--disable-new-dtags >"$build/gpu-bundle.cmake.log" 2>&1 ||
+    { tail -20 "$build/gpu-bundle.cmake.log"; die "cmake configure failed (log: $build/gpu-bundle.cmake.log)"; }
 cmake --build "$build" -j"$jobs" --target fxrun fx fx_backend_opencl test_backend_ops fx_plugin_ref fx_plugin_prelu \
-    >"$build.build.log" 2>&1 || { tail -30 "$build.build.log"; die "build failed (log: $build.build.log)"; }
+    >"$build/gpu-bundle.build.log" 2>&1 || { tail -30 "$build/gpu-bundle.build.log"; die "build failed (log: $build/gpu-bundle.build.log)"; }
 
 # ---- assemble -----------------------------------------------------------
 rm -rf "$out" "$out.tar.gz"

@@ -202,7 +202,12 @@ case $(uname -sm) in
 "Linux x86_64") ;;
 *) note "this is $(uname -sm); the bundle is for Linux x86_64"; finish 2 ;;
 esac
-if ! run_step "libraries (ldd)" 60 "$out/ldd.txt" sh "$bundle/gpu-bundle-ldd.sh" "$bundle"; then
+run_step "libraries (ldd)" 60 "$out/ldd.txt" sh "$bundle/gpu-bundle-ldd.sh" "$bundle"
+rc=$?
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    note "the library check did not finish in time (a very slow or overloaded machine?)"
+    finish 2
+elif [ "$rc" != 0 ]; then
     sed 's/^/  /' "$out/ldd.txt" | tail -20
     note "the bundle's libraries do not resolve here (ldd.txt); MANIFEST names the glibc it needs: $(sed -n 's/^needs on the GPU machine: //p' "$bundle/MANIFEST" 2>/dev/null)"
     finish 2
@@ -334,7 +339,8 @@ if [ -n "$probe_pid" ]; then
         fi
     fi
 fi
-note "PyTorch ($python): $(sed -n 1p "$out/torch-probe.txt" 2>/dev/null | cut -c1-200)${torch_where:+; runs on $torch_where}"
+probe=$( (grep '^torch ' "$out/torch-probe.txt" || tail -1 "$out/torch-probe.txt") 2>/dev/null | cut -c1-200)
+note "PyTorch ($python): ${probe:-no answer}${torch_where:+; runs on $torch_where}"
 if [ "$torch_ok" = 0 ]; then
     note "PyTorch: cannot run the comparison here (no torch, or no CUDA device for it); fx runs alone"
     failed=1
