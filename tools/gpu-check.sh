@@ -72,6 +72,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+x=""
 for v in batch steps rounds budget; do
     eval "x=\$$v"
     case $x in '' | *[!0-9]*) echo "gpu-check: --$v must be a whole number, not '$x'" >&2; exit 2 ;; esac
@@ -250,6 +251,14 @@ vendor_dirs() {
     elif [ -n "${OPENCL_VENDOR_PATH:-}" ]; then echo "$OPENCL_VENDOR_PATH"
     else echo /etc/OpenCL/vendors; fi
 }
+# own_icd WHY: a vendor folder in the results naming the driver library,
+# and the loader pointed at it (OCL_ICD_VENDORS).
+own_icd() {
+    mkdir -p "$out/icd"
+    echo "$nvlib" >"$out/icd/gpu-check.icd"
+    export OCL_ICD_VENDORS="$out/icd"
+    note "ICD: $1: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (gpu-check.icd -> $nvlib)"
+}
 if [ -n "$opencl_lib" ]; then
     [ -e "$opencl_lib" ] || { note "--opencl-lib $opencl_lib: no such file"; finish 2; }
     nvlib=$(cd "$(dirname "$opencl_lib")" && echo "$(pwd -P)/$(basename "$opencl_lib")")
@@ -265,10 +274,7 @@ if [ -n "$nvlib" ]; then
     if [ -n "$icd" ]; then
         note "ICD: the vendor file $icd names it ($(head -1 "$icd")); loader environment unchanged"
     else
-        mkdir -p "$out/icd"
-        echo "$nvlib" >"$out/icd/gpu-check.icd"
-        export OCL_ICD_VENDORS="$out/icd"
-        note "ICD: no vendor file in $vd names it: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (gpu-check.icd -> $nvlib)"
+        own_icd "no vendor file in $vd names it"
     fi
 elif [ "$any" = 1 ]; then
     note "NVIDIA OpenCL library: none (--any-opencl: using the machine's own ICDs, $(vendor_dirs): $(ls "$(vendor_dirs)" 2>/dev/null | tr '\n' ' '))"
@@ -282,6 +288,15 @@ run_step "fxrun devices" 90 "$out/devices.txt" "$fxrun" devices
 sed 's/^/  /' "$out/devices.txt"
 ocl_lines=$(grep -E '^ +opencl:[0-9]+:[0-9]+ ' "$out/devices.txt" || true)
 nv_line=$(echo "$ocl_lines" | grep -E ' GPU ' | grep -i nvidia | head -1)
+# A system vendor file that names the driver but does not work (a bare
+# name the loader cannot find, say): once more through our own.
+if [ -z "$nv_line" ] && [ -n "$nvlib" ] && [ "${OCL_ICD_VENDORS:-}" != "$out/icd" ]; then
+    own_icd "no NVIDIA device through the system's vendor file"
+    run_step "fxrun devices (own ICD)" 90 "$out/devices-own-icd.txt" "$fxrun" devices
+    sed 's/^/  /' "$out/devices-own-icd.txt"
+    ocl_lines=$(grep -E '^ +opencl:[0-9]+:[0-9]+ ' "$out/devices-own-icd.txt" || true)
+    nv_line=$(echo "$ocl_lines" | grep -E ' GPU ' | grep -i nvidia | head -1)
+fi
 if [ -n "$nv_line" ]; then
     device=opencl:NVIDIA
     note "OpenCL device: $(echo "$nv_line" | sed 's/^ *//; s/  */ /g')"
@@ -289,7 +304,7 @@ elif [ "$any" = 1 ] && [ -n "$ocl_lines" ]; then
     device=opencl
     note "OpenCL device (--any-opencl, not an NVIDIA GPU): $(echo "$ocl_lines" | head -1 | sed 's/^ *//; s/  */ /g')"
 else
-    note "fxrun devices lists no NVIDIA GPU under opencl (devices.txt); the loader saw: OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-unset}"
+    note "fxrun devices lists no NVIDIA GPU under opencl (devices*.txt; OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-unset}); does the driver library load? ldd ${nvlib:-libnvidia-opencl.so.1}"
     finish 2
 fi
 
