@@ -178,10 +178,10 @@ finish() {
                         printf "  %-5s %10s %10s %12s %12s %9s  %s\n", l,
                             f ? sprintf("%.1f", f) : "-", t ? sprintf("%.1f", t) : "-",
                             f ? sprintf("%.1f", 1000 * batch / f) : "-", t ? sprintf("%.1f", 1000 * batch / t) : "-",
-                            (f && t) ? sprintf("%.2f", t / f) : "-", where[l]
+                            (f && t && where[l] !~ /^CPU/) ? sprintf("%.2f", t / f) : "-", where[l]
                     }
                 }' "$out/rounds.txt"
-            echo "  (fx/torch > 1: fx is faster; per round: rounds.txt; memory: paper-*.log)"
+            echo "  (fx/torch > 1: fx is faster; none against PyTorch on the CPU; per round: rounds.txt; memory: paper-*.log)"
         fi
         echo
         case $status in
