@@ -143,6 +143,16 @@ START_TEST(test_prelu_plugin_registers_its_op_and_cpu_kernel)
         has_cpu |= !strcmp(s->kernels[i], "prelu@cpu");
     ck_assert(has_cpu);
     ck_assert_ptr_nonnull(strstr(s->path, "prelu.so"));
+    /* Its OpenCL program is a backend resource of "opencl", registered
+     * without loading the OpenCL module (core/ knows no OpenCL). */
+    ck_assert_int_eq(s->n_backend_resources, 1);
+    ck_assert_str_eq(s->backend_resources[0], "opencl:prelu.cl");
+    const fx_opencl_program *prog = fx_context_find_backend_resource(l.ctx, "opencl", "prelu.cl");
+    ck_assert_ptr_nonnull(prog);
+    ck_assert_str_eq(prog->name, "prelu.cl");
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "opencl", "prelu"));
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "cpu", "prelu.cl"));
+    ck_assert_ptr_null(fx_context_find_backend(l.ctx, "opencl"));
     finish(&l);
 }
 END_TEST
@@ -365,6 +375,10 @@ START_TEST(test_a_failing_init_leaves_nothing_registered)
     ck_assert_ptr_null(fx_registry_find_op(reg, "half_op"));
     ck_assert(!fx_registry_find_kernel(reg, "half_op", "cpu", NULL, NULL));
     ck_assert(!fx_registry_find_kernel(reg, "relu", "half", NULL, NULL));
+    ck_assert_ptr_null(fx_registry_find_optimizer(reg, "half_optim"));
+    ck_assert_int_eq(fx_registry_optimizer_count(reg), 2); /* sgd, adam */
+    ck_assert(!fx_registry_find_optimizer_kernel(reg, "sgd", "half", NULL));
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "opencl", "init_fails.cl"));
     fx_backend *be = NULL;
     ck_assert_int_eq(fx_plugin_host_create_backend(l.host, "half", &be), FX_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "unknown backend 'half'"));
