@@ -14,6 +14,14 @@ __kernel void fill_zero(__global float *x, uint xo, int n)
         x[xo + i] = 0.0f;
 }
 
+/* OpenCL 1.1 devices (no clEnqueueFillBuffer): tensor_fill. */
+__kernel void fill_value(__global float *x, uint xo, int n, float v)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        x[xo + i] = v;
+}
+
 __kernel void copy_forward(__global const float *x, uint xo, __global float *y, uint yo, int n)
 {
     int i = get_global_id(0);

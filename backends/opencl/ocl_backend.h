@@ -107,6 +107,12 @@ typedef struct ocl_backend {
      * must); their times and per-kernel times only while profiling. */
     uint64_t xfer_bytes[OCL_XFER_KINDS];
     int64_t xfer_calls[OCL_XFER_KINDS];
+    /* Host waits on the queue (clFinish, blocking reads and writes,
+     * clWaitForEvents outside profiling) and kernels enqueued (CLBlast
+     * calls included), counted always, as the transfers: --profile
+     * reports them per step. */
+    int64_t syncs;
+    int64_t launches;
     int profiling;                /* queue has CL_QUEUE_PROFILING_ENABLE */
     ocl_profile_entry profile[OCL_MAX_PROFILE];
     int n_profile;
@@ -217,6 +223,10 @@ fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out);
 /* Counts a transfer of `kind` (OCL_XFER_*) just enqueued, and files its
  * profiling event. */
 void ocl_count_transfer(fx_backend *be, int kind, size_t bytes);
+/* Counts a host wait on the queue (see ocl_backend.syncs). */
+static inline void ocl_count_sync(fx_backend *be) { ((struct ocl_backend *)be->impl)->syncs++; }
+/* fx_opencl_counters of the module API (ocl_profile.c). */
+fx_status ocl_counters(const fx_backend *be, fx_opencl_counters *out);
 
 static inline cl_mem ocl_mem(const fx_tensor *t) { return (cl_mem)t->buffer->handle; }
 static inline size_t ocl_elem_offset(const fx_tensor *t) { return t->offset / 4; }

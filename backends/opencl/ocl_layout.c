@@ -104,6 +104,8 @@ static fx_status resize_run(const fx_kernel_call *call, int backward)
         cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, dev, CL_TRUE, 0, bytes, taps, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             st = ocl_fail(call->ctx, err, "clEnqueueWriteBuffer(resize taps)");
+        else
+            ocl_count_transfer(be, OCL_XFER_TO_DEVICE, bytes), ocl_count_sync(be);
     }
     free(taps);
     const char *kernel = backward ? "resize_backward" : "resize_forward";
