@@ -182,7 +182,13 @@ finish() {
                             (f && t && where[l] !~ /^CPU/) ? sprintf("%.2f", t / f) : "-", where[l]
                     }
                 }' "$out/rounds.txt"
-            echo "  (fx/torch > 1: fx is faster; none against PyTorch on the CPU; per round: rounds.txt; memory: paper-*.log)"
+            echo "  (fx/torch > 1: fx is faster; none against PyTorch on the CPU; per round: rounds.txt)"
+            echo "memory, round 1 (fx: its planned buffers and the process's peak RSS; PyTorch: its peak GPU allocation):"
+            for l in $losses; do
+                m=$(sed -n 's/^memory: //p' "$out/paper-$l-fx-1.log" 2>/dev/null)
+                p=$(sed -n 's/^TORCH_CUDA_PEAK_MIB //p' "$out/paper-$l-torch-1.log" 2>/dev/null)
+                echo "  $l: fx ${m:--}; PyTorch ${p:+$p MiB on the GPU}${p:--}"
+            done
         fi
         echo
         case $status in
@@ -361,18 +367,22 @@ if [ "$torch_ok" = 0 ]; then
     failed=1
 fi
 suffix=""
-[ "$small" = 1 ] && suffix=-small
+small_flag=""
+if [ "$small" = 1 ]; then
+    suffix=-small
+    small_flag=--small
+fi
 nthreads=$(nproc 2>/dev/null || echo 1)
-for loss in $losses; do
-    case $loss in
-    base) cfg=configs/interpret-fr-base$suffix.yaml ;;
-    sad) cfg=configs/interpret-fr-sad$suffix.yaml ;;
-    full) cfg=configs/interpret-fr$suffix.yaml ;;
-    esac
-    small_flag=""
-    [ "$small" = 1 ] && small_flag=--small
-    r=1
-    while [ "$r" -le "$rounds" ]; do
+# Rounds outside, networks inside: when the budget runs out, every network
+# has its first rounds rather than the last network none.
+r=1
+while [ "$r" -le "$rounds" ]; do
+    for loss in $losses; do
+        case $loss in
+        base) cfg=configs/interpret-fr-base$suffix.yaml ;;
+        sad) cfg=configs/interpret-fr-sad$suffix.yaml ;;
+        full) cfg=configs/interpret-fr$suffix.yaml ;;
+        esac
         fx_ms=- th_ms=-
         log=$out/paper-$loss-fx-$r.log
         if run_step "paper $loss fx round $r" 150 "$log" "$fxrun" bench "$bundle/$cfg" --backend "$device" \
@@ -394,7 +404,7 @@ for loss in $losses; do
         fi
         echo "$loss $r $fx_ms $th_ms ${torch_where:-none}" >>"$out/rounds.txt"
         say "paper $loss round $r: fx $fx_ms ms/step, PyTorch $th_ms ms/step"
-        r=$((r + 1))
     done
+    r=$((r + 1))
 done
 finish "$failed"
