@@ -30,7 +30,7 @@ typedef struct fx_fault {
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
 
-/* One row of the context's backend table (core/backend_table.c). The
+/* One row of the context's backend table (core/engine/backend_table.c). The
  * strings are owned (heap), so pointers to them stay valid when the
  * table grows; reg.name and reg.description point at them. */
 typedef struct fx_backend_entry {
@@ -39,7 +39,7 @@ typedef struct fx_backend_entry {
     const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
 } fx_backend_entry;
 
-struct fx_plugin_record; /* core/plugin.c */
+struct fx_plugin_record; /* core/engine/plugin.c */
 
 struct fx_context {
     fx_context_options options;
