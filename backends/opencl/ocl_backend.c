@@ -217,6 +217,13 @@ void ocl_count_transfer(fx_backend *be, int kind, size_t bytes)
 
 /* ---- launch helpers ---------------------------------------------------- */
 
+void ocl_args_begin_kernel(ocl_args *a, cl_kernel kernel, const char *name)
+{
+    memset(a, 0, sizeof *a);
+    a->kernel = kernel;
+    a->name = name;
+}
+
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a)
 {
     return ocl_args_begin_opts(be, file, "", name, a);

@@ -194,6 +194,9 @@ fx_status ocl_launch_groups(fx_backend *be, ocl_args *a, size_t groups, size_t l
 /* Largest power-of-two work-group size <= limit the device allows. */
 size_t ocl_group_size(fx_backend *be, size_t limit);
 
+/* Starts an argument list for a kernel handle found earlier (plan-time
+ * state: no lookup by name per launch). */
+void ocl_args_begin_kernel(ocl_args *a, cl_kernel kernel, const char *name);
 /* Starts an argument list for kernel `name` of `file`. */
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a);
 /* The same for a program built with extra options (e.g. "-DGEMM_VW=16"). */
@@ -291,6 +294,9 @@ FX_OCL_KERNEL_PAIR(batchnorm);
 FX_OCL_KERNEL_PAIR(concat);
 FX_OCL_KERNEL_PAIR(l2_normalize);
 FX_OCL_KERNEL_PAIR(resize_bilinear);
+/* ocl_layout.c: resize_bilinear's plan-time state (taps, kernel handles). */
+fx_status ocl_resize_bilinear_prepare(fx_kernel_prepare_call *call);
+void ocl_resize_bilinear_release(fx_backend *be, void *state);
 FX_OCL_KERNEL_PAIR(topk_mask);        /* ocl_paper.c */
 FX_OCL_KERNEL_PAIR(fad_loss);
 FX_OCL_KERNEL_PAIR(filter_diversity);
