@@ -389,6 +389,7 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             for (int i = 0; i < g->nodes[n].n_in; i++)
                 g->values[g->nodes[n].in[i]].last_use = n;
 
+    int inplace = fx_memory_reuse_enabled(g); /* FX_MEMORY_REUSE=0: no outputs in place */
     arena_slot *slots = fx_calloc(ctx, (size_t)g->n_values + 1, sizeof *slots, "the inference arena");
     if (!slots)
         return FX_ERR_NOMEM;
@@ -404,7 +405,19 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             int best = -1;
             fx_backend *home = node->backend;
             v->home = home;
-            for (int s = 0; s < n_slots; s++)
+            /* In place (FX_OP_INPLACE_OK, one input, one output): the
+             * input's buffer takes the output when this node is the input's
+             * last reader (relu after conv, dropout, scale). */
+            if (inplace && node->op->flags & FX_OP_INPLACE_OK && node->n_in == 1 && node->n_out == 1) {
+                const fx_value *x = &g->values[node->in[0]];
+                if (x->producer >= 0 && !x->keep && x->last_use == n && x->home == home && x->dtype == v->dtype &&
+                    fx_shape_numel(&x->shape) == fx_shape_numel(&v->shape))
+                    for (int s = 0; s < n_slots; s++)
+                        if (slots[s].buf == x->tensor.buffer)
+                            best = s;
+            }
+            int in_place = best >= 0;
+            for (int s = 0; s < n_slots && !in_place; s++)
                 if (slots[s].free && slots[s].buf->backend == home && slots[s].buf->size >= bytes &&
                     (best < 0 || slots[s].buf->size < slots[best].buf->size))
                     best = s;
@@ -424,10 +437,16 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
         }
         if (st == FX_OK)
             st = alloc_aux(node);
-        /* Release inputs read for the last time here (not graph inputs). */
+        /* Release inputs read for the last time here (not graph inputs),
+         * unless an output took the buffer over (in place). */
         for (int i = 0; i < node->n_in; i++) {
             fx_value *v = &g->values[node->in[i]];
             if (v->producer < 0 || v->keep || v->last_use != n)
+                continue;
+            int taken = 0;
+            for (int k = 0; k < node->n_out; k++)
+                taken |= g->values[node->out[k]].tensor.buffer == v->tensor.buffer;
+            if (taken)
                 continue;
             for (int s = 0; s < n_slots; s++)
                 if (slots[s].buf == v->tensor.buffer)
