@@ -13,6 +13,7 @@ typedef struct fx_kernel_entry {
     char op[FX_NAME_MAX];
     char backend[32];
     fx_kernel_fn forward, backward;
+    fx_kernel_info info;  /* extras (fx_registry_set_kernel_info); zero when none */
 } fx_kernel_entry;
 
 struct fx_registry {
@@ -93,6 +94,7 @@ typedef struct fx_value {
     int grad_pooled;      /* training: grad lives in a shared arena buffer */
     int grad_open;        /* training, grad_pooled: the node before whose backward grad is zeroed
                            * (and seeded); n_nodes = at the start of backward */
+    int grad_fresh;       /* backward: grad holds garbage; its first writer initialises it */
 } fx_value;
 
 typedef struct fx_graph_param {
@@ -104,6 +106,7 @@ typedef struct fx_graph_param {
     fx_tensor value, grad;
     int initialised;
     int owner_node;
+    int grad_fresh;       /* backward: grad holds garbage; its first writer initialises it */
 } fx_graph_param;
 
 struct fx_node {
@@ -125,6 +128,9 @@ struct fx_node {
     char init[64];
     fx_backend *backend;
     fx_kernel_fn forward, backward;
+    fx_kernel_info kinfo;  /* the kernel's extras, found with it at planning */
+    void *state;           /* prepared at planning (kinfo.prepare), released with the plan */
+    fx_tensor workspace;   /* the bytes prepare asked for, allocated once per plan */
     int needed;            /* inference: contributes to a kept value */
     double time_fwd, time_bwd; /* profiling, seconds */
 };
@@ -173,6 +179,7 @@ struct fx_graph {
     fx_buffer **arena;     /* buffers shared between values (inference) or values and gradients (training) */
     int n_arena;
     int memory_reuse_off;  /* fx_graph_set_memory_reuse(g, 0) */
+    int grad_overwrite;    /* this plan lets first writers overwrite gradients (FX_GRAD_OVERWRITE) */
     fx_memory_report memory; /* training plans: filled by fx_memory_plan_training */
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
@@ -248,6 +255,8 @@ fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path
  * off (fx_graph_set_memory_reuse, FX_MEMORY_REUSE=0). Needs needs_grad
  * and node backends set; the buffers go to g->arena. */
 fx_status fx_memory_plan_training(fx_graph *g);
+/* executor.c: FX_GRAD_OVERWRITE (first-writer gradients) is not "0". */
+int fx_grad_overwrite_enabled(void);
 int fx_memory_reuse_enabled(const fx_graph *g);
 
 /* executor.c: the seed node n's kernels draw from at the current step. */

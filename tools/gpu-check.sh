@@ -2,13 +2,15 @@
 # tools/gpu-check.sh - the GPU check, run INSIDE the bundle that
 # tools/gpu-bundle.sh makes (it is copied there as gpu-check.sh), on an
 # NVIDIA GPU machine that needs no network and no package registry:
-#   1. preflight: the bundle's libraries resolve here (gpu-bundle-ldd.sh),
-#      nvidia-smi, the machine's glibc;
+#   1. preflight: the bundle's libraries resolve here, with the symbol
+#      versions they need from the machine's glibc (gpu-bundle-ldd.sh);
+#      nvidia-smi;
 #   2. the NVIDIA OpenCL driver library (libnvidia-opencl.so.1, from
 #      ldconfig -p or the usual library folders); when no vendor file
 #      (/etc/OpenCL/vendors/*.icd, or $OCL_ICD_VENDORS / $OPENCL_VENDOR_PATH)
-#      names it, a vendor folder in the results holding nvidia.icd is made
-#      and OCL_ICD_VENDORS points the bundled ICD loader at it (ocl-icd,
+#      names it (or one does, but no NVIDIA device comes through it), a
+#      vendor folder in the results holding gpu-check.icd is made and
+#      OCL_ICD_VENDORS points the bundled ICD loader at it (ocl-icd,
 #      the bundled loader, and the Khronos loader both read OCL_ICD_VENDORS
 #      as a folder of .icd files; the Khronos loader's OCL_ICD_FILENAMES is
 #      not read by ocl-icd 2.3);
@@ -72,6 +74,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+x=""
 for v in batch steps rounds budget; do
     eval "x=\$$v"
     case $x in '' | *[!0-9]*) echo "gpu-check: --$v must be a whole number, not '$x'" >&2; exit 2 ;; esac
@@ -178,10 +181,16 @@ finish() {
                         printf "  %-5s %10s %10s %12s %12s %9s  %s\n", l,
                             f ? sprintf("%.1f", f) : "-", t ? sprintf("%.1f", t) : "-",
                             f ? sprintf("%.1f", 1000 * batch / f) : "-", t ? sprintf("%.1f", 1000 * batch / t) : "-",
-                            (f && t) ? sprintf("%.2f", t / f) : "-", where[l]
+                            (f && t && where[l] !~ /^CPU/) ? sprintf("%.2f", t / f) : "-", where[l]
                     }
                 }' "$out/rounds.txt"
-            echo "  (fx/torch > 1: fx is faster; per round: rounds.txt; memory: paper-*.log)"
+            echo "  (fx/torch > 1: fx is faster; none against PyTorch on the CPU; per round: rounds.txt)"
+            echo "memory, round 1 (fx: its planned buffers and the process's peak RSS; PyTorch: its peak GPU allocation):"
+            for l in $losses; do
+                m=$(sed -n 's/^memory: //p' "$out/paper-$l-fx-1.log" 2>/dev/null)
+                p=$(sed -n 's/^TORCH_CUDA_PEAK_MIB //p' "$out/paper-$l-torch-1.log" 2>/dev/null)
+                echo "  $l: fx ${m:--}; PyTorch ${p:+$p MiB on the GPU}${p:--}"
+            done
         fi
         echo
         case $status in
@@ -250,6 +259,14 @@ vendor_dirs() {
     elif [ -n "${OPENCL_VENDOR_PATH:-}" ]; then echo "$OPENCL_VENDOR_PATH"
     else echo /etc/OpenCL/vendors; fi
 }
+# own_icd WHY: a vendor folder in the results naming the driver library,
+# and the loader pointed at it (OCL_ICD_VENDORS).
+own_icd() {
+    mkdir -p "$out/icd"
+    echo "$nvlib" >"$out/icd/gpu-check.icd"
+    export OCL_ICD_VENDORS="$out/icd"
+    note "ICD: $1: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (gpu-check.icd -> $nvlib)"
+}
 if [ -n "$opencl_lib" ]; then
     [ -e "$opencl_lib" ] || { note "--opencl-lib $opencl_lib: no such file"; finish 2; }
     nvlib=$(cd "$(dirname "$opencl_lib")" && echo "$(pwd -P)/$(basename "$opencl_lib")")
@@ -265,10 +282,7 @@ if [ -n "$nvlib" ]; then
     if [ -n "$icd" ]; then
         note "ICD: the vendor file $icd names it ($(head -1 "$icd")); loader environment unchanged"
     else
-        mkdir -p "$out/icd"
-        echo "$nvlib" >"$out/icd/gpu-check.icd"
-        export OCL_ICD_VENDORS="$out/icd"
-        note "ICD: no vendor file in $vd names it: OCL_ICD_VENDORS=$OCL_ICD_VENDORS (gpu-check.icd -> $nvlib)"
+        own_icd "no vendor file in $vd names it"
     fi
 elif [ "$any" = 1 ]; then
     note "NVIDIA OpenCL library: none (--any-opencl: using the machine's own ICDs, $(vendor_dirs): $(ls "$(vendor_dirs)" 2>/dev/null | tr '\n' ' '))"
@@ -282,6 +296,15 @@ run_step "fxrun devices" 90 "$out/devices.txt" "$fxrun" devices
 sed 's/^/  /' "$out/devices.txt"
 ocl_lines=$(grep -E '^ +opencl:[0-9]+:[0-9]+ ' "$out/devices.txt" || true)
 nv_line=$(echo "$ocl_lines" | grep -E ' GPU ' | grep -i nvidia | head -1)
+# A system vendor file that names the driver but does not work (a bare
+# name the loader cannot find, say): once more through our own.
+if [ -z "$nv_line" ] && [ -n "$nvlib" ] && [ "${OCL_ICD_VENDORS:-}" != "$out/icd" ]; then
+    own_icd "no NVIDIA device through the system's vendor file"
+    run_step "fxrun devices (own ICD)" 90 "$out/devices-own-icd.txt" "$fxrun" devices
+    sed 's/^/  /' "$out/devices-own-icd.txt"
+    ocl_lines=$(grep -E '^ +opencl:[0-9]+:[0-9]+ ' "$out/devices-own-icd.txt" || true)
+    nv_line=$(echo "$ocl_lines" | grep -E ' GPU ' | grep -i nvidia | head -1)
+fi
 if [ -n "$nv_line" ]; then
     device=opencl:NVIDIA
     note "OpenCL device: $(echo "$nv_line" | sed 's/^ *//; s/  */ /g')"
@@ -289,7 +312,7 @@ elif [ "$any" = 1 ] && [ -n "$ocl_lines" ]; then
     device=opencl
     note "OpenCL device (--any-opencl, not an NVIDIA GPU): $(echo "$ocl_lines" | head -1 | sed 's/^ *//; s/  */ /g')"
 else
-    note "fxrun devices lists no NVIDIA GPU under opencl (devices.txt); the loader saw: OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-unset}"
+    note "fxrun devices lists no NVIDIA GPU under opencl (devices*.txt; OCL_ICD_VENDORS=${OCL_ICD_VENDORS:-unset}); does the driver library load? ldd ${nvlib:-libnvidia-opencl.so.1}"
     finish 2
 fi
 
@@ -346,18 +369,22 @@ if [ "$torch_ok" = 0 ]; then
     failed=1
 fi
 suffix=""
-[ "$small" = 1 ] && suffix=-small
+small_flag=""
+if [ "$small" = 1 ]; then
+    suffix=-small
+    small_flag=--small
+fi
 nthreads=$(nproc 2>/dev/null || echo 1)
-for loss in $losses; do
-    case $loss in
-    base) cfg=configs/interpret-fr-base$suffix.yaml ;;
-    sad) cfg=configs/interpret-fr-sad$suffix.yaml ;;
-    full) cfg=configs/interpret-fr$suffix.yaml ;;
-    esac
-    small_flag=""
-    [ "$small" = 1 ] && small_flag=--small
-    r=1
-    while [ "$r" -le "$rounds" ]; do
+# Rounds outside, networks inside: when the budget runs out, every network
+# has its first rounds rather than the last network none.
+r=1
+while [ "$r" -le "$rounds" ]; do
+    for loss in $losses; do
+        case $loss in
+        base) cfg=configs/interpret-fr-base$suffix.yaml ;;
+        sad) cfg=configs/interpret-fr-sad$suffix.yaml ;;
+        full) cfg=configs/interpret-fr$suffix.yaml ;;
+        esac
         fx_ms=- th_ms=-
         log=$out/paper-$loss-fx-$r.log
         if run_step "paper $loss fx round $r" 150 "$log" "$fxrun" bench "$bundle/$cfg" --backend "$device" \
@@ -379,7 +406,7 @@ for loss in $losses; do
         fi
         echo "$loss $r $fx_ms $th_ms ${torch_where:-none}" >>"$out/rounds.txt"
         say "paper $loss round $r: fx $fx_ms ms/step, PyTorch $th_ms ms/step"
-        r=$((r + 1))
     done
+    r=$((r + 1))
 done
 finish "$failed"

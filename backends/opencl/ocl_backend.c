@@ -75,31 +75,85 @@ static fx_status check_range(fx_backend *be, const fx_tensor *t, size_t offset, 
     return FX_OK;
 }
 
-static fx_status ocl_tensor_write(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+static fx_status write_buffer(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes,
+                              cl_bool blocking)
 {
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
-    /* Blocking: the caller may free or reuse `src` as soon as we return. */
-    cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, src, 0,
+    cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, src, 0,
                                       NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_DEVICE, bytes);
+    if (blocking)
+        ocl_count_sync(be);
     return FX_OK;
 }
 
-static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+static fx_status read_buffer(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes,
+                             cl_bool blocking)
 {
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
-    cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, dst, 0,
+    cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, dst, 0,
                                      NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_HOST, bytes);
+    if (blocking)
+        ocl_count_sync(be);
     return FX_OK;
+}
+
+/* Blocking: the caller may free or reuse `src` as soon as we return. */
+static fx_status ocl_tensor_write(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+{
+    return write_buffer(be, t, src, offset, bytes, CL_TRUE);
+}
+
+static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+{
+    return read_buffer(be, t, dst, offset, bytes, CL_TRUE);
+}
+
+/* Queued in order with the kernels; the caller keeps src (dst) until the
+ * next clFinish or blocking copy (fx/backend.h). */
+static fx_status ocl_tensor_write_async(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+{
+    return write_buffer(be, t, src, offset, bytes, CL_FALSE);
+}
+
+static fx_status ocl_tensor_read_async(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+{
+    return read_buffer(be, t, dst, offset, bytes, CL_FALSE);
+}
+
+static fx_status ocl_tensor_fill(fx_backend *be, fx_tensor *t, float value, size_t first, size_t count)
+{
+    ocl_backend *b = ocl_impl(be);
+    size_t bytes = count * sizeof(float);
+    fx_status st = check_range(be, t, first * sizeof(float), bytes);
+    if (st != FX_OK || bytes == 0)
+        return st;
+    if (b->cl_major > 1 || b->cl_minor >= 2) {
+        cl_float v = value;
+        cl_int err = clEnqueueFillBuffer(b->queue, ocl_mem(t), &v, sizeof v, t->offset + first * sizeof(float), bytes,
+                                         0, NULL, ocl_profile_slot(be));
+        if (err != CL_SUCCESS)
+            return ocl_fail(be->ctx, err, "clEnqueueFillBuffer");
+        ocl_count_transfer(be, OCL_XFER_FILL, bytes);
+        return FX_OK;
+    }
+    ocl_args a;
+    st = ocl_args_begin(be, "elementwise.cl", "fill_value", &a);
+    if (st != FX_OK)
+        return st;
+    ocl_arg_mem(&a, ocl_mem(t), ocl_elem_offset(t) + first);
+    ocl_arg_int(&a, (int)count);
+    ocl_arg_float(&a, value);
+    return ocl_launch_1d(be, &a, count, 0, "fill_value");
 }
 
 static fx_status ocl_tensor_zero(fx_backend *be, fx_tensor *t)
@@ -146,6 +200,7 @@ static fx_status ocl_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
 static fx_status ocl_synchronize(fx_backend *be)
 {
     cl_int err = clFinish(ocl_impl(be)->queue);
+    ocl_count_sync(be);
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clFinish");
     ocl_profile_drain(ocl_impl(be));
@@ -161,6 +216,13 @@ void ocl_count_transfer(fx_backend *be, int kind, size_t bytes)
 }
 
 /* ---- launch helpers ---------------------------------------------------- */
+
+void ocl_args_begin_kernel(ocl_args *a, cl_kernel kernel, const char *name)
+{
+    memset(a, 0, sizeof *a);
+    a->kernel = kernel;
+    a->name = name;
+}
 
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a)
 {
@@ -244,6 +306,7 @@ fx_status ocl_launch_nd(fx_backend *be, ocl_args *a, cl_uint dims, const size_t 
                  g[1], g[2], local ? local[0] : 0, dims > 1 && local ? local[1] : 0, dims > 2 && local ? local[2] : 0);
         return ocl_fail(be->ctx, err, msg);
     }
+    ocl_impl(be)->launches++;
     ocl_profile_record(be, a->name ? a->name : what, 0);
     return FX_OK;
 }
@@ -659,4 +722,7 @@ static const fx_backend_ops ocl_ops = {
     .adam_update = ocl_adam_update,
     .synchronize = ocl_synchronize,
     .destroy = ocl_destroy,
+    .tensor_write_async = ocl_tensor_write_async,
+    .tensor_read_async = ocl_tensor_read_async,
+    .tensor_fill = ocl_tensor_fill,
 };

@@ -85,6 +85,7 @@ static const fx_opencl_api ocl_api = {
     .arg_local = api_arg_local,
     .launch_1d = api_launch_1d,
     .launch_groups = api_launch_groups,
+    .counters = ocl_counters,
 };
 
 static const fx_opencl_api *get_api(void) { return &ocl_api; }

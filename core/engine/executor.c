@@ -35,9 +35,15 @@ void fx_graph_release_plan(fx_graph *g)
         free(v->seed); /* sized for this plan's batch */
         v->seed = NULL;
     }
-    for (int i = 0; i < g->n_nodes; i++)
+    for (int i = 0; i < g->n_nodes; i++) {
+        fx_node *node = &g->nodes[i];
         for (int a = 0; a < FX_MAX_AUX; a++)
-            free_tensor(&g->nodes[i].aux[a]);
+            free_tensor(&node->aux[a]);
+        free_tensor(&node->workspace);
+        if (node->state && node->kinfo.release)
+            node->kinfo.release(node->backend, node->state);
+        node->state = NULL;
+    }
     for (int i = 0; i < g->n_arena; i++)
         g->arena[i]->backend->ops->buffer_free(g->arena[i]->backend, g->arena[i]);
     free(g->arena);
@@ -383,6 +389,7 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             for (int i = 0; i < g->nodes[n].n_in; i++)
                 g->values[g->nodes[n].in[i]].last_use = n;
 
+    int inplace = fx_memory_reuse_enabled(g); /* FX_MEMORY_REUSE=0: no outputs in place */
     arena_slot *slots = fx_calloc(ctx, (size_t)g->n_values + 1, sizeof *slots, "the inference arena");
     if (!slots)
         return FX_ERR_NOMEM;
@@ -398,7 +405,19 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
             int best = -1;
             fx_backend *home = node->backend;
             v->home = home;
-            for (int s = 0; s < n_slots; s++)
+            /* In place (FX_OP_INPLACE_OK, one input, one output): the
+             * input's buffer takes the output when this node is the input's
+             * last reader (relu after conv, dropout, scale). */
+            if (inplace && node->op->flags & FX_OP_INPLACE_OK && node->n_in == 1 && node->n_out == 1) {
+                const fx_value *x = &g->values[node->in[0]];
+                if (x->producer >= 0 && !x->keep && x->last_use == n && x->home == home && x->dtype == v->dtype &&
+                    fx_shape_numel(&x->shape) == fx_shape_numel(&v->shape))
+                    for (int s = 0; s < n_slots; s++)
+                        if (slots[s].buf == x->tensor.buffer)
+                            best = s;
+            }
+            int in_place = best >= 0;
+            for (int s = 0; s < n_slots && !in_place; s++)
                 if (slots[s].free && slots[s].buf->backend == home && slots[s].buf->size >= bytes &&
                     (best < 0 || slots[s].buf->size < slots[best].buf->size))
                     best = s;
@@ -418,10 +437,16 @@ static fx_status plan_inference(fx_graph *g, fx_backend *be)
         }
         if (st == FX_OK)
             st = alloc_aux(node);
-        /* Release inputs read for the last time here (not graph inputs). */
+        /* Release inputs read for the last time here (not graph inputs),
+         * unless an output took the buffer over (in place). */
         for (int i = 0; i < node->n_in; i++) {
             fx_value *v = &g->values[node->in[i]];
             if (v->producer < 0 || v->keep || v->last_use != n)
+                continue;
+            int taken = 0;
+            for (int k = 0; k < node->n_out; k++)
+                taken |= g->values[node->out[k]].tensor.buffer == v->tensor.buffer;
+            if (taken)
                 continue;
             for (int s = 0; s < n_slots; s++)
                 if (slots[s].buf == v->tensor.buffer)
@@ -503,6 +528,63 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
     return st;
 }
 
+/* The plan-time step of every node whose kernel has one
+ * (fx_kernel_info.prepare): its state (geometry, kernel handles, tables)
+ * and its workspace, made once per plan instead of once per launch, and
+ * released with the plan (fx_graph_release_plan), so a re-plan at another
+ * batch makes them afresh. */
+static fx_status prepare_nodes(fx_graph *g)
+{
+    g->grad_overwrite = fx_grad_overwrite_enabled();
+    for (int n = 0; n < g->n_nodes; n++) {
+        fx_node *node = &g->nodes[n];
+        if (!node->needed || !node->kinfo.prepare)
+            continue;
+        fx_shape in[FX_MAX_IO], out[FX_MAX_IO];
+        for (int i = 0; i < node->n_in; i++)
+            in[i] = g->values[node->in[i]].shape;
+        for (int k = 0; k < node->n_out; k++)
+            out[k] = g->values[node->out[k]].shape;
+        fx_kernel_prepare_call call;
+        memset(&call, 0, sizeof call);
+        call.struct_size = sizeof call;
+        call.ctx = g->ctx;
+        call.node = node;
+        call.backend = node->backend;
+        call.training = g->mode == FX_MODE_TRAIN;
+        call.n_in = node->n_in;
+        call.in = in;
+        call.n_out = node->n_out;
+        call.out = out;
+        fx_status st = node->kinfo.prepare(&call);
+        node->state = call.state;
+        if (st != FX_OK) {
+            if (!g->ctx->has_error)
+                fx_node_fail(g->ctx, node, st, "preparing the kernel failed");
+            return st;
+        }
+        if (call.workspace_bytes > 0) {
+            node->workspace.dtype = FX_F32;
+            node->workspace.shape.ndim = 1;
+            node->workspace.shape.dim[0] = (int64_t)((call.workspace_bytes + 3) / 4);
+            char label[FX_NAME_MAX + 32];
+            snprintf(label, sizeof label, "workspace of '%s'", node->name);
+            st = fx_backend_alloc_tensor(node->backend, &node->workspace, label);
+            if (st != FX_OK)
+                return st;
+        }
+    }
+    return FX_OK;
+}
+
+/* FX_GRAD_OVERWRITE=0 zeroes every gradient before each backward, as
+ * before first-writer gradients (tests compare the two). */
+int fx_grad_overwrite_enabled(void)
+{
+    const char *env = getenv("FX_GRAD_OVERWRITE");
+    return !(env && !strcmp(env, "0"));
+}
+
 fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be)
 {
     fx_context *ctx = g->ctx;
@@ -519,11 +601,14 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
     for (int n = 0; n < g->n_nodes; n++) {
         fx_node *node = &g->nodes[n];
         node->backend = be;
-        if (fx_registry_find_kernel(&ctx->registry, node->op->name, be->name, &node->forward, &node->backward))
+        if (fx_registry_find_kernel(&ctx->registry, node->op->name, be->name, &node->forward, &node->backward)) {
+            fx_registry_find_kernel_info(&ctx->registry, node->op->name, be->name, &node->kinfo);
             continue;
+        }
         if (g->fallback && g->fallback != be &&
             fx_registry_find_kernel(&ctx->registry, node->op->name, g->fallback->name, &node->forward,
                                     &node->backward)) {
+            fx_registry_find_kernel_info(&ctx->registry, node->op->name, g->fallback->name, &node->kinfo);
             node->backend = g->fallback;
             g->n_fallback++;
             continue;
@@ -539,6 +624,8 @@ fx_status fx_graph_plan(fx_graph *g, int64_t batch, fx_mode mode, fx_backend *be
     g->batch = batch;
     g->backend = be;
     st = mode == FX_MODE_TRAIN ? plan_training(g, be) : plan_inference(g, be);
+    if (st == FX_OK)
+        st = prepare_nodes(g);
     g->planned = 1; /* so release_plan knows the mode's ownership */
     if (st != FX_OK) {
         fx_graph_release_plan(g);
@@ -579,6 +666,9 @@ static int read_earlier(const fx_node *node, int i)
             return 1;
     return 0;
 }
+
+static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, fx_tensor *const *pgrad,
+                            unsigned *bits);
 
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
@@ -632,6 +722,13 @@ static fx_status run_node(fx_graph *g, int n, int backward)
     call.aux = aux;
     call.grad_out = backward ? gout : NULL;
     call.grad_in = backward ? gin : NULL;
+    call.state = node->state;
+    call.workspace = node->workspace.buffer ? &node->workspace : NULL;
+    if (backward) {
+        fx_status ist = init_grads(g, node, gin, pgrad, &call.grad_overwrite);
+        if (ist != FX_OK)
+            return ist;
+    }
     double t0 = g->profiling ? fx_now_seconds() : 0;
     fx_status st = backward ? node->backward(&call) : node->forward(&call);
     if (g->profiling) {
@@ -650,8 +747,11 @@ static fx_status run_node(fx_graph *g, int n, int backward)
      * mirror gradient already. */
     for (int i = 0; backward && st == FX_OK && i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
-        if (gin[i] && gin[i] == &v->mirror_grad && !read_earlier(node, i))
-            st = copy_across(g->ctx, &v->grad, &v->mirror_grad, 1);
+        if (gin[i] && gin[i] == &v->mirror_grad && !read_earlier(node, i)) {
+            int add = !v->grad_fresh; /* the first writer copies */
+            v->grad_fresh = 0;
+            st = copy_across(g->ctx, &v->grad, &v->mirror_grad, add);
+        }
     }
     return st;
 }
@@ -702,16 +802,27 @@ static int value_loss(const fx_graph *g, int i)
 }
 
 /* Starts value i's gradient for a backward: its seeds (loss weight plus
- * fx_graph_seed_grad, summed on the host) or zero. A shared gradient
+ * fx_graph_seed_grad, summed on the host) or nothing: an unseeded
+ * gradient is marked fresh, and its first writer initialises it
+ * (init_grads). A loss seeded only by its weight is set on the device
+ * (a fill of one number, no upload). A shared gradient
  * (core/memory_plan.c) starts just before its first writer's backward,
  * since its buffer may hold a live value until then. */
 static fx_status open_grad(fx_graph *g, int i)
 {
     fx_value *v = &g->values[i];
     int loss = value_loss(g, i);
-    if (loss < 0 && !v->seed)
+    v->grad_fresh = 0;
+    if (loss < 0 && !v->seed) {
+        if (g->grad_overwrite) {
+            v->grad_fresh = 1;
+            return FX_OK;
+        }
         return fx_tensor_zero(&v->grad);
+    }
     size_t n = (size_t)fx_shape_numel(&v->shape);
+    if (!v->seed && n == 1) /* 0 + weight, as the host sum below gives */
+        return fx_tensor_fill(&v->grad, 0.0f + g->losses[loss].weight, 0, 1);
     float *host = fx_calloc(g->ctx, n, sizeof(float), "a gradient seed");
     if (!host)
         return FX_ERR_NOMEM;
@@ -723,6 +834,62 @@ static fx_status open_grad(fx_graph *g, int i)
     free(host);
     free(v->seed);
     v->seed = NULL;
+    return st;
+}
+
+/* A fresh gradient that is about to be read, or added to by a kernel
+ * that cannot overwrite: zero it now. */
+static fx_status settle(fx_tensor *t, int *fresh)
+{
+    if (!*fresh)
+        return FX_OK;
+    *fresh = 0;
+    return fx_tensor_zero(t);
+}
+
+/* Before node's backward: gradients it reads (grad_out) must hold their
+ * sums; gradients it writes first are either handed to the kernel to
+ * overwrite (FX_KERNEL_GRAD_OVERWRITE, a value or parameter the node
+ * reads once) or zeroed here. Returns the call's grad_overwrite bits. */
+static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, fx_tensor *const *pgrad,
+                            unsigned *bits)
+{
+    fx_status st = FX_OK;
+    int can = (node->kinfo.flags & FX_KERNEL_GRAD_OVERWRITE) != 0;
+    *bits = 0;
+    for (int k = 0; k < node->n_out && st == FX_OK; k++) {
+        fx_value *v = &g->values[node->out[k]];
+        if (v->grad.buffer)
+            st = settle(&v->grad, &v->grad_fresh);
+    }
+    for (int i = 0; i < node->n_in && st == FX_OK; i++) {
+        fx_value *v = &g->values[node->in[i]];
+        if (!gin[i] || gin[i] != &v->grad || !v->grad_fresh)
+            continue;
+        int once = 1;
+        for (int j = 0; j < node->n_in; j++)
+            once &= j == i || node->in[j] != node->in[i];
+        if (can && once) {
+            v->grad_fresh = 0;
+            *bits |= 1u << i;
+        } else {
+            st = settle(&v->grad, &v->grad_fresh);
+        }
+    }
+    for (int k = 0; k < node->op->n_params && st == FX_OK; k++) {
+        fx_graph_param *p = &g->params[node->param[k]];
+        if (!pgrad[k] || !p->grad_fresh)
+            continue;
+        int once = 1;
+        for (int j = 0; j < node->op->n_params; j++)
+            once &= j == k || node->param[j] != node->param[k];
+        if (can && once) {
+            p->grad_fresh = 0;
+            *bits |= FX_GRAD_OVERWRITE_PARAM(k);
+        } else {
+            st = settle(&p->grad, &p->grad_fresh);
+        }
+    }
     return st;
 }
 
@@ -785,7 +952,9 @@ static fx_status grad_final_after(fx_graph *g, int n, int *last_user)
         int i = n >= 0 ? g->nodes[n].param[k] : k;
         if (last_user[i] == n && g->params[i].grad.buffer) {
             last_user[i] = -2; /* told */
-            st = g->grad_final(g->grad_final_user, i);
+            st = settle(&g->params[i].grad, &g->params[i].grad_fresh);
+            if (st == FX_OK)
+                st = g->grad_final(g->grad_final_user, i);
         }
     }
     return st;
@@ -805,9 +974,19 @@ fx_status fx_graph_backward(fx_graph *g)
                        g->name);
     ctx->has_error = 0;
     fx_status st = FX_OK;
-    for (int i = 0; i < g->n_params && st == FX_OK; i++)
-        if (g->params[i].grad.buffer)
-            st = fx_tensor_zero(&g->params[i].grad);
+    /* Parameter gradients start fresh: their first writer initialises
+     * them (init_grads), and those nobody writes are zeroed at the end. */
+    for (int i = 0; i < g->n_params && st == FX_OK; i++) {
+        g->params[i].grad_fresh = 0;
+        if (g->params[i].grad.buffer) {
+            if (g->grad_overwrite)
+                g->params[i].grad_fresh = 1;
+            else
+                st = fx_tensor_zero(&g->params[i].grad);
+        }
+    }
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i].grad_fresh = 0;
     /* Seeds: loss weights and explicit gradients. */
     int *active = NULL;
     if (st == FX_OK) {
@@ -838,6 +1017,18 @@ fx_status fx_graph_backward(fx_graph *g)
     }
     if (st == FX_OK && last_user)
         st = grad_final_after(g, -1, last_user);
+    /* Gradients no backward wrote are zero, as the caller may read them
+     * (parameters: the optimiser; own value buffers: fx_graph_value_grad).
+     * Shared value gradients are dead after backward. */
+    for (int i = 0; i < g->n_params && st == FX_OK; i++)
+        if (g->params[i].grad.buffer)
+            st = settle(&g->params[i].grad, &g->params[i].grad_fresh);
+    for (int i = 0; i < g->n_values && st == FX_OK; i++) {
+        fx_value *v = &g->values[i];
+        if (v->grad.buffer && !v->grad_pooled)
+            st = settle(&v->grad, &v->grad_fresh);
+        v->grad_fresh = 0;
+    }
     free(last_user);
     free(active);
     return st;
@@ -870,18 +1061,41 @@ fx_status fx_graph_loss_value(fx_graph *g, int i, float *value)
     return v->tensor.buffer->backend->ops->tensor_read(v->tensor.buffer->backend, &v->tensor, value, 0, sizeof(float));
 }
 
+/* Every loss is read with an asynchronous copy, then one wait per
+ * backend: one host sync for all the losses instead of one each. */
 fx_status fx_graph_loss_total(fx_graph *g, float *value)
 {
-    double total = 0;
-    for (int i = 0; i < g->n_losses; i++) {
-        float v;
-        fx_status st = fx_graph_loss_value(g, i, &v);
-        if (st != FX_OK)
-            return st;
-        total += (double)g->losses[i].weight * v;
+    enum { ON_STACK = 16 };
+    float stack[ON_STACK], *vals = stack;
+    if (g->n_losses > ON_STACK) {
+        vals = fx_malloc(g->ctx, (size_t)g->n_losses * sizeof(float), "the loss values");
+        if (!vals)
+            return FX_ERR_NOMEM;
     }
-    *value = (float)total;
-    return FX_OK;
+    fx_status st = FX_OK;
+    int queued = 0;
+    for (int i = 0; i < g->n_losses && st == FX_OK; i++) {
+        fx_value *v = &g->values[g->nodes[g->losses[i].node].out[0]];
+        if (!v->tensor.buffer)
+            st = fx_fail(g->ctx, FX_ERR_INVALID, "loss '%s' was not computed in this plan", v->name);
+        else if (g->n_losses > 1 && v->tensor.buffer->backend == g->backend && ++queued)
+            st = fx_tensor_download_async(&v->tensor, &vals[i]); /* numel 1 */
+        else
+            st = fx_graph_loss_value(g, i, &vals[i]);
+    }
+    if (queued) { /* even after a failure: the reads write into vals */
+        fx_status sst = fx_backend_synchronize(g->backend);
+        if (st == FX_OK)
+            st = sst;
+    }
+    double total = 0;
+    for (int i = 0; i < g->n_losses && st == FX_OK; i++)
+        total += (double)g->losses[i].weight * vals[i];
+    if (vals != stack)
+        free(vals);
+    if (st == FX_OK)
+        *value = (float)total;
+    return st;
 }
 
 /* The sum fx_graph_planned_bytes reports. In inference, values a node

@@ -2,6 +2,7 @@
  * by (op, backend). Linear search: a few dozen ops, looked up at plan
  * time only. */
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "core/internal.h"
 
@@ -72,6 +73,44 @@ fx_status fx_registry_add_kernel(fx_registry *reg, const char *op_name, const ch
     e->forward = forward;
     e->backward = backward;
     return FX_OK;
+}
+
+fx_status fx_registry_set_kernel_info(fx_registry *reg, const char *op_name, const char *backend_name,
+                                      const fx_kernel_info *info)
+{
+    fx_context *ctx = registry_ctx(reg);
+    if (!info || info->struct_size < offsetof(fx_kernel_info, release) + sizeof info->release)
+        return fx_fail(ctx, FX_ERR_INVALID, "kernel info for op '%s' on '%s': set struct_size = "
+                       "sizeof(fx_kernel_info)", op_name, backend_name);
+    if (info->flags & ~FX_KERNEL_GRAD_OVERWRITE)
+        return fx_fail(ctx, FX_ERR_INVALID, "kernel info for op '%s' on '%s': unknown flags 0x%x", op_name,
+                       backend_name, info->flags & ~FX_KERNEL_GRAD_OVERWRITE);
+    for (int i = 0; i < reg->n_kernels; i++)
+        if (!strcmp(reg->kernels[i].op, op_name) && !strcmp(reg->kernels[i].backend, backend_name)) {
+            fx_kernel_info *e = &reg->kernels[i].info;
+            memset(e, 0, sizeof *e);
+            e->struct_size = sizeof *e;
+            e->flags = info->flags;
+            e->prepare = info->prepare;
+            e->release = info->release;
+            return FX_OK;
+        }
+    return fx_fail(ctx, FX_ERR_INVALID, "kernel info for op '%s' on '%s': register the kernel first", op_name,
+                   backend_name);
+}
+
+int fx_registry_find_kernel_info(const fx_registry *reg, const char *op_name, const char *backend_name,
+                                 fx_kernel_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
+    for (int i = 0; i < reg->n_kernels; i++)
+        if (!strcmp(reg->kernels[i].op, op_name) && !strcmp(reg->kernels[i].backend, backend_name)) {
+            if (reg->kernels[i].info.struct_size)
+                *info = reg->kernels[i].info;
+            return 1;
+        }
+    return 0;
 }
 
 const fx_op_def *fx_registry_find_op(const fx_registry *reg, const char *name)

@@ -1,5 +1,6 @@
 /* core/engine/tensor.c - shapes, dtypes and backend-dispatching tensor helpers. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <math.h>
 #include "core/internal.h"
@@ -81,6 +82,47 @@ fx_status fx_tensor_zero(fx_tensor *t)
 {
     fx_backend *be = t->buffer->backend;
     return be->ops->tensor_zero(be, t);
+}
+
+fx_status fx_tensor_upload_async(fx_tensor *t, const void *src)
+{
+    fx_backend *be = t->buffer->backend;
+    if (FX_BACKEND_OPS_HAS(be->ops, tensor_write_async))
+        return be->ops->tensor_write_async(be, t, src, 0, fx_tensor_bytes(t));
+    return be->ops->tensor_write(be, t, src, 0, fx_tensor_bytes(t));
+}
+
+fx_status fx_tensor_download_async(const fx_tensor *t, void *dst)
+{
+    fx_backend *be = t->buffer->backend;
+    if (FX_BACKEND_OPS_HAS(be->ops, tensor_read_async))
+        return be->ops->tensor_read_async(be, t, dst, 0, fx_tensor_bytes(t));
+    return be->ops->tensor_read(be, t, dst, 0, fx_tensor_bytes(t));
+}
+
+fx_status fx_tensor_fill(fx_tensor *t, float value, size_t first, size_t count)
+{
+    fx_backend *be = t->buffer->backend;
+    if (t->dtype != FX_F32 || first + count < first || first + count > (size_t)fx_tensor_numel(t))
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "fx_tensor_fill: elements [%zu, %zu) of a tensor of %lld (F32 only)",
+                       first, first + count, (long long)fx_tensor_numel(t));
+    if (count == 0)
+        return FX_OK;
+    if (FX_BACKEND_OPS_HAS(be->ops, tensor_fill))
+        return be->ops->tensor_fill(be, t, value, first, count);
+    float *host = fx_malloc(be->ctx, count * sizeof(float), "a tensor fill");
+    if (!host)
+        return FX_ERR_NOMEM;
+    for (size_t i = 0; i < count; i++)
+        host[i] = value;
+    fx_status st = be->ops->tensor_write(be, t, host, first * sizeof(float), count * sizeof(float));
+    free(host);
+    return st;
+}
+
+fx_status fx_backend_synchronize(fx_backend *be)
+{
+    return be->ops->synchronize ? be->ops->synchronize(be) : FX_OK;
 }
 
 float fx_rng_next_normal(fx_rng *r)

@@ -49,6 +49,17 @@ typedef struct fx_backend_ops {
     fx_status (*synchronize)(fx_backend *be);
     /* Frees the backend itself (not its buffers: free those first). */
     void (*destroy)(fx_backend *be);
+    /* ---- appended slots: call only through FX_BACKEND_OPS_HAS ---------- */
+    /* Copies that may return before they are done (queued in order with
+     * the kernels): `src` must stay unchanged, and `dst` is not filled,
+     * until the next synchronize or blocking read/write. Absent: fx uses
+     * tensor_write / tensor_read (fx_tensor_upload_async and friends). */
+    fx_status (*tensor_write_async)(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes);
+    fx_status (*tensor_read_async)(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes);
+    /* Sets elements [first, first + count) of t (an F32 tensor) to
+     * `value` on the device, queued like a kernel: the loss seeds of a
+     * backward, no upload. Absent: fx writes a host copy. */
+    fx_status (*tensor_fill)(fx_backend *be, fx_tensor *t, float value, size_t first, size_t count);
 } fx_backend_ops;
 
 /* 1 when the backend's ops table is large enough to have slot `field` and
@@ -70,6 +81,13 @@ void fx_backend_free_tensor(fx_backend *be, fx_tensor *t);
 fx_status fx_tensor_upload(fx_tensor *t, const void *src);   /* whole tensor */
 fx_status fx_tensor_download(const fx_tensor *t, void *dst); /* whole tensor */
 fx_status fx_tensor_zero(fx_tensor *t);
+/* Asynchronous copies and the fill, through the backend's slots when it
+ * has them, else the blocking copies (fx_backend_ops above says what the
+ * caller must keep alive). fx_backend_synchronize waits for them. */
+fx_status fx_tensor_upload_async(fx_tensor *t, const void *src);
+fx_status fx_tensor_download_async(const fx_tensor *t, void *dst);
+fx_status fx_tensor_fill(fx_tensor *t, float value, size_t first, size_t count);
+fx_status fx_backend_synchronize(fx_backend *be);
 
 /* The CPU backend of a context (always present). */
 fx_backend *fx_context_cpu_backend(fx_context *ctx);

@@ -47,6 +47,21 @@ typedef struct fx_opencl_args {
     int err;             /* first clSetKernelArg failure (cl_int), 0 = none */
 } fx_opencl_args;
 
+/* What the backend counted since creation or the last
+ * fx_opencl_profile_reset (whether profiling is on or not). */
+typedef struct fx_opencl_counters {
+    size_t struct_size;        /* sizeof as the caller compiled it: set it before the call */
+    uint64_t write_calls, write_bytes; /* host -> device */
+    uint64_t read_calls, read_bytes;   /* device -> host */
+    uint64_t copy_calls, copy_bytes;   /* device -> device */
+    uint64_t fill_calls, fill_bytes;   /* fills (zeroing, constants) */
+    /* Host waits on the queue: clFinish, blocking reads and writes
+     * (waits for profiling's own events are not counted). */
+    uint64_t blocking_syncs;
+    uint64_t launches;         /* kernels enqueued, CLBlast calls included */
+    int64_t optimizer_steps;   /* as fx_opencl_profile_report divides by */
+} fx_opencl_counters;
+
 /* The module's functions. Fields are only ever appended; struct_size says
  * how many a loaded module has (an older module lacks the newer ones). */
 typedef struct fx_opencl_api {
@@ -72,6 +87,8 @@ typedef struct fx_opencl_api {
     void (*arg_local)(fx_opencl_args *a, size_t bytes);
     fx_status (*launch_1d)(fx_backend *be, fx_opencl_args *a, size_t n, size_t local, const char *what);
     fx_status (*launch_groups)(fx_backend *be, fx_opencl_args *a, size_t groups, size_t local, const char *what);
+    /* Appended: see fx_opencl_get_counters. */
+    fx_status (*counters)(const fx_backend *be, fx_opencl_counters *out);
 } fx_opencl_api;
 
 /* The proc the module registers: returns its fx_opencl_api. */
@@ -185,6 +202,21 @@ static inline fx_status fx_opencl_transfer_bytes(const fx_backend *be, uint64_t 
 {
     const fx_opencl_api *api = fx_opencl_api_of(be);
     return api ? api->transfer_bytes(be, to_device, to_host) : fx_opencl_not_opencl(be, "fx_opencl_transfer_bytes");
+}
+
+/* The transfer, sync and launch counts (fx_opencl_counters); out's
+ * struct_size is set here. */
+static inline fx_status fx_opencl_get_counters(const fx_backend *be, fx_opencl_counters *out)
+{
+    const fx_opencl_api *api = fx_opencl_api_of(be);
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    if (!api)
+        return fx_opencl_not_opencl(be, "fx_opencl_get_counters");
+    if (api->struct_size < offsetof(fx_opencl_api, counters) + sizeof api->counters || !api->counters)
+        return fx_fail(be->ctx, FX_ERR_UNSUPPORTED, "fx_opencl_get_counters: the loaded OpenCL module is older "
+                       "than this program; rebuild it");
+    return api->counters(be, out);
 }
 
 /* ---- OpenCL kernels of plugins ------------------------------------------ */

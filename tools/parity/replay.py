@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no64", action="store_true", help="float32 only (no float64 yardstick)")
     ap.add_argument("--save", default="", help="write the float32 reference's final state as an fx checkpoint")
+    ap.add_argument("--no32", action="store_true", help="float64 only (with --save64: the float64 trajectory alone)")
+    ap.add_argument("--save64", default="", help="write the float64 reference's final state as an fx checkpoint")
     ap.add_argument("--forced", action="store_true",
                     help="teacher forcing at every step: start each step from fx's state after the step before "
                          "(needs FX_DUMP_STREAM_EVERY=1)")
@@ -114,6 +116,8 @@ def main():
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
+    if a.no32 and a.no64:
+        ap.error("--no32 and --no64 together leave nothing to replay")
     torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
     lines = [json.loads(l) for l in open(os.path.join(a.dir, "steps.jsonl"))]
@@ -148,10 +152,10 @@ def main():
         labels = np.load(pre + "labels.npy")
         masks = sorted(glob.glob(pre + "*.mask.npy"))
         mask = None if a.torch_dropout >= 0 else np.load(masks[0])
-        l32 = step(n32, o32, images, labels, mask, rec["lr"], a.sad)
+        l32 = float("nan") if a.no32 else step(n32, o32, images, labels, mask, rec["lr"], a.sad)
         l64 = float("nan") if a.no64 else step(n64, o64, images, labels, mask, rec["lr"], a.sad)
         row = dict(step=sid, fx=rec["loss"], t32=l32, t64=l64)
-        if sid in ckpts and not a.no64:
+        if sid in ckpts and not a.no64 and not a.no32:
             _, fxt = fxck.read(ckpts[sid])
             ref64 = dict(n64.state_fx(), **adam_state(n64, o64))
             ref32 = dict(n32.state_fx(), **adam_state(n32, o32))
@@ -177,6 +181,9 @@ def main():
     if a.save:
         st = {k: v.astype(np.float32) for k, v in n32.state_fx().items()}
         fxck.write(a.save, dict(step=n, opt_steps=-1, graph="torch-reference"), st)
+    if a.save64:
+        st = {k: v.astype(np.float32) for k, v in n64.state_fx().items()}
+        fxck.write(a.save64, dict(step=n, opt_steps=-1, graph="torch-reference-float64"), st)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
