@@ -44,7 +44,7 @@ typedef struct fx_fault {
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
 
-/* One row of the context's backend table (core/backend_table.c). The
+/* One row of the context's backend table (core/engine/backend_table.c). The
  * strings are owned (heap), so pointers to them stay valid when the
  * table grows; reg.name and reg.description point at them. */
 typedef struct fx_backend_entry {
@@ -53,7 +53,7 @@ typedef struct fx_backend_entry {
     const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
 } fx_backend_entry;
 
-struct fx_plugin_record; /* core/plugin.c */
+struct fx_plugin_record; /* core/engine/plugin.c */
 
 struct fx_context {
     fx_context_options options;
@@ -220,7 +220,7 @@ void fx_registry_free(fx_registry *reg);
 /* init.c: checks an initialiser spec without drawing anything. */
 fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
-/* core/optimizer_defs.c: the definitions of "sgd" and "adam". */
+/* core/ops/optimizers.c: the definitions of "sgd" and "adam". */
 fx_status fx_register_builtin_optimizers(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);

@@ -3,7 +3,7 @@
  *
  * It owns its memory (plain malloc, no pool, no alignment tricks), copies
  * with memcpy, runs the optimiser updates as the plainest loops of the
- * formulas in core/optimizer_defs.c (as update kernels of "sgd" and "adam"
+ * formulas in core/ops/optimizers.c (as update kernels of "sgd" and "adam"
  * for "ref", fx/optim.h), and registers scalar kernels (ref_kernels.c)
  * for relu, linear, add, flatten and softmax_cross_entropy under the
  * backend name "ref". Sums run in double, on one thread, in a fixed order.
