@@ -271,13 +271,13 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c and yaml_graph.c: the value holding class
- * scores (train.predict, else the first input of the first
- * softmax_cross_entropy loss; NULL if none), and
- * the check that a data set's images fit the graph's image input. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                     const char *which);
+/* core/io/graph_data.c, shared by the YAML loader, training and the face
+ * workflow: the value holding class scores (train.predict, else the first
+ * input of the first softmax_cross_entropy loss; NULL if none), and the
+ * check that a data set's images fit the graph's image input. */
+const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

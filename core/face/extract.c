@@ -25,7 +25,7 @@ void fx_extracted_free(fx_extracted *e, int n)
 
 fx_status fx_extract_default_feature(fx_context *ctx, fx_graph *g, const fx_config *cfg, char *name, size_t size)
 {
-    const char *pred = fx_train_predict_name(g, cfg);
+    const char *pred = fx_config_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID,
                        "%s: the graph names no classifier (no train.predict, no softmax_cross_entropy loss); pass "
@@ -83,7 +83,7 @@ static fx_status check_request(fx_context *ctx, fx_graph *g, const fx_config *cf
         if (strlen(names[k]) >= FX_NAME_MAX)
             return fx_fail(ctx, FX_ERR_INVALID, "value name '%s' is too long", names[k]);
     }
-    return fx_train_check_image_input(ctx, g, cfg, ds, "feature");
+    return fx_config_check_image_input(ctx, g, cfg, ds, "feature");
 }
 
 fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, const char *checkpoint,

@@ -47,56 +47,11 @@ static void log_flush(FILE *log)
         fflush(log);
 }
 
-/* The value whose argmax is the prediction: train.predict, else the first
- * input of the first softmax_cross_entropy loss (the class scores; other
- * losses such as sad_loss read feature maps); NULL when there is none.
- * The one place this default is decided: the YAML loader fills an absent
- * train.predict from it, and training, evaluation and core/face/extract.c
- * (internal.h) ask it when a config leaves train.predict empty. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
-{
-    if (cfg->train.predict[0])
-        return cfg->train.predict;
-    for (int i = 0; i < g->n_losses; i++) {
-        const fx_node *n = &g->nodes[g->losses[i].node];
-        if (n->n_in >= 1 && strcmp(n->op->name, "softmax_cross_entropy") == 0)
-            return g->values[n->in[0]].name;
-    }
-    return NULL;
-}
-
-/* Checks that the data's images fit the graph's image input. Shared with
- * core/face/extract.c (internal.h), which needs no label input. */
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
-                                     const char *which)
-{
-    int img = fx_graph_find_value(g, cfg->data.image_input);
-    if (img < 0 || g->values[img].producer >= 0)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.image names '%s', which is not an input of the graph",
-                       cfg->path, cfg->data.image_input);
-    fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
-    for (int i = 0; i < g->n_inputs; i++) {
-        if (g->inputs[i].value != img)
-            continue;
-        if (!fx_shape_equal(&ex, &g->inputs[i].shape)) {
-            char a[64], b[64];
-            return fx_fail(ctx, FX_ERR_SHAPE,
-                           "%s: the %s data gives examples of shape %s but input '%s' is declared %s; set "
-                           "data.channels/size/resize or change the input",
-                           cfg->path, which, fx_shape_str(&ex, a, sizeof a), cfg->data.image_input,
-                           fx_shape_str(&g->inputs[i].shape, b, sizeof b));
-        }
-        if (g->inputs[i].dtype != FX_F32)
-            return fx_fail(ctx, FX_ERR_INVALID, "%s: image input '%s' must be float32", cfg->path, cfg->data.image_input);
-    }
-    return FX_OK;
-}
-
 /* Checks that the data fits the graph's inputs (images and labels). */
 static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
                               const char *which)
 {
-    fx_status st = fx_train_check_image_input(ctx, g, cfg, ds, which);
+    fx_status st = fx_config_check_image_input(ctx, g, cfg, ds, which);
     if (st != FX_OK)
         return st;
     int lab = fx_graph_find_value(g, cfg->data.label_input);
@@ -232,7 +187,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
                                   fx_dp *dp, fx_eval_result *res)
 {
     memset(res, 0, sizeof *res);
-    const char *pred = fx_train_predict_name(g, cfg);
+    const char *pred = fx_config_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: cannot tell which value holds the class scores; set train.predict",
                        cfg->path);
@@ -471,7 +426,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && fx_dataset_size(train_ds) < tc->batch)
         st = fx_fail(ctx, FX_ERR_INVALID, "%s: the training set has %lld examples, fewer than train.batch %d",
                      cfg->path, (long long)fx_dataset_size(train_ds), tc->batch);
-    const char *pred = st == FX_OK ? fx_train_predict_name(g, cfg) : NULL;
+    const char *pred = st == FX_OK ? fx_config_predict_name(g, cfg) : NULL;
     if (st == FX_OK && pred)
         st = fx_graph_keep(g, pred);
     if (st == FX_OK)
