@@ -16,11 +16,24 @@ typedef struct fx_kernel_entry {
     fx_kernel_info info;  /* extras (fx_registry_set_kernel_info); zero when none */
 } fx_kernel_entry;
 
+/* An optimiser's update kernel on one backend (fx/optim.h). */
+typedef struct fx_optim_kernel_entry {
+    char name[FX_NAME_MAX];
+    char backend[32];
+    fx_optim_kernel_fn update;
+} fx_optim_kernel_entry;
+
 struct fx_registry {
     const fx_op_def **ops;
     int n_ops, cap_ops;
     fx_kernel_entry *kernels;
     int n_kernels, cap_kernels;
+    /* Optimisers and their kernels (fx/optim.h), like ops and kernels:
+     * append-only, so a refused plugin's transaction cuts them back. */
+    const fx_optimizer_def **optimizers;
+    int n_optimizers, cap_optimizers;
+    fx_optim_kernel_entry *optim_kernels;
+    int n_optim_kernels, cap_optim_kernels;
 };
 
 /* fault.c: FX_FAULT injection (tests): the Nth event of a kind fails
@@ -207,6 +220,8 @@ void fx_registry_free(fx_registry *reg);
 /* init.c: checks an initialiser spec without drawing anything. */
 fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
+/* core/ops/optimizers.c: the definitions of "sgd" and "adam". */
+fx_status fx_register_builtin_optimizers(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
 const fx_backend_registration *fx_cpu_backend_registration(void);

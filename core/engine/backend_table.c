@@ -70,10 +70,12 @@ void fx_backend_table_free(fx_context *ctx)
 
 fx_status fx_context_add_backend(fx_context *ctx, const fx_backend_registration *r)
 {
-    if (!r || r->struct_size < offsetof(fx_backend_registration, list_devices))
+    if (!r || r->struct_size < offsetof(fx_backend_registration, list_devices) ||
+        r->struct_size > FX_STRUCT_SIZE_MAX)
         return fx_fail(ctx, FX_ERR_INVALID,
-                       "fx_context_add_backend: no record, or struct_size too small (set it to "
-                       "sizeof(fx_backend_registration))");
+                       "fx_context_add_backend: no record, or its struct_size (%zu) is too small or garbage (set "
+                       "it to sizeof(fx_backend_registration) and build against this fx's fx/backend.h)",
+                       r ? r->struct_size : (size_t)0);
     if (!valid_backend_name(r->name))
         return fx_fail(ctx, FX_ERR_INVALID,
                        "backend name '%s' is not valid: use 1 to %d characters of a-z, 0-9, '_' and '-' (the name "
@@ -352,12 +354,26 @@ fx_status fx_context_create_backend(fx_context *ctx, const char *spec, fx_backen
             fx_fail(ctx, st, "backend '%s' could not be created (%s) and gave no reason", spec, fx_status_name(st));
         return st;
     }
-    if (!be || !be->ops)
+    if (!be)
         return fx_fail(ctx, FX_ERR_INTERNAL, "backend factory of '%s'%s%s returned no backend", e->name,
+                       e->plugin[0] ? " from plugin " : "", e->plugin);
+    /* The backend must say how large it is before fx reads any other
+     * field (fx/backend.h): zero is a factory that never set it (built
+     * against a header before ABI 3), a huge value is garbage. Not
+     * destroyed: fx cannot know where its ops are. */
+    if (be->struct_size < FX_BACKEND_MIN_SIZE || be->struct_size > FX_STRUCT_SIZE_MAX)
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "backend '%s'%s%s: its fx_backend has struct_size %zu (expected at least %zu); the factory "
+                       "must set be->struct_size = sizeof(fx_backend) (rebuild it against this fx's fx/backend.h)",
+                       e->name, e->plugin[0] ? " from plugin " : "", e->plugin, be->struct_size,
+                       (size_t)FX_BACKEND_MIN_SIZE);
+    if (!be->ops)
+        return fx_fail(ctx, FX_ERR_INTERNAL, "backend factory of '%s'%s%s returned a backend without ops", e->name,
                        e->plugin[0] ? " from plugin " : "", e->plugin);
     /* The ops table must say how large it is (fx/backend.h): fx reads no
      * slot past that size. */
-    if (be->ops->struct_size < offsetof(fx_backend_ops, destroy) + sizeof be->ops->destroy) {
+    if (be->ops->struct_size < offsetof(fx_backend_ops, destroy) + sizeof be->ops->destroy ||
+        be->ops->struct_size > FX_STRUCT_SIZE_MAX) {
         /* Not destroyed: a table of unknown size has no slot fx may call. */
         return fx_fail(ctx, FX_ERR_INVALID,
                        "backend '%s'%s%s: its fx_backend_ops table has struct_size %zu; set .struct_size = "

@@ -33,6 +33,8 @@ fx_status fx_context_create(const fx_context_options *options, fx_context **out,
     fx_fault_init(ctx);
     fx_registry_init(&ctx->registry);
     fx_status st = fx_register_builtin_ops(&ctx->registry);
+    if (st == FX_OK) /* before any backend: backends add update kernels for them */
+        st = fx_register_builtin_optimizers(&ctx->registry);
     /* The CPU backend registers like any other (its kernels come with
      * it); other backends are added by the program, by plugins, or by
      * their module when first asked for (fx_context_create_backend). */

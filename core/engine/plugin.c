@@ -12,8 +12,11 @@
  * context's registry and backend table (plugins use the same calls as
  * built-in ops and backends), which only ever append; their sizes before
  * fx_plugin_init are recorded and, on failure, cut back to, and any op
- * the plugin replaced is put back. OpenCL program names are staged in the
- * fx_plugin and reach the plugin's record only on success. */
+ * the plugin replaced is put back. Backend resources (named data a backend
+ * module uses, such as the OpenCL module's plugin programs: fx/opencl.h)
+ * are staged in the fx_plugin and reach the plugin's record only on
+ * success. The core knows no backend by name: a resource is a
+ * "backend:name" key and a pointer. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +37,9 @@
 #define FX_PLUGIN_LIBDIR "lib"
 #endif
 
+/* "backend:name": a backend name (< 32) and a resource name (< 64). */
+#define RESOURCE_KEY_MAX 96
+
 /* An op the plugin replaced: where it was, what it was, and the kernels
  * of the old op that were switched off (their op name blanked). */
 typedef struct override_entry {
@@ -50,19 +56,29 @@ struct fx_plugin {
     const fx_plugin_manifest *manifest;
     int n_ops0, n_kernels0;  /* registry sizes before init */
     int n_backends0;         /* backend table size before init */
+    int n_optimizers0, n_optim_kernels0; /* optimiser registry sizes before init */
     override_entry *overrides;
     int n_overrides, cap_overrides;
-    const fx_opencl_program **programs;
-    int n_programs, cap_programs;
+    struct resource_entry *resources; /* staged backend resources */
+    int n_resources, cap_resources;
 };
+
+/* A backend resource of a plugin: key "backend:name", data borrowed from
+ * the plugin. */
+typedef struct resource_entry {
+    char key[RESOURCE_KEY_MAX];
+    const void *data;
+} resource_entry;
 
 typedef struct fx_plugin_record {
     fx_plugin_summary summary;
     char *path;
     void *handle;
     const fx_plugin_manifest *manifest;
-    const char **ops, **overrides, **backends, **programs;
-    char **kernels;
+    const char **ops, **overrides, **backends, **optimizers;
+    char **kernels, **optim_kernels;
+    resource_entry *resources; /* committed backend resources */
+    const char **resource_keys;
 } plugin_record;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -115,10 +131,15 @@ static void record_free(plugin_record *r)
     for (int i = 0; i < r->summary.n_kernels; i++)
         free(r->kernels[i]);
     free(r->kernels);
+    for (int i = 0; i < r->summary.n_optimizer_kernels; i++)
+        free(r->optim_kernels[i]);
+    free(r->optim_kernels);
+    free(r->optimizers);
     free(r->ops);
     free(r->overrides);
     free(r->backends);
-    free(r->programs);
+    free(r->resources);
+    free(r->resource_keys);
     free(r->path);
     free(r);
 }
@@ -341,36 +362,55 @@ fx_status fx_plugin_add_backend(fx_plugin *p, const char *name, const char *doc,
     return fx_context_add_backend(p->ctx, &r);
 }
 
-fx_status fx_plugin_add_opencl_program(fx_plugin *p, const fx_opencl_program *prog)
+fx_status fx_plugin_add_backend_resource(fx_plugin *p, const char *backend, const char *name, const void *data)
 {
-    fx_status st = require_active(p, "fx_plugin_add_opencl_program");
+    fx_status st = require_active(p, "fx_plugin_add_backend_resource");
     if (st != FX_OK)
         return st;
     fx_context *ctx = p->ctx;
-    if (!prog || !prog->name || !prog->name[0] || strlen(prog->name) >= 48 || strchr(prog->name, '/') ||
-        !prog->source || !prog->kernels || !prog->kernels[0])
+    if (!valid_name(backend, 32) || !name || !name[0] || strlen(name) >= 64 || strchr(name, '/') || !data)
         return fx_fail(ctx, FX_ERR_INVALID,
-                       "OpenCL program '%s': give a name (< 48 characters, no '/'), the source text and at least "
-                       "one kernel name",
-                       prog && prog->name ? prog->name : "(null)");
+                       "backend resource '%s:%s': give a backend name (a-z, 0-9, '_', '-'), a name (< 64 "
+                       "characters, no '/') and its data",
+                       backend ? backend : "(null)", name ? name : "(null)");
+    char key[RESOURCE_KEY_MAX];
+    snprintf(key, sizeof key, "%s:%s", backend, name);
     for (int i = 0; i < ctx->n_plugins; i++) {
-        const fx_plugin_summary *s = &ctx->plugins[i]->summary;
-        for (int k = 0; k < s->n_opencl_programs; k++)
-            if (!strcmp(s->opencl_programs[k], prog->name))
+        const plugin_record *r = ctx->plugins[i];
+        for (int k = 0; k < r->summary.n_backend_resources; k++)
+            if (!strcmp(r->resources[k].key, key))
                 return fx_fail(ctx, FX_ERR_INVALID,
-                               "OpenCL program '%s' is already registered by plugin '%s'; program names must be "
-                               "unique (prefix them with the plugin's name)",
-                               prog->name, s->name);
+                               "%s '%s' is already registered by plugin '%s'; names must be unique among the loaded "
+                               "plugins (prefix them with the plugin's name)",
+                               backend, name, r->summary.name);
     }
-    for (int i = 0; i < p->n_programs; i++)
-        if (!strcmp(p->programs[i]->name, prog->name))
-            return fx_fail(ctx, FX_ERR_INVALID, "OpenCL program '%s' is registered twice by this plugin", prog->name);
-    st = grow(ctx, (void **)&p->programs, &p->cap_programs, p->n_programs + 1, sizeof *p->programs,
-              "OpenCL programs");
+    for (int i = 0; i < p->n_resources; i++)
+        if (!strcmp(p->resources[i].key, key))
+            return fx_fail(ctx, FX_ERR_INVALID, "%s '%s' is registered twice by this plugin", backend, name);
+    st = grow(ctx, (void **)&p->resources, &p->cap_resources, p->n_resources + 1, sizeof *p->resources,
+              "backend resources");
     if (st != FX_OK)
         return st;
-    p->programs[p->n_programs++] = prog;
+    resource_entry *e = &p->resources[p->n_resources++];
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->data = data;
     return FX_OK;
+}
+
+const void *fx_context_find_backend_resource(const fx_context *ctx, const char *backend, const char *name)
+{
+    if (!ctx || !backend || !name)
+        return NULL;
+    size_t bl = strlen(backend);
+    for (int i = 0; i < ctx->n_plugins; i++) {
+        const plugin_record *r = ctx->plugins[i];
+        for (int k = 0; k < r->summary.n_backend_resources; k++) {
+            const char *key = r->resources[k].key;
+            if (!strncmp(key, backend, bl) && key[bl] == ':' && !strcmp(key + bl + 1, name))
+                return r->resources[k].data;
+        }
+    }
+    return NULL;
 }
 
 /* Puts the registry back as it was before fx_plugin_init. */
@@ -382,6 +422,10 @@ static void transaction_rollback(fx_plugin *p)
         reg->n_ops = p->n_ops0;
     if (reg->n_kernels > p->n_kernels0)
         reg->n_kernels = p->n_kernels0;
+    if (reg->n_optimizers > p->n_optimizers0)
+        reg->n_optimizers = p->n_optimizers0;
+    if (reg->n_optim_kernels > p->n_optim_kernels0)
+        reg->n_optim_kernels = p->n_optim_kernels0;
     for (int i = p->n_overrides - 1; i >= 0; i--) {
         override_entry *o = &p->overrides[i];
         reg->ops[o->op_index] = o->old;
@@ -395,7 +439,7 @@ static void transaction_free(fx_plugin *p)
     for (int i = 0; i < p->n_overrides; i++)
         free(p->overrides[i].kernels);
     free(p->overrides);
-    free(p->programs);
+    free(p->resources);
 }
 
 /* Builds the summary of a successful init (all allocation happens here,
@@ -409,13 +453,22 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
         return FX_ERR_NOMEM;
     int n_ops = reg->n_ops - p->n_ops0, n_kernels = reg->n_kernels - p->n_kernels0;
     int n_backends = ctx->n_backends - p->n_backends0;
+    int n_optimizers = reg->n_optimizers - p->n_optimizers0;
+    int n_optim_kernels = reg->n_optim_kernels - p->n_optim_kernels0;
     r->path = dup_string(ctx, path);
     r->ops = fx_calloc(ctx, (size_t)n_ops + 1, sizeof *r->ops, "plugin op names");
     r->overrides = fx_calloc(ctx, (size_t)p->n_overrides + 1, sizeof *r->overrides, "plugin op names");
     r->kernels = fx_calloc(ctx, (size_t)n_kernels + 1, sizeof *r->kernels, "plugin kernel names");
     r->backends = fx_calloc(ctx, (size_t)n_backends + 1, sizeof *r->backends, "plugin backend names");
-    r->programs = fx_calloc(ctx, (size_t)p->n_programs + 1, sizeof *r->programs, "plugin program names");
-    if (!r->path || !r->ops || !r->overrides || !r->kernels || !r->backends || !r->programs) {
+    r->resources = fx_calloc(ctx, (size_t)p->n_resources + 1, sizeof *r->resources, "plugin backend resources");
+    r->resource_keys = fx_calloc(ctx, (size_t)p->n_resources + 1, sizeof *r->resource_keys,
+                                 "plugin backend resource names");
+    r->optimizers = fx_calloc(ctx, (size_t)n_optimizers + 1, sizeof *r->optimizers, "plugin optimiser names");
+    r->optim_kernels = fx_calloc(ctx, (size_t)n_optim_kernels + 1, sizeof *r->optim_kernels,
+                                 "plugin optimiser kernel names");
+    if (!r->path || !r->ops || !r->overrides || !r->kernels || !r->backends || !r->resources || !r->resource_keys ||
+        !r->optimizers ||
+        !r->optim_kernels) {
         record_free(r);
         return FX_ERR_NOMEM;
     }
@@ -430,14 +483,30 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
         }
         snprintf(r->kernels[i], len, "%s@%s", k->op, k->backend);
     }
+    for (int i = 0; i < n_optim_kernels; i++) {
+        const fx_optim_kernel_entry *k = &reg->optim_kernels[p->n_optim_kernels0 + i];
+        size_t len = strlen(k->name) + strlen(k->backend) + 2;
+        r->optim_kernels[i] = fx_malloc(ctx, len, "a plugin optimiser kernel name");
+        if (!r->optim_kernels[i]) {
+            r->summary.n_kernels = n_kernels;
+            r->summary.n_optimizer_kernels = i;
+            record_free(r);
+            return FX_ERR_NOMEM;
+        }
+        snprintf(r->optim_kernels[i], len, "%s@%s", k->name, k->backend);
+    }
+    for (int i = 0; i < n_optimizers; i++)
+        r->optimizers[i] = reg->optimizers[p->n_optimizers0 + i]->name;
     for (int i = 0; i < n_ops; i++)
         r->ops[i] = reg->ops[p->n_ops0 + i]->name;
     for (int i = 0; i < p->n_overrides; i++)
         r->overrides[i] = reg->ops[p->overrides[i].op_index]->name;
     for (int i = 0; i < n_backends; i++)
         r->backends[i] = ctx->backends[p->n_backends0 + i].name; /* heap strings: stable */
-    for (int i = 0; i < p->n_programs; i++)
-        r->programs[i] = p->programs[i]->name;
+    for (int i = 0; i < p->n_resources; i++) {
+        r->resources[i] = p->resources[i];
+        r->resource_keys[i] = r->resources[i].key; /* owned by the record: stable */
+    }
     r->handle = handle;
     r->manifest = p->manifest;
     fx_plugin_summary *s = &r->summary;
@@ -453,8 +522,12 @@ static fx_status record_build(fx_plugin *p, const char *path, void *handle, plug
     s->kernels = (const char *const *)r->kernels;
     s->n_backends = n_backends;
     s->backends = r->backends;
-    s->n_opencl_programs = p->n_programs;
-    s->opencl_programs = r->programs;
+    s->n_backend_resources = p->n_resources;
+    s->backend_resources = r->resource_keys;
+    s->n_optimizers = n_optimizers;
+    s->optimizers = r->optimizers;
+    s->n_optimizer_kernels = n_optim_kernels;
+    s->optimizer_kernels = (const char *const *)r->optim_kernels;
     *out = r;
     return FX_OK;
 }
@@ -595,6 +668,8 @@ fx_status fx_context_load_plugin(fx_context *ctx, const char *name_or_path, unsi
     p.n_ops0 = ctx->registry.n_ops;
     p.n_kernels0 = ctx->registry.n_kernels;
     p.n_backends0 = ctx->n_backends;
+    p.n_optimizers0 = ctx->registry.n_optimizers;
+    p.n_optim_kernels0 = ctx->registry.n_optim_kernels;
     p.active = 1;
     fx_context_clear_error(ctx);
     ctx->loading = &p;

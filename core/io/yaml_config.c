@@ -442,12 +442,22 @@ static fx_status read_train(const fx_yaml_doc *doc, const fx_yaml_node *v, fx_co
                                        "predict",   "log_every", "sync_bn", NULL};
     TRY(fx_yaml_check_keys(doc, v, "train", keys, NULL));
     fx_train_config *t = &cfg->train;
-    static const char *const optimizers[] = {"sgd", "adam", NULL};
+    /* Any registered optimiser (fx/optim.h): plugins are loaded after
+     * this pass, so the name is checked against the registry when the
+     * optimiser is created; here only its form. */
     const fx_yaml_node *opt = fx_yaml_get(v, "optimizer");
     if (opt && !fx_yaml_is_null(opt)) {
-        int which = 0;
-        TRY(fx_yaml_read_enum(doc, opt, "train.optimizer", optimizers, &which));
-        snprintf(t->optimizer, sizeof t->optimizer, "%s", optimizers[which]);
+        char name[sizeof t->optimizer + 8];
+        fx_status st = fx_yaml_read_string(doc, opt, "train.optimizer", name, sizeof name);
+        int ok = st == FX_OK && strlen(name) < sizeof t->optimizer;
+        for (const char *c = name; ok && *c; c++)
+            ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-';
+        if (!ok)
+            return fx_yaml_fail(doc, opt, FX_ERR_INVALID,
+                                "train.optimizer: expected the name of an optimiser (sgd, adam, or one a plugin "
+                                "registers: 1 to %d characters of a-z, 0-9, '_', '-')",
+                                (int)sizeof t->optimizer - 1);
+        snprintf(t->optimizer, sizeof t->optimizer, "%s", name);
     }
     TRY(set_float(doc, v, "lr", "train", 0, 1e3, 1, &t->lr));
     TRY(set_float(doc, v, "momentum", "train", 0, 1, 0, &t->momentum));

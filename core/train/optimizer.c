@@ -1,34 +1,16 @@
-/* core/optimizer.c - the optimisers (SGD with momentum/Nesterov and weight
- * decay, Adam): the state tensors they keep per learnable parameter and the
- * per-step arithmetic that is not elementwise (Adam's bias corrections).
- * The elementwise updates run on the parameter's own backend through
- * fx_backend_ops.sgd_update / adam_update, so the state never leaves the
- * device.
+/* core/train/optimizer.c - the optimiser of a graph: the state tensors it keeps
+ * per learnable parameter and the per-step loop that calls each
+ * parameter's update kernel. Which optimisers exist, their state and
+ * their arithmetic are the registry's (fx/optim.h): fx's own "sgd" and
+ * "adam" are defined in core/ops/optimizers.c with kernels per backend,
+ * and a plugin adds others the same way. Nothing here knows an optimiser
+ * by name.
  *
- * Update rules (g = gradient, w = parameter, wd = weight decay as L2 added
- * to the gradient, the PyTorch convention so hyper-parameters carry over):
- *   SGD:      g' = g + wd*w
- *             v = momentum*v + g'       ("<param>.velocity")
- *             w -= lr*v                 (classic; momentum 0 is plain SGD)
- *             w -= lr*(g' + momentum*v) (Nesterov)
- *             The velocity exists even with momentum 0 because the backend
- *             contract (fx_backend_ops.sgd_update) always passes one.
- *   Adam:     g' = g + wd*w
- *             m = b1*m + (1-b1)*g'                   ("<param>.m")
- *             v = b2*v + (1-b2)*g'^2                 ("<param>.v")
- *             w -= lr_t * m / (sqrt(v) + eps_t)
- *   with t = 1 at the first update and
- *             lr_t  = lr * sqrt(1-b2^t) / (1-b1^t)
- *             eps_t = eps * sqrt(1-b2^t).
- *   Multiplying numerator and denominator of the textbook update
- *   lr * m_hat / (sqrt(v_hat) + eps), m_hat = m/(1-b1^t), v_hat = v/(1-b2^t),
- *   by sqrt(1-b2^t) gives exactly this form, so the kernels need no
- *   per-element division by the corrections and the result equals textbook
- *   Adam (tests/test_optimizer.c checks it against a double-precision
- *   reference). lr_t and eps_t are computed in double, then rounded once.
- *
- * The velocity is stored unscaled by lr, so changing the learning rate
- * (schedules) does not rescale the accumulated momentum. */
+ * The update kernel of every parameter is looked up once, on the
+ * parameter's backend, when the optimiser is created (after planning), so
+ * a backend without a kernel for the chosen optimiser fails before the
+ * first step, naming both. The kernels run on the parameter's own
+ * backend, so the state never leaves the device. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,79 +19,99 @@
 #include "core/internal.h"
 #include "core/train/optimizer.h"
 
-/* Longest state name: a parameter name plus ".velocity". */
-#define OPT_STATE_NAME_MAX (FX_NAME_MAX * 2 + 16)
+/* Longest state name: a parameter name, '.', a state suffix (< 32). */
+#define OPT_STATE_NAME_MAX (FX_NAME_MAX * 2 + 40)
 
-typedef enum opt_kind { OPT_SGD = 0, OPT_ADAM = 1 } opt_kind;
-
-/* One learnable parameter and its state tensors (state[0] = velocity or
- * m, state[1] = v). The parameter's tensors are looked up again at every
- * step (fx_graph_param_at) so a re-planned graph is followed. */
+/* One learnable parameter, its update kernel and its state tensors. The
+ * parameter's tensors are looked up again at every step
+ * (fx_graph_param_at) so a re-planned graph is followed. */
 typedef struct opt_slot {
     int param_index;
     char param_name[FX_NAME_MAX * 2];
     fx_backend *backend;
+    fx_optim_kernel_fn update;
     int n_state;
-    fx_tensor state[2];
-    char state_name[2][OPT_STATE_NAME_MAX];
+    fx_tensor state[FX_OPTIM_MAX_STATE];
+    fx_tensor *state_ptr[FX_OPTIM_MAX_STATE]; /* &state[k]: what the kernel gets */
+    char state_name[FX_OPTIM_MAX_STATE][OPT_STATE_NAME_MAX];
 } opt_slot;
 
 struct fx_optimizer {
     fx_context *ctx;
     fx_graph *graph;
-    opt_kind kind;
-    float momentum, weight_decay, beta1, beta2, eps;
-    int nesterov;
-    int64_t steps; /* completed updates; Adam's t of the next update is steps + 1 */
+    const fx_optimizer_def *def;
+    fx_optim_hparams hp; /* train.* values; lr and step are set per step */
+    int64_t steps; /* completed updates; t of the next update is steps + 1 */
     opt_slot *slots;
     int n_slots;
     int n_states;  /* sum of slots[i].n_state */
 };
 
-/* Rejects hyper-parameters that would silently produce NaN or diverge. */
-static fx_status optimizer_check_config(fx_context *ctx, const fx_train_config *cfg, opt_kind kind)
+/* The registered optimisers, "sgd, adam, ...", for messages. */
+static void optimizer_names(const fx_registry *reg, char *out, size_t size)
 {
-    if (!(cfg->weight_decay >= 0.0f) || !isfinite(cfg->weight_decay))
-        return fx_fail(ctx, FX_ERR_INVALID, "train.weight_decay must be a finite number >= 0, got %g",
-                       (double)cfg->weight_decay);
-    if (kind == OPT_SGD) {
-        if (!(cfg->momentum >= 0.0f && cfg->momentum < 1.0f))
-            return fx_fail(ctx, FX_ERR_INVALID, "train.momentum must be in [0, 1), got %g",
-                           (double)cfg->momentum);
-        if (cfg->nesterov && cfg->momentum == 0.0f)
-            return fx_fail(ctx, FX_ERR_INVALID,
-                           "train.nesterov needs a momentum > 0 (Nesterov momentum without momentum is "
-                           "plain SGD): set train.momentum, e.g. 0.9, or nesterov: false");
-    } else {
-        if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f))
-            return fx_fail(ctx, FX_ERR_INVALID, "train.beta1 must be in [0, 1), got %g", (double)cfg->beta1);
-        if (!(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
-            return fx_fail(ctx, FX_ERR_INVALID, "train.beta2 must be in [0, 1), got %g", (double)cfg->beta2);
-        if (!(cfg->eps > 0.0f) || !isfinite(cfg->eps))
-            return fx_fail(ctx, FX_ERR_INVALID, "train.eps must be a finite number > 0, got %g",
-                           (double)cfg->eps);
+    size_t used = 0;
+    out[0] = 0;
+    for (int i = 0; i < fx_registry_optimizer_count(reg); i++) {
+        int w = snprintf(out + used, size - used, "%s%s", i ? ", " : "", fx_registry_optimizer_at(reg, i)->name);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
     }
-    return FX_OK;
 }
 
-/* Allocates one zeroed state tensor shaped like the parameter's value. */
-static fx_status optimizer_add_state(fx_context *ctx, opt_slot *slot, const fx_tensor *like, const char *suffix)
+/* The backends that have an update kernel of optimiser `name`. */
+static void optimizer_backends(const fx_registry *reg, const char *name, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = 0;
+    for (int i = 0; i < reg->n_optim_kernels; i++) {
+        if (strcmp(reg->optim_kernels[i].name, name) != 0)
+            continue;
+        int w = snprintf(out + used, size - used, "%s%s", used ? ", " : "", reg->optim_kernels[i].backend);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+    }
+    if (!used)
+        snprintf(out, size, "none");
+}
+
+/* Allocates state tensor k of a slot shaped like the parameter's value
+ * and sets it to the definition's initial value (zero unless it says). */
+static fx_status optimizer_add_state(fx_context *ctx, const fx_optimizer_def *def, opt_slot *slot,
+                                     const fx_tensor *like)
 {
     int k = slot->n_state;
     fx_tensor *t = &slot->state[k];
-    int n = snprintf(slot->state_name[k], sizeof slot->state_name[k], "%s.%s", slot->param_name, suffix);
+    int n = snprintf(slot->state_name[k], sizeof slot->state_name[k], "%s.%s", slot->param_name,
+                     def->state_names[k]);
     if (n < 0 || (size_t)n >= sizeof slot->state_name[k])
-        return fx_fail(ctx, FX_ERR_INVALID, "optimiser state name '%s.%s' is too long", slot->param_name, suffix);
+        return fx_fail(ctx, FX_ERR_INVALID, "optimiser state name '%s.%s' is too long", slot->param_name,
+                       def->state_names[k]);
     memset(t, 0, sizeof *t);
     t->dtype = FX_F32;
     t->shape = like->shape;
     fx_status st = fx_backend_alloc_tensor(slot->backend, t, slot->state_name[k]);
     if (st != FX_OK)
         return fx_fail_prefix(ctx, st, "creating the optimiser");
+    slot->state_ptr[k] = t;
     slot->n_state = k + 1; /* owned from here on: freed by fx_optimizer_destroy */
-    st = fx_tensor_zero(t);
+    float init = def->state_init ? def->state_init[k] : 0.0f;
+    if (init == 0.0f) {
+        st = fx_tensor_zero(t);
+    } else {
+        int64_t count = fx_tensor_numel(t);
+        float *host = fx_malloc(ctx, (size_t)count * sizeof *host, "optimiser state initial values");
+        if (!host)
+            return FX_ERR_NOMEM;
+        for (int64_t i = 0; i < count; i++)
+            host[i] = init;
+        st = fx_tensor_upload(t, host);
+        free(host);
+    }
     if (st != FX_OK)
-        return fx_fail_prefix(ctx, st, "zeroing optimiser state '%s'", slot->state_name[k]);
+        return fx_fail_prefix(ctx, st, "initialising optimiser state '%s'", slot->state_name[k]);
     return FX_OK;
 }
 
@@ -121,30 +123,43 @@ fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimi
         return g ? fx_fail(fx_graph_context(g), FX_ERR_INVALID, "fx_optimizer_create: NULL argument")
                  : FX_ERR_INVALID;
     fx_context *ctx = fx_graph_context(g);
-    opt_kind kind;
-    if (strcmp(cfg->optimizer, "sgd") == 0)
-        kind = OPT_SGD;
-    else if (strcmp(cfg->optimizer, "adam") == 0)
-        kind = OPT_ADAM;
-    else
-        return fx_fail(ctx, FX_ERR_INVALID, "unknown optimiser '%s' in train.optimizer: use sgd or adam",
-                       cfg->optimizer);
-    fx_status st = optimizer_check_config(ctx, cfg, kind);
-    if (st != FX_OK)
-        return st;
+    const fx_registry *reg = fx_context_registry(ctx);
+    const fx_optimizer_def *def = fx_registry_find_optimizer(reg, cfg->optimizer);
+    if (!def) {
+        char names[512];
+        optimizer_names(reg, names, sizeof names);
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "unknown optimiser '%s' in train.optimizer: the registered optimisers are %s (a plugin "
+                       "adds others: load it with --plugin or the graph file's plugins:, docs/plugins.md)",
+                       cfg->optimizer, names[0] ? names : "none");
+    }
+    fx_optim_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.struct_size = sizeof hp;
+    hp.lr = cfg->lr;
+    hp.momentum = cfg->momentum;
+    hp.weight_decay = cfg->weight_decay;
+    hp.beta1 = cfg->beta1;
+    hp.beta2 = cfg->beta2;
+    hp.eps = cfg->eps;
+    hp.nesterov = cfg->nesterov;
+    hp.step = 0;
+    if (def->check) {
+        fx_status st = def->check(ctx, &hp);
+        if (st != FX_OK)
+            return ctx->has_error ? st
+                                  : fx_fail(ctx, st, "optimiser '%s' refused its hyper-parameters without a message",
+                                            def->name);
+    }
+    fx_status st = FX_OK;
 
     fx_optimizer *opt = fx_calloc(ctx, 1, sizeof *opt, "optimiser");
     if (!opt)
         return FX_ERR_NOMEM;
     opt->ctx = ctx;
     opt->graph = g;
-    opt->kind = kind;
-    opt->momentum = cfg->momentum;
-    opt->weight_decay = cfg->weight_decay;
-    opt->beta1 = cfg->beta1;
-    opt->beta2 = cfg->beta2;
-    opt->eps = cfg->eps;
-    opt->nesterov = cfg->nesterov;
+    opt->def = def;
+    opt->hp = hp;
 
     int n_params = fx_graph_param_count(g);
     if (n_params > 0) {
@@ -176,15 +191,18 @@ fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimi
         slot->param_index = i;
         snprintf(slot->param_name, sizeof slot->param_name, "%s", p.name);
         slot->backend = p.value->buffer->backend;
-        if (kind == OPT_ADAM) {
-            st = optimizer_add_state(ctx, slot, p.value, "m");
-            if (st == FX_OK)
-                st = optimizer_add_state(ctx, slot, p.value, "v");
-        } else {
-            /* Also without momentum: the backend contract passes every
-             * tensor (v = 0*v + g' then equals the plain step). */
-            st = optimizer_add_state(ctx, slot, p.value, "velocity");
+        if (!fx_registry_find_optimizer_kernel(reg, def->name, slot->backend->name, &slot->update)) {
+            char have[256];
+            optimizer_backends(reg, def->name, have, sizeof have);
+            fx_fail(ctx, FX_ERR_UNSUPPORTED,
+                    "optimiser '%s' has no update kernel for backend '%s' (parameter '%s'; it has kernels for: "
+                    "%s): choose another optimiser or backend, or load a plugin that adds one",
+                    def->name, slot->backend->name, slot->param_name, have);
+            fx_optimizer_destroy(opt);
+            return FX_ERR_UNSUPPORTED;
         }
+        for (int k = 0; k < def->n_state && st == FX_OK; k++)
+            st = optimizer_add_state(ctx, def, slot, p.value);
         opt->n_states += slot->n_state;
         if (st != FX_OK) {
             fx_optimizer_destroy(opt);
@@ -240,35 +258,16 @@ fx_status fx_optimizer_step(fx_optimizer *opt, float lr)
     if (!isfinite(lr) || lr < 0.0f)
         return fx_fail(opt->ctx, FX_ERR_INVALID, "learning rate must be a finite number >= 0, got %g", (double)lr);
     int64_t t = opt->steps + 1;
-    float lr_t = lr, eps_t = opt->eps;
-    if (opt->kind == OPT_ADAM) {
-        /* pow in double: at t ~ 1e6 and beta2 = 0.999, float pow would lose
-         * the correction's digits. */
-        double c1 = 1.0 - pow((double)opt->beta1, (double)t);
-        double c2 = sqrt(1.0 - pow((double)opt->beta2, (double)t));
-        lr_t = (float)((double)lr * c2 / c1);
-        eps_t = (float)((double)opt->eps * c2);
-    }
+    fx_optim_hparams hp = opt->hp;
+    hp.lr = lr;
+    hp.step = t;
     for (int i = 0; i < opt->n_slots; i++) {
         opt_slot *slot = &opt->slots[i];
         fx_param p = { 0 };
         fx_status st = optimizer_slot_param(opt, slot, &p);
         if (st != FX_OK)
             return st;
-        const fx_backend_ops *ops = slot->backend->ops;
-        if (opt->kind == OPT_ADAM) {
-            if (!ops->adam_update)
-                return fx_fail(opt->ctx, FX_ERR_UNSUPPORTED, "backend '%s' has no Adam update (adam_update): "
-                               "use another backend or optimizer: sgd", slot->backend->name);
-            st = ops->adam_update(slot->backend, p.value, p.grad, &slot->state[0], &slot->state[1], lr_t,
-                                  opt->beta1, opt->beta2, eps_t, opt->weight_decay);
-        } else {
-            if (!ops->sgd_update)
-                return fx_fail(opt->ctx, FX_ERR_UNSUPPORTED, "backend '%s' has no SGD update (sgd_update): "
-                               "use another backend", slot->backend->name);
-            st = ops->sgd_update(slot->backend, p.value, p.grad, &slot->state[0], lr,
-                                 opt->momentum, opt->weight_decay, opt->nesterov);
-        }
+        st = slot->update(slot->backend, p.value, p.grad, slot->state_ptr, slot->n_state, &hp);
         if (st != FX_OK)
             return fx_fail_prefix(opt->ctx, st, "updating parameter '%s'", slot->param_name);
     }
@@ -314,7 +313,7 @@ fx_tensor *fx_optimizer_state_at(fx_optimizer *opt, int i, const char **name)
 
 const char *fx_optimizer_kind_name(const fx_optimizer *opt)
 {
-    return opt->kind == OPT_ADAM ? "adam" : "sgd";
+    return opt->def->name;
 }
 
 fx_graph *fx_optimizer_graph(const fx_optimizer *opt)
