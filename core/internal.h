@@ -280,7 +280,8 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n);
 /* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
  * (see the file's header and tools/parity/README.md). */
 typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out);
 fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
                                const int32_t *labels);
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);

@@ -469,7 +469,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int64_t step = meta.step;
     if (st == FX_OK) {
         fx_graph_set_step(g, (uint64_t)step);
-        st = fx_stream_dump_open(ctx, g, optimizer, &dump);
+        st = fx_stream_dump_open(ctx, g, optimizer, per_epoch, &dump);
     }
     float loss_parts[sizeof g->losses / sizeof g->losses[0]];
     double t_start = fx_now_seconds();
