@@ -129,7 +129,14 @@ struct fx_node {
     fx_attr attrs[32];
     int n_attrs;
     int n_in, n_out;
-    int in[FX_MAX_IO];
+    int *in;                   /* n_in value indices (heap: an op may take any number of inputs) */
+    /* The executor's per-input arrays (n_in each), allocated with the
+     * node so that planning and every launch reuse them: no fixed bound
+     * on inputs and no allocation per launch (fx_infer_call.in,
+     * fx_kernel_call.in / grad_in point at them). */
+    fx_shape *in_shapes;
+    fx_dtype *in_dtypes;
+    fx_tensor **in_tensors, **in_grads;
     int out[FX_MAX_IO];
     int param[FX_MAX_PARAMS];  /* indices into graph params */
     int n_aux;
@@ -280,19 +287,20 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n);
 /* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
  * (see the file's header and tools/parity/README.md). */
 typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out);
 fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
                                const int32_t *labels);
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c and yaml_graph.c: the value holding class
- * scores (train.predict, else the first input of the first
- * softmax_cross_entropy loss; NULL if none), and
- * the check that a data set's images fit the graph's image input. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                     const char *which);
+/* core/io/graph_data.c, shared by the YAML loader, training and the face
+ * workflow: the value holding class scores (train.predict, else the first
+ * input of the first softmax_cross_entropy loss; NULL if none), and the
+ * check that a data set's images fit the graph's image input. */
+const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

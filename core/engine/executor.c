@@ -1,4 +1,4 @@
-/* core/executor.c - shape inference, planning (placement, allocation,
+/* core/engine/executor.c - shape inference, planning (placement, allocation,
  * parameter initialisation) and execution (forward, backward).
  *
  * Training plans give every value its own buffer and a gradient buffer
@@ -91,8 +91,8 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         g->params[i].shape_known = g->params[i].value.buffer != NULL;
     for (int n = 0; n < g->n_nodes; n++) {
         fx_node *node = &g->nodes[n];
-        fx_shape in_shapes[FX_MAX_IO];
-        fx_dtype in_dtypes[FX_MAX_IO];
+        fx_shape *in_shapes = node->in_shapes; /* n_in each, allocated with the node */
+        fx_dtype *in_dtypes = node->in_dtypes;
         for (int i = 0; i < node->n_in; i++) {
             in_shapes[i] = g->values[node->in[i]].shape;
             in_dtypes[i] = g->values[node->in[i]].dtype;
@@ -509,7 +509,7 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
             return fx_node_fail(g->ctx, node, FX_ERR_UNSUPPORTED, "this op has no backward kernel on backend '%s'",
                                 be->name);
     }
-    /* Values and their gradients: core/memory_plan.c. */
+    /* Values and their gradients: core/engine/memory_plan.c. */
     fx_status st = fx_memory_plan_training(g);
     for (int n = 0; n < g->n_nodes && st == FX_OK; n++)
         st = alloc_aux(&g->nodes[n]);
@@ -540,7 +540,7 @@ static fx_status prepare_nodes(fx_graph *g)
         fx_node *node = &g->nodes[n];
         if (!node->needed || !node->kinfo.prepare)
             continue;
-        fx_shape in[FX_MAX_IO], out[FX_MAX_IO];
+        fx_shape *in = node->in_shapes, out[FX_MAX_IO];
         for (int i = 0; i < node->n_in; i++)
             in[i] = g->values[node->in[i]].shape;
         for (int k = 0; k < node->n_out; k++)
@@ -673,7 +673,8 @@ static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, f
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
     fx_node *node = &g->nodes[n];
-    fx_tensor *in[FX_MAX_IO], *out[FX_MAX_IO], *gin[FX_MAX_IO], *gout[FX_MAX_IO];
+    /* Inputs: the node's own arrays (any count, allocated with the node). */
+    fx_tensor **in = node->in_tensors, **gin = node->in_grads, *out[FX_MAX_IO], *gout[FX_MAX_IO];
     fx_tensor *param[FX_MAX_PARAMS], *pgrad[FX_MAX_PARAMS], *aux[FX_MAX_AUX];
     for (int i = 0; i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
@@ -806,7 +807,7 @@ static int value_loss(const fx_graph *g, int i)
  * gradient is marked fresh, and its first writer initialises it
  * (init_grads). A loss seeded only by its weight is set on the device
  * (a fill of one number, no upload). A shared gradient
- * (core/memory_plan.c) starts just before its first writer's backward,
+ * (core/engine/memory_plan.c) starts just before its first writer's backward,
  * since its buffer may hold a live value until then. */
 static fx_status open_grad(fx_graph *g, int i)
 {
@@ -869,7 +870,7 @@ static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, f
         int once = 1;
         for (int j = 0; j < node->n_in; j++)
             once &= j == i || node->in[j] != node->in[i];
-        if (can && once) {
+        if (can && once && i < FX_MAX_IO) { /* the bit mask has room for FX_MAX_IO inputs */
             v->grad_fresh = 0;
             *bits |= 1u << i;
         } else {
@@ -925,7 +926,7 @@ static fx_status backward_node(fx_graph *g, int n, int *active)
 
 /* last_user[i]: the lowest-numbered node using parameter i, the last to
  * write its gradient in backward order (-1: none). Parameter gradients
- * never share memory (core/memory_plan.c), so after that node the
+ * never share memory (core/engine/memory_plan.c), so after that node the
  * gradient is final. */
 static fx_status grad_final_plan(fx_graph *g, int **out)
 {
