@@ -1,4 +1,4 @@
-/* tests/test_stream_dump.c - FX_DUMP_STREAM=DIR (core/stream_dump.c), the
+/* tests/test_stream_dump.c - FX_DUMP_STREAM=DIR (core/train/stream_dump.c), the
  * hook tools/parity/ replays fx's training stream with: the dump must be
  * complete and exact. Training a small network for a few steps with the
  * dump on, then replaying the dumped batches by hand from the dumped
