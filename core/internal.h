@@ -284,19 +284,20 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n);
 /* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
  * (see the file's header and tools/parity/README.md). */
 typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out);
 fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
                                const int32_t *labels);
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c and yaml_graph.c: the value holding class
- * scores (train.predict, else the first input of the first
- * softmax_cross_entropy loss; NULL if none), and
- * the check that a data set's images fit the graph's image input. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                     const char *which);
+/* core/io/graph_data.c, shared by the YAML loader, training and the face
+ * workflow: the value holding class scores (train.predict, else the first
+ * input of the first softmax_cross_entropy loss; NULL if none), and the
+ * check that a data set's images fit the graph's image input. */
+const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

@@ -1,4 +1,4 @@
-/* core/executor.c - shape inference, planning (placement, allocation,
+/* core/engine/executor.c - shape inference, planning (placement, allocation,
  * parameter initialisation) and execution (forward, backward).
  *
  * Training plans give every value its own buffer and a gradient buffer
@@ -509,7 +509,7 @@ static fx_status plan_training(fx_graph *g, fx_backend *be)
             return fx_node_fail(g->ctx, node, FX_ERR_UNSUPPORTED, "this op has no backward kernel on backend '%s'",
                                 be->name);
     }
-    /* Values and their gradients: core/memory_plan.c. */
+    /* Values and their gradients: core/engine/memory_plan.c. */
     fx_status st = fx_memory_plan_training(g);
     for (int n = 0; n < g->n_nodes && st == FX_OK; n++)
         st = alloc_aux(&g->nodes[n]);
@@ -806,7 +806,7 @@ static int value_loss(const fx_graph *g, int i)
  * gradient is marked fresh, and its first writer initialises it
  * (init_grads). A loss seeded only by its weight is set on the device
  * (a fill of one number, no upload). A shared gradient
- * (core/memory_plan.c) starts just before its first writer's backward,
+ * (core/engine/memory_plan.c) starts just before its first writer's backward,
  * since its buffer may hold a live value until then. */
 static fx_status open_grad(fx_graph *g, int i)
 {
@@ -925,7 +925,7 @@ static fx_status backward_node(fx_graph *g, int n, int *active)
 
 /* last_user[i]: the lowest-numbered node using parameter i, the last to
  * write its gradient in backward order (-1: none). Parameter gradients
- * never share memory (core/memory_plan.c), so after that node the
+ * never share memory (core/engine/memory_plan.c), so after that node the
  * gradient is final. */
 static fx_status grad_final_plan(fx_graph *g, int **out)
 {

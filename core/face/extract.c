@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/internal.h"
+#include "fx/batch_feed.h"
 #include "fx/extract.h"
 
 void fx_extracted_free(fx_extracted *e, int n)
@@ -25,7 +26,7 @@ void fx_extracted_free(fx_extracted *e, int n)
 
 fx_status fx_extract_default_feature(fx_context *ctx, fx_graph *g, const fx_config *cfg, char *name, size_t size)
 {
-    const char *pred = fx_train_predict_name(g, cfg);
+    const char *pred = fx_config_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID,
                        "%s: the graph names no classifier (no train.predict, no softmax_cross_entropy loss); pass "
@@ -83,7 +84,7 @@ static fx_status check_request(fx_context *ctx, fx_graph *g, const fx_config *cf
         if (strlen(names[k]) >= FX_NAME_MAX)
             return fx_fail(ctx, FX_ERR_INVALID, "value name '%s' is too long", names[k]);
     }
-    return fx_train_check_image_input(ctx, g, cfg, ds, "feature");
+    return fx_config_check_image_input(ctx, g, cfg, ds, "feature");
 }
 
 fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, const char *checkpoint,
@@ -123,14 +124,9 @@ fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, 
     if (st != FX_OK)
         return st;
 
-    fx_tensor *images = fx_graph_value(g, cfg->data.image_input);
     fx_tensor **values = fx_calloc(ctx, (size_t)n_names, sizeof *values, "extracted value table");
-    if (!images || !values) {
-        free(values);
-        return images ? FX_ERR_NOMEM
-                      : fx_fail(ctx, FX_ERR_INTERNAL, "image input '%s' has no tensor after planning",
-                                cfg->data.image_input);
-    }
+    if (!values)
+        return FX_ERR_NOMEM;
     size_t scratch_floats = 0;
     for (int k = 0; k < n_names && st == FX_OK; k++) {
         fx_tensor *t = fx_graph_value(g, names[k]);
@@ -155,33 +151,28 @@ fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, 
             scratch_floats = (size_t)fx_tensor_numel(t);
     }
 
-    fx_loader *ld = NULL;
-    fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed,
-                             .occlude = opt->occlude };
+    fx_batch_feed *feed = NULL;
+    fx_batch_feed_options fo = { .loader = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0,
+                                             .seed = cfg->train.seed, .occlude = opt->occlude },
+                                 .labels = 0, .what = "feature" };
     if (st == FX_OK)
-        st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
+        st = fx_batch_feed_open(g, cfg, ds, &fo, &feed);
     if (st == FX_OK)
-        st = fx_loader_start_epoch(ld, 0);
-    int64_t img_numel = fx_tensor_numel(images), per_image = img_numel / batch;
-    float *ibuf = NULL, *vbuf = NULL;
-    int32_t *lbuf = NULL;
+        st = fx_batch_feed_start_epoch(feed, 0);
+    float *vbuf = NULL;
     if (st == FX_OK) {
-        ibuf = fx_malloc(ctx, (size_t)img_numel * sizeof(float), "an extraction batch");
-        lbuf = fx_malloc(ctx, (size_t)batch * sizeof(int32_t), "extraction labels");
         vbuf = fx_malloc(ctx, scratch_floats * sizeof(float), "extracted batch values");
-        if (!ibuf || !lbuf || !vbuf)
+        if (!vbuf)
             st = FX_ERR_NOMEM;
     }
     int64_t done = 0;
     double last_progress = 0;
     while (st == FX_OK) {
         int count = 0;
-        st = fx_loader_next(ld, ibuf, lbuf, &count);
+        st = fx_batch_feed_next(feed, &count);
         if (st != FX_OK || count == 0)
             break;
-        for (int b = count; b < batch; b++)
-            memcpy(ibuf + b * per_image, ibuf, (size_t)per_image * sizeof(float));
-        st = fx_tensor_upload(images, ibuf);
+        st = fx_batch_feed_upload(feed);
         if (st == FX_OK)
             st = fx_graph_forward(g);
         for (int k = 0; k < n_names && st == FX_OK; k++) {
@@ -202,11 +193,9 @@ fx_status fx_extract_values(fx_context *ctx, fx_graph *g, const fx_config *cfg, 
     if (st == FX_OK && done != n)
         st = fx_fail(ctx, FX_ERR_INTERNAL, "extraction produced %lld of %lld examples", (long long)done,
                      (long long)n);
-    free(ibuf);
-    free(lbuf);
     free(vbuf);
     free(values);
-    fx_loader_destroy(ld);
+    fx_batch_feed_close(feed);
     if (st != FX_OK)
         fx_extracted_free(out, n_names);
     return st;

@@ -1261,7 +1261,7 @@ static fx_status check_config_names(loader *L, const fx_yaml_node *root)
     if (cfg->train.predict[0] && predict)
         TRY(resolve_value(L, &top, predict, "train.predict", &resolved));
     else /* the library's default rule, written into the config for its readers */
-        resolved = fx_train_predict_name(L->g, cfg);
+        resolved = fx_config_predict_name(L->g, cfg);
     if (resolved) {
         if (strlen(resolved) >= sizeof cfg->train.predict)
             return fx_yaml_fail(L->doc, predict, FX_ERR_INVALID, "train.predict: '%s' is too long", resolved);

@@ -34,6 +34,7 @@ struct fx_stream_dump {
     fx_optimizer *opt;
     char dir[FX_PATH_MAX];
     int64_t every;
+    int64_t per_epoch; /* steps per epoch: the epoch each checkpoint resumes in */
     FILE *log;
     float *mask;      /* scratch: one dropout mask */
     size_t mask_cap;  /* elements */
@@ -48,7 +49,8 @@ static fx_status dump_path(fx_stream_dump *d, char *buf, size_t size, int64_t st
     return FX_OK;
 }
 
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out)
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out)
 {
     *out = NULL;
     const char *dir = getenv("FX_DUMP_STREAM");
@@ -64,6 +66,7 @@ fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, f
     d->ctx = ctx;
     d->g = g;
     d->opt = opt;
+    d->per_epoch = per_epoch > 0 ? per_epoch : 1;
     snprintf(d->dir, sizeof d->dir, "%s", dir);
     const char *every = getenv("FX_DUMP_STREAM_EVERY");
     if (every && every[0]) {
@@ -82,7 +85,7 @@ fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, f
     if (st == FX_OK)
         st = dump_path(d, path, sizeof path, -1, "init.fxck");
     if (st == FX_OK) {
-        fx_checkpoint_meta m = { .epoch = 0, .step = (int64_t)g->step, .seed = g->seed };
+        fx_checkpoint_meta m = { .epoch = (int64_t)g->step / d->per_epoch, .step = (int64_t)g->step, .seed = g->seed };
         snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
         st = fx_checkpoint_save(ctx, path, g, opt, &m);
     }
@@ -171,7 +174,9 @@ fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss)
         fx_status st = dump_path(d, path, sizeof path, step, "fxck");
         if (st != FX_OK)
             return st;
-        fx_checkpoint_meta m = { .epoch = 0, .step = step + 1, .seed = d->g->seed };
+        /* The epoch the next step belongs to, as fx_train writes it: the
+         * checkpoint resumes (--resume) into exactly the rest of the stream. */
+        fx_checkpoint_meta m = { .epoch = (step + 1) / d->per_epoch, .step = step + 1, .seed = d->g->seed };
         snprintf(m.graph_name, sizeof m.graph_name, "%s", d->g->name);
         return fx_checkpoint_save(d->ctx, path, d->g, d->opt, &m);
     }

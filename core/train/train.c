@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fx/batch_feed.h"
 #include "core/train/data_parallel.h"
 #include "core/internal.h"
 #include "core/train/train_metrics.h"
@@ -47,56 +48,11 @@ static void log_flush(FILE *log)
         fflush(log);
 }
 
-/* The value whose argmax is the prediction: train.predict, else the first
- * input of the first softmax_cross_entropy loss (the class scores; other
- * losses such as sad_loss read feature maps); NULL when there is none.
- * The one place this default is decided: the YAML loader fills an absent
- * train.predict from it, and training, evaluation and core/face/extract.c
- * (internal.h) ask it when a config leaves train.predict empty. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg)
-{
-    if (cfg->train.predict[0])
-        return cfg->train.predict;
-    for (int i = 0; i < g->n_losses; i++) {
-        const fx_node *n = &g->nodes[g->losses[i].node];
-        if (n->n_in >= 1 && strcmp(n->op->name, "softmax_cross_entropy") == 0)
-            return g->values[n->in[0]].name;
-    }
-    return NULL;
-}
-
-/* Checks that the data's images fit the graph's image input. Shared with
- * core/face/extract.c (internal.h), which needs no label input. */
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
-                                     const char *which)
-{
-    int img = fx_graph_find_value(g, cfg->data.image_input);
-    if (img < 0 || g->values[img].producer >= 0)
-        return fx_fail(ctx, FX_ERR_INVALID, "%s: data.image names '%s', which is not an input of the graph",
-                       cfg->path, cfg->data.image_input);
-    fx_shape ex = fx_dataset_example_shape(ds, &cfg->data);
-    for (int i = 0; i < g->n_inputs; i++) {
-        if (g->inputs[i].value != img)
-            continue;
-        if (!fx_shape_equal(&ex, &g->inputs[i].shape)) {
-            char a[64], b[64];
-            return fx_fail(ctx, FX_ERR_SHAPE,
-                           "%s: the %s data gives examples of shape %s but input '%s' is declared %s; set "
-                           "data.channels/size/resize or change the input",
-                           cfg->path, which, fx_shape_str(&ex, a, sizeof a), cfg->data.image_input,
-                           fx_shape_str(&g->inputs[i].shape, b, sizeof b));
-        }
-        if (g->inputs[i].dtype != FX_F32)
-            return fx_fail(ctx, FX_ERR_INVALID, "%s: image input '%s' must be float32", cfg->path, cfg->data.image_input);
-    }
-    return FX_OK;
-}
-
 /* Checks that the data fits the graph's inputs (images and labels). */
 static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
                               const char *which)
 {
-    fx_status st = fx_train_check_image_input(ctx, g, cfg, ds, which);
+    fx_status st = fx_config_check_image_input(ctx, g, cfg, ds, which);
     if (st != FX_OK)
         return st;
     int lab = fx_graph_find_value(g, cfg->data.label_input);
@@ -135,59 +91,6 @@ static fx_status check_classes(fx_context *ctx, fx_graph *g, const fx_config *cf
                        node->name, logits->name, (long long)t->shape.dim[1], layer, classes);
     }
     return FX_OK;
-}
-
-/* The graph input fed with the loader's landmarks (data.landmarks, default
- * "landmarks") when the graph declares it: per example f32 [P, 2], P the
- * data set's point count; without landmarks in the data set it gets NaN
- * (the occlude op then paints its plain window). */
-typedef struct landmark_feed {
-    fx_tensor *tensor; /* NULL: the graph has no such input */
-    float *buf;        /* [batch, P, 2] */
-    int64_t per;       /* floats per example */
-    int from_data;     /* the data set has the points */
-} landmark_feed;
-
-static fx_status landmark_feed_open(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
-                                    int64_t batch, landmark_feed *f)
-{
-    memset(f, 0, sizeof *f);
-    int v = fx_graph_find_value(g, cfg->data.landmarks_input);
-    if (v < 0 || g->values[v].producer >= 0)
-        return FX_OK;
-    for (int i = 0; i < g->n_inputs; i++) {
-        if (g->inputs[i].value != v)
-            continue;
-        const fx_shape *s = &g->inputs[i].shape;
-        int points = fx_dataset_landmark_points(ds);
-        if (g->inputs[i].dtype != FX_F32 || s->ndim != 2 || s->dim[1] != 2 ||
-            (points > 0 && s->dim[0] != points)) {
-            char a[64];
-            return fx_fail(ctx, FX_ERR_SHAPE,
-                           "%s: input '%s' is fed with landmarks; declare it f32 [%d, 2] (the data's points), not %s",
-                           cfg->path, cfg->data.landmarks_input, points > 0 ? points : 68, fx_shape_str(s, a, sizeof a));
-        }
-        f->per = s->dim[0] * 2;
-        f->from_data = points > 0;
-    }
-    f->tensor = fx_graph_value(g, cfg->data.landmarks_input);
-    f->buf = fx_malloc(ctx, (size_t)(batch * f->per) * sizeof(float), "a landmarks batch");
-    if (!f->buf)
-        return FX_ERR_NOMEM;
-    for (int64_t k = 0; k < batch * f->per; k++)
-        f->buf[k] = NAN;
-    return FX_OK;
-}
-
-/* fx_loader_next, plus the landmarks when the graph takes them. */
-static fx_status landmark_feed_next(fx_loader *ld, float *images, int32_t *labels, landmark_feed *f, int *count)
-{
-    return fx_loader_next_landmarks(ld, images, labels, f->tensor && f->from_data ? f->buf : NULL, count);
-}
-
-static fx_status landmark_feed_upload(landmark_feed *f)
-{
-    return f->tensor ? fx_tensor_upload(f->tensor, f->buf) : FX_OK;
 }
 
 static int64_t count_correct(const float *logits, const int32_t *labels, int count, int64_t classes)
@@ -232,66 +135,45 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
                                   fx_dp *dp, fx_eval_result *res)
 {
     memset(res, 0, sizeof *res);
-    const char *pred = fx_train_predict_name(g, cfg);
+    const char *pred = fx_config_predict_name(g, cfg);
     if (!pred)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: cannot tell which value holds the class scores; set train.predict",
                        cfg->path);
-    fx_tensor *images = fx_graph_value(g, cfg->data.image_input);
-    fx_tensor *labels = fx_graph_value(g, cfg->data.label_input);
     fx_tensor *scores = fx_graph_value(g, pred);
     if (!scores || scores->shape.ndim != 2)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: train.predict '%s' must be a computed [batch, classes] value",
                        cfg->path, pred);
     int64_t batch = g->batch;
-    fx_loader_options lo = { .batch = (int)batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg->train.seed };
-    lo.batch *= fx_dp_size(dp); /* data parallel: the global batch, sharded */
-    fx_loader *ld = NULL;
-    fx_status st = fx_loader_create(ctx, ds, &cfg->data, &lo, &ld);
-    if (st == FX_OK)
-        st = fx_loader_set_shard(ld, fx_dp_rank(dp), fx_dp_size(dp));
+    fx_batch_feed_options fo = { .loader = { .batch = (int)batch, .shuffle = 0, .augment = 0, .drop_last = 0,
+                                             .seed = cfg->train.seed },
+                                 .shard = fx_dp_rank(dp), .shards = fx_dp_size(dp), .labels = 1, .what = "test" };
+    fo.loader.batch *= fx_dp_size(dp); /* data parallel: the global batch, sharded */
+    fx_batch_feed *feed = NULL;
+    fx_status st = fx_batch_feed_open(g, cfg, ds, &fo, &feed);
     if (st != FX_OK)
         return st;
-    int64_t img_numel = fx_tensor_numel(images);
-    int64_t per = img_numel / batch;
     int64_t classes = scores->shape.dim[1];
-    float *ibuf = fx_malloc(ctx, (size_t)img_numel * sizeof(float), "an evaluation batch");
-    int32_t *lbuf = fx_malloc(ctx, (size_t)batch * sizeof(int32_t), "evaluation labels");
     float *sbuf = fx_malloc(ctx, (size_t)(batch * classes) * sizeof(float), "evaluation scores");
-    if (!ibuf || !lbuf || !sbuf)
+    if (!sbuf)
         st = FX_ERR_NOMEM;
     if (st == FX_OK)
-        st = fx_loader_start_epoch(ld, 0);
+        st = fx_batch_feed_start_epoch(feed, 0);
     int64_t correct = 0, full_batches = 0;
     double loss_sum = 0;
-    landmark_feed lf;
-    if (st == FX_OK)
-        st = landmark_feed_open(ctx, g, cfg, ds, batch, &lf);
-    else
-        memset(&lf, 0, sizeof lf);
     fx_graph_set_training(g, 0);
     while (st == FX_OK) {
         int count = 0;
-        st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
+        st = fx_batch_feed_next(feed, &count);
         if (st != FX_OK || count == 0)
             break;
-        for (int b = count; b < batch; b++) {
-            memcpy(ibuf + b * per, ibuf, (size_t)per * sizeof(float));
-            lbuf[b] = lbuf[0];
-            if (lf.tensor)
-                memcpy(lf.buf + b * lf.per, lf.buf, (size_t)lf.per * sizeof(float));
-        }
-        st = fx_tensor_upload(images, ibuf);
-        if (st == FX_OK)
-            st = fx_tensor_upload(labels, lbuf);
-        if (st == FX_OK)
-            st = landmark_feed_upload(&lf);
+        st = fx_batch_feed_upload(feed);
         if (st == FX_OK)
             st = fx_graph_forward(g);
         if (st == FX_OK)
             st = fx_tensor_download(scores, sbuf);
         if (st != FX_OK)
             break;
-        correct += count_correct(sbuf, lbuf, count, classes);
+        correct += count_correct(sbuf, fx_batch_feed_labels(feed), count, classes);
         if (g->n_losses) {
             float total = 0;
             st = fx_graph_loss_total(g, &total);
@@ -305,11 +187,8 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         res->examples += count;
     }
     fx_graph_set_training(g, 1);
-    free(lf.buf);
-    free(ibuf);
-    free(lbuf);
     free(sbuf);
-    fx_loader_destroy(ld);
+    fx_batch_feed_close(feed);
     if (st != FX_OK)
         return st;
     if (fx_dp_active(dp)) {
@@ -456,11 +335,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     const fx_train_config *tc = &cfg->train;
     fx_dataset *train_ds = NULL, *test_ds = NULL;
     fx_optimizer *optimizer = NULL;
-    fx_loader *ld = NULL;
+    fx_batch_feed *feed = NULL;
     fx_stream_dump *dump = NULL; /* FX_DUMP_STREAM (core/train/stream_dump.c) */
     FILE *metrics = NULL;
-    float *ibuf = NULL, *sbuf = NULL;
-    int32_t *lbuf = NULL;
+    float *sbuf = NULL;
     fx_status st = open_dataset(ctx, cfg, &cfg->data.train, "train", &train_ds);
     if (st == FX_OK && cfg->data.test.kind != FX_DATA_NONE)
         st = open_dataset(ctx, cfg, &cfg->data.test, "test", &test_ds);
@@ -471,7 +349,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && fx_dataset_size(train_ds) < tc->batch)
         st = fx_fail(ctx, FX_ERR_INVALID, "%s: the training set has %lld examples, fewer than train.batch %d",
                      cfg->path, (long long)fx_dataset_size(train_ds), tc->batch);
-    const char *pred = st == FX_OK ? fx_train_predict_name(g, cfg) : NULL;
+    const char *pred = st == FX_OK ? fx_config_predict_name(g, cfg) : NULL;
     if (st == FX_OK && pred)
         st = fx_graph_keep(g, pred);
     if (st == FX_OK)
@@ -529,19 +407,18 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (st == FX_OK)
         st = fx_dp_start(dp);
-    fx_loader_options lo = { .batch = tc->batch, .shuffle = 1, .augment = 1, .drop_last = 1, .seed = tc->seed };
+    /* The loader draws global batches; this rank is fed its rows of each. */
+    fx_batch_feed_options fo = { .loader = { .batch = tc->batch, .shuffle = 1, .augment = 1, .drop_last = 1,
+                                             .seed = tc->seed },
+                                 .shard = rank, .shards = ranks, .labels = 1, .what = "train" };
     if (st == FX_OK)
-        st = fx_loader_create(ctx, train_ds, &cfg->data, &lo, &ld);
-    if (st == FX_OK)
-        st = fx_loader_set_shard(ld, rank, ranks); /* this rank's rows of each global batch */
+        st = fx_batch_feed_open(g, cfg, train_ds, &fo, &feed);
     if (st == FX_OK && opt->metrics_path && rank == 0) {
         metrics = fopen(opt->metrics_path, opt->resume ? "a" : "w");
         if (!metrics)
             st = fx_fail(ctx, FX_ERR_IO, "%s: cannot open metrics file for writing: %s", opt->metrics_path,
                          strerror(errno));
     }
-    fx_tensor *images = st == FX_OK ? fx_graph_value(g, cfg->data.image_input) : NULL;
-    fx_tensor *labels = st == FX_OK ? fx_graph_value(g, cfg->data.label_input) : NULL;
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
     /* The scores are downloaded into a [batch, classes] buffer every step,
      * so anything else is refused here, before the first step. */
@@ -556,19 +433,13 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     int64_t classes = st == FX_OK && scores ? scores->shape.dim[1] : 0;
     if (st == FX_OK) {
-        ibuf = fx_malloc(ctx, fx_tensor_bytes(images), "a training batch");
-        lbuf = fx_malloc(ctx, (size_t)tc->batch * sizeof(int32_t), "training labels");
         sbuf = fx_malloc(ctx, (size_t)(tc->batch * (classes ? classes : 1)) * sizeof(float), "scores");
-        if (!ibuf || !lbuf || !sbuf)
+        if (!sbuf)
             st = FX_ERR_NOMEM;
     }
-    landmark_feed lf;
-    memset(&lf, 0, sizeof lf);
-    if (st == FX_OK)
-        st = landmark_feed_open(ctx, g, cfg, train_ds, tc->batch, &lf);
     int epochs = opt->epochs > 0 ? opt->epochs : tc->epochs;
     int64_t max_steps = opt->max_steps > 0 ? opt->max_steps : tc->max_steps;
-    int64_t per_epoch = st == FX_OK ? fx_loader_batches_per_epoch(ld) : 1;
+    int64_t per_epoch = st == FX_OK ? fx_batch_feed_batches_per_epoch(feed) : 1;
     fx_train_meter meter; /* per-loss means, per-classifier accuracies */
     memset(&meter, 0, sizeof meter);
     if (st == FX_OK && metrics)
@@ -598,7 +469,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int64_t step = meta.step;
     if (st == FX_OK) {
         fx_graph_set_step(g, (uint64_t)step);
-        st = fx_stream_dump_open(ctx, g, optimizer, &dump);
+        st = fx_stream_dump_open(ctx, g, optimizer, per_epoch, &dump);
     }
     float loss_parts[sizeof g->losses / sizeof g->losses[0]];
     double t_start = fx_now_seconds();
@@ -608,7 +479,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     int64_t steps_this_run = 0;
     int stopped = 0;
     for (int64_t epoch = meta.epoch; st == FX_OK && epoch < epochs && step < total_steps; epoch++) {
-        st = fx_loader_start_epoch(ld, epoch);
+        st = fx_batch_feed_start_epoch(feed, epoch);
         /* A resumed run skips the batches of a partly done epoch. */
         int64_t skip = step - epoch * per_epoch;
         double loss_sum = 0, window_loss = 0;
@@ -616,7 +487,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         double t_window = fx_now_seconds();
         while (st == FX_OK && step < total_steps) {
             int count = 0;
-            st = landmark_feed_next(ld, ibuf, lbuf, &lf, &count);
+            st = fx_batch_feed_next(feed, &count);
             if (st != FX_OK || count == 0)
                 break;
             if (skip > 0) {
@@ -625,13 +496,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             fx_graph_set_step(g, (uint64_t)step);
             float lr = fx_lr_at(tc, step, per_epoch, total_steps);
-            st = dump ? fx_stream_dump_batch(dump, step, lr, ibuf, lbuf) : FX_OK;
+            const int32_t *lbuf = fx_batch_feed_labels(feed);
+            st = dump ? fx_stream_dump_batch(dump, step, lr, fx_batch_feed_images(feed), lbuf) : FX_OK;
             if (st == FX_OK)
-                st = fx_tensor_upload(images, ibuf);
-            if (st == FX_OK)
-                st = fx_tensor_upload(labels, lbuf);
-            if (st == FX_OK)
-                st = landmark_feed_upload(&lf);
+                st = fx_batch_feed_upload(feed);
             if (st == FX_OK)
                 st = fx_graph_forward(g);
             if (st == FX_OK)
@@ -811,13 +679,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     }
     if (metrics && fclose(metrics) != 0 && st == FX_OK)
         st = fx_fail(ctx, FX_ERR_IO, "%s: writing the metrics failed: %s", opt->metrics_path, strerror(errno));
-    free(lf.buf);
     fx_stream_dump_close(dump);
     fx_train_meter_free(&meter);
-    free(ibuf);
-    free(lbuf);
     free(sbuf);
-    fx_loader_destroy(ld);
+    fx_batch_feed_close(feed);
     fx_optimizer_destroy(optimizer);
     fx_dataset_close(train_ds);
     fx_dataset_close(test_ds);
