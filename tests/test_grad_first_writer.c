@@ -1,5 +1,5 @@
 /* tests/test_grad_first_writer.c - first-writer gradients and plan-time
- * kernel state (core/executor.c, fx_kernel_info):
+ * kernel state (core/engine/executor.c, fx_kernel_info):
  *  - a value read by two nodes (a conv output feeding relu and batchnorm) gets
  *    the sum of both contributions when the first writer overwrites the
  *    gradient instead of it being zeroed: every gradient is bit-identical
