@@ -399,8 +399,10 @@ static void expect_backward_matches(fx_context *ctx, const char *attrs, conv_ref
  * shapes give phases of different sizes (odd H/W), TF SAME's asymmetric
  * padding (0 before, 1 after on even maps; 1 and 1 on odd), strides 2, 3
  * and [2, 3], a kernel smaller than and equal to the stride, images
- * smaller than the stride, batch 1, and sizes past the GEMM's cache
- * blocks (K = 40*9 > 256, O > 128, the 16-wide panels cut mid-row). */
+ * smaller than the stride, batch 1, sizes past the GEMM's cache blocks
+ * (K = 40*9 > 256, O > 128, the 16-wide panels cut mid-row), and small
+ * maps, where several images share one GEMM (with 1 thread, as here,
+ * every case with fewer than 256 output pixels runs grouped). */
 static const struct {
     const char *attrs;
     conv_ref r; /* n c h w o kh kw sh sw pt pl oh ow */
@@ -415,6 +417,9 @@ static const struct {
     { "out_channels=2 kernel=3 stride=2 padding=same", { 2, 2, 1, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1 } },
     { "out_channels=2 kernel=3 stride=2 padding=same", { 1, 3, 2, 3, 2, 3, 3, 2, 2, 0, 1, 1, 2 } },
     { "out_channels=136 kernel=3 stride=2 padding=same", { 2, 40, 34, 37, 136, 3, 3, 2, 2, 0, 1, 17, 19 } },
+    /* 100 output pixels: the kernels take 3 images per GEMM (conv_group),
+     * so a batch of 4 is a group of 3 and a group of 1. */
+    { "out_channels=20 kernel=3 stride=2 padding=same", { 4, 5, 20, 19, 20, 3, 3, 2, 2, 0, 1, 10, 10 } },
 };
 
 START_TEST(test_conv2d_strided_forward_matches_direct_convolution)
