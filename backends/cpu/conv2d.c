@@ -423,19 +423,23 @@ static cpu_gemm_src conv_cols_src(const conv_geom *g, fx_simd_level simd, const 
 
 /* ---- forward ---- */
 
-/* Images per GEMM. With few output pixels (the paper's c51: 6x6 = 36)
- * one image's GEMM is narrow: its columns fill 16-wide panels badly (36
- * columns take 3 panels, 48 computed) and, in the weight gradient, its
- * inner dimension P is short, so each micro-tile of dW is loaded and
- * stored for only P multiply-adds. Taking several images as one GEMM
- * (their columns side by side) fixes both; the group is as small as
- * gives about CONV_GROUP_COLUMNS columns, and leaves every thread at
- * least one group. Only for convs that copy their input anyway (padding
- * or stride > 1); the 1x1 direct GEMM reads x in place. */
+/* Images per GEMM for the forward pass and the input gradient. With few
+ * output pixels (the paper's c51: 6x6 = 36) one image's GEMM is narrow:
+ * its columns fill 16-wide panels badly (36 columns take 3 panels, 48
+ * computed). Taking several images as one GEMM (their columns side by
+ * side) fills them; each output is still the same sum. The group is as
+ * small as gives about CONV_GROUP_COLUMNS columns, and leaves every
+ * thread at least one group. Only below CONV_GROUP_BELOW pixels (at 144,
+ * c41, a group of 2 measured no faster), and only for convs that copy
+ * their input anyway (padding or stride > 1). */
 #define CONV_GROUP_COLUMNS 256
+#define CONV_GROUP_BELOW 100
 static int64_t conv_group(const conv_geom *g, int threads)
 {
-    if (!g->copied || g->p >= CONV_GROUP_COLUMNS || g->n < 2)
+    if (!g->copied || g->p >= CONV_GROUP_BELOW || g->n < 2)
+        return 1;
+    const char *force = getenv("FX_CONV_GROUP");   /* "off": one image per GEMM (A/B benchmarks, tests) */
+    if (force && strcmp(force, "off") == 0)
         return 1;
     int64_t group = (CONV_GROUP_COLUMNS + g->p - 1) / g->p;
     int64_t per_thread = (g->n + (threads > 1 ? threads : 1) - 1) / (threads > 1 ? threads : 1);
@@ -478,8 +482,8 @@ static void conv_forward_columns(const conv_forward_job *job, int64_t n, int64_t
 }
 
 /* Images n0 .. n0 + count - 1 as one GEMM, [O, K] x [K, count * P]
- * (conv_group explains why), into ytmp, then out to y_n with the bias
- * added on the way (so no separate bias pass). */
+ * (conv_group explains why), into ytmp, then copied out to each y_n.
+ * Every output is the same sum as on the one-image path. */
 static void conv_forward_group(const conv_forward_job *job, int64_t n0, int64_t count, float *scratch)
 {
     const conv_geom *g = &job->g;
@@ -490,16 +494,17 @@ static void conv_forward_group(const conv_forward_job *job, int64_t n0, int64_t 
     int64_t cols = count * g->p;
     conv_pack_state ps;
     cpu_gemm_src b = conv_cols_src(g, job->simd, xq, 0, 0, NULL, &ps);
-    cpu_gemm_ex(job->simd, g->o, cols, g->k, 1.0f, &job->weight, &b, 0.0f, ytmp, cols, scratch + job->off_work);
+    float beta = 0.0f;
+    if (job->bias) {
+        /* As the one-image path does, so the sums round the same way. */
+        conv_fill_bias(ytmp, job->bias, g->o, cols, 0, cols);
+        beta = 1.0f;
+    }
+    cpu_gemm_ex(job->simd, g->o, cols, g->k, 1.0f, &job->weight, &b, beta, ytmp, cols, scratch + job->off_work);
     for (int64_t t = 0; t < count; t++) {
         float *yn = job->y + (n0 + t) * g->o * g->p;
-        for (int64_t o = 0; o < g->o; o++) {
-            const float *restrict src = ytmp + o * cols + t * g->p;
-            float *restrict dst = yn + o * g->p;
-            float bo = job->bias ? job->bias[o] : 0.0f;
-            for (int64_t q = 0; q < g->p; q++)
-                dst[q] = src[q] + bo;
-        }
+        for (int64_t o = 0; o < g->o; o++)
+            memcpy(yn + o * g->p, ytmp + o * cols + t * g->p, sizeof(float) * (size_t)g->p);
     }
 }
 
@@ -600,8 +605,9 @@ typedef struct conv_backward_job {
 
 /* One group of images n0 .. n0 + count - 1 (one image when group is 1):
  * with dY = [dy_n0 ... dy_n0+count-1] side by side ([O, count * P],
- * copied into dytmp for a group, else dy_n itself) and col likewise,
- *   dW += dY col^T,   dcol = W^T dY,   dx_n += col2im(dcol's columns of n). */
+ * copied into dytmp for a group, else dy_n itself),
+ *   dcol = W^T dY,   dx_n += col2im(dcol's columns of n),
+ * and dW image by image (below). */
 static void conv_backward_group(const conv_backward_job *job, int64_t n0, int64_t count, float *base)
 {
     const conv_geom *g = &job->g;
@@ -619,18 +625,18 @@ static void conv_backward_group(const conv_backward_job *job, int64_t n0, int64_
     }
     cpu_gemm_src dy_src = { dys, cols, 0, NULL, NULL, NULL };
     if (job->want_dw) {
-        /* dW[O, K] += dY[O, count P] col^T */
+        /* dW[O, K] += dy_n[O, P] col_n^T, image by image: one GEMM over
+         * the group would be faster for tiny maps but would sum dW in
+         * another order, and training results are kept bit-identical. */
         float *xq = base + job->off_xp;
-        const float *src = NULL;
         for (int64_t t = 0; t < count; t++) {
             const float *xn = job->x + (n0 + t) * g->c * g->h * g->w;
-            const float *got = conv_phase_input(g, xn, xq + t * g->xq_stride);
-            if (t == 0)
-                src = got;   /* x itself when nothing is copied (then count is 1) */
+            const float *src = conv_phase_input(g, xn, xq);
+            cpu_gemm_src dyn = { job->dy + (n0 + t) * g->o * g->p, g->p, 0, NULL, NULL, NULL };
+            conv_pack_state ps;
+            cpu_gemm_src cols_t = conv_cols_src(g, job->simd, src, 0, 1, base + job->off_tmp, &ps);
+            cpu_gemm_ex(job->simd, g->o, g->k, g->p, 1.0f, &dyn, &cols_t, 1.0f, dw, g->k, work);
         }
-        conv_pack_state ps;
-        cpu_gemm_src cols_t = conv_cols_src(g, job->simd, src, 0, 1, base + job->off_tmp, &ps);
-        cpu_gemm_ex(job->simd, g->o, g->k, cols, 1.0f, &dy_src, &cols_t, 1.0f, dw, g->k, work);
     }
     if (job->want_db) {
         for (int64_t t = 0; t < count; t++)
@@ -717,13 +723,13 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     int64_t cols_n = job.group * g->p;
     int cols = job.dx && !g->direct;
     size_t tmp = job.want_dw ? CONV_PACK_TMP : 0;
-    size_t xp = job.want_dw ? (job.group > 1 ? (size_t)(job.group * g->xq_stride) : conv_copy_floats(g)) : 0;
+    size_t xp = job.want_dw ? conv_copy_floats(g) : 0;
     size_t dxp = cols ? conv_copy_floats(g) : 0;
     size_t dytmp = job.group > 1 ? cpu_floats_aligned((size_t)(g->o * cols_n)) : 0;
     size_t dcol = cols ? cpu_floats_aligned((size_t)(g->k * cols_n)) : 0;
     size_t dw = job.want_dw ? cpu_floats_aligned((size_t)(g->o * g->k)) : 0;
     size_t db = job.want_db ? cpu_floats_aligned((size_t)g->o) : 0;
-    size_t work_dw = job.want_dw ? cpu_gemm_work_floats(job.simd, g->o, g->k, cols_n) : 0;
+    size_t work_dw = job.want_dw ? cpu_gemm_work_floats(job.simd, g->o, g->k, g->p) : 0;
     size_t work_dx = job.dx ? cpu_gemm_work_floats(job.simd, g->k, cols_n, g->o) : 0;
     job.off_tmp = 0;
     job.off_xp = tmp;
