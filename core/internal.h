@@ -16,11 +16,24 @@ typedef struct fx_kernel_entry {
     fx_kernel_info info;  /* extras (fx_registry_set_kernel_info); zero when none */
 } fx_kernel_entry;
 
+/* An optimiser's update kernel on one backend (fx/optim.h). */
+typedef struct fx_optim_kernel_entry {
+    char name[FX_NAME_MAX];
+    char backend[32];
+    fx_optim_kernel_fn update;
+} fx_optim_kernel_entry;
+
 struct fx_registry {
     const fx_op_def **ops;
     int n_ops, cap_ops;
     fx_kernel_entry *kernels;
     int n_kernels, cap_kernels;
+    /* Optimisers and their kernels (fx/optim.h), like ops and kernels:
+     * append-only, so a refused plugin's transaction cuts them back. */
+    const fx_optimizer_def **optimizers;
+    int n_optimizers, cap_optimizers;
+    fx_optim_kernel_entry *optim_kernels;
+    int n_optim_kernels, cap_optim_kernels;
 };
 
 /* fault.c: FX_FAULT injection (tests): the Nth event of a kind fails
@@ -31,7 +44,7 @@ typedef struct fx_fault {
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
 
-/* One row of the context's backend table (core/backend_table.c). The
+/* One row of the context's backend table (core/engine/backend_table.c). The
  * strings are owned (heap), so pointers to them stay valid when the
  * table grows; reg.name and reg.description point at them. */
 typedef struct fx_backend_entry {
@@ -40,7 +53,7 @@ typedef struct fx_backend_entry {
     const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
 } fx_backend_entry;
 
-struct fx_plugin_record; /* core/plugin.c */
+struct fx_plugin_record; /* core/engine/plugin.c */
 
 struct fx_context {
     fx_context_options options;
@@ -207,6 +220,8 @@ void fx_registry_free(fx_registry *reg);
 /* init.c: checks an initialiser spec without drawing anything. */
 fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
+/* core/ops/optimizers.c: the definitions of "sgd" and "adam". */
+fx_status fx_register_builtin_optimizers(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
 const fx_backend_registration *fx_cpu_backend_registration(void);
@@ -265,19 +280,20 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n);
 /* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
  * (see the file's header and tools/parity/README.md). */
 typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out);
 fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
                                const int32_t *labels);
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c and yaml_graph.c: the value holding class
- * scores (train.predict, else the first input of the first
- * softmax_cross_entropy loss; NULL if none), and
- * the check that a data set's images fit the graph's image input. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                     const char *which);
+/* core/io/graph_data.c, shared by the YAML loader, training and the face
+ * workflow: the value holding class scores (train.predict, else the first
+ * input of the first softmax_cross_entropy loss; NULL if none), and the
+ * check that a data set's images fit the graph's image input. */
+const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

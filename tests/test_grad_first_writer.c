@@ -10,7 +10,10 @@
  *  - a re-plan at a larger batch makes the prepared state afresh: OpenCL
  *    resize_bilinear (taps and kernel handles prepared at planning, taps in
  *    the node's workspace) matches the CPU at batch 2 and then at batch 5,
- *    and a steady step uploads only its inputs (the taps went up once).
+ *    and a steady step uploads only its inputs (the taps went up once);
+ *  - inference plans run FX_OP_INPLACE_OK ops in place: conv -> relu ->
+ *    scale needs one large buffer instead of two, with the same outputs
+ *    bit for bit (FX_MEMORY_REUSE=0 turns it off), on the CPU and OpenCL.
  * The OpenCL parts skip without a device. */
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +246,64 @@ START_TEST(test_replan_at_a_larger_batch_remakes_the_prepared_state)
 }
 END_TEST
 
+static const char *inplace_yaml =
+    "name: inplace\n"
+    "input: {image: [3, 10, 10]}\n"
+    "layers:\n"
+    "  - {name: c, op: conv2d, in: image, out_channels: 8, kernel: 3, pad: 1}\n"
+    "  - {name: r, op: relu, in: c}\n"
+    "  - {name: s, op: scale, in: r, factor: 2.0}\n"
+    "  - {name: g, op: global_avgpool, in: s}\n"
+    "  - {name: logits, op: linear, in: g, out_features: 4}\n";
+
+static void inplace_run(fx_context *ctx, fx_backend *be, int reuse, float *logits, int64_t *shared)
+{
+    if (reuse)
+        unsetenv("FX_MEMORY_REUSE");
+    else
+        setenv("FX_MEMORY_REUSE", "0", 1);
+    fx_graph *g = load(ctx, inplace_yaml);
+    ck_assert_int_eq(fx_graph_keep(g, "logits"), FX_OK);
+    ck_assert_msg(fx_graph_plan(g, 2, FX_MODE_INFER, be) == FX_OK, "%s", fx_context_error(ctx));
+    unsetenv("FX_MEMORY_REUSE");
+    fx_tensor *images = fx_graph_value(g, "image");
+    float *x = fxtest_random(77, fx_tensor_numel(images));
+    ck_assert_int_eq(fx_tensor_upload(images, x), FX_OK);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    ck_assert_int_eq(fx_tensor_download(fx_graph_value(g, "logits"), logits), FX_OK);
+    fx_memory_report r;
+    ck_assert_int_eq(fx_graph_memory_report(g, &r), FX_OK);
+    *shared = r.shared;
+    free(x);
+    fx_graph_destroy(g);
+}
+
+START_TEST(test_inference_runs_inplace_ops_in_place)
+{
+    fx_context *ctx = fxtest_context();
+    fx_backend *ocl = ocltest_backend(ctx);
+    fx_backend *bes[2] = { fx_context_cpu_backend(ctx), ocl };
+    const int64_t map_bytes = 2 * 8 * 10 * 10 * 4; /* one [2, 8, 10, 10] map */
+    for (int b = 0; b < 2 && bes[b]; b++) {
+        float on[8], off[8];
+        int64_t shared_on = 0, shared_off = 0;
+        inplace_run(ctx, bes[b], 1, on, &shared_on);
+        inplace_run(ctx, bes[b], 0, off, &shared_off);
+        printf("%s inference arena: %lld bytes in place, %lld without\n", bes[b]->name, (long long)shared_on,
+               (long long)shared_off);
+        ck_assert_msg(memcmp(on, off, sizeof on) == 0, "%s: in-place outputs differ", bes[b]->name);
+        /* In place: one map-sized buffer (conv, relu and scale in it) plus
+         * the pooled features and the logits; without: two map-sized
+         * buffers (the pooled features then fit in the free one). */
+        ck_assert_int_lt(shared_on, 2 * map_bytes);
+        ck_assert_int_ge(shared_off, 2 * map_bytes);
+    }
+    if (ocl)
+        fx_context_release_backend(ctx, ocl);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("grad_first_writer");
@@ -251,6 +312,7 @@ int main(void)
     tcase_add_test(tc, test_two_readers_cpu_first_writer_is_bit_identical);
     tcase_add_test(tc, test_two_readers_opencl_first_writer_is_bit_identical_and_matches_cpu);
     tcase_add_test(tc, test_replan_at_a_larger_batch_remakes_the_prepared_state);
+    tcase_add_test(tc, test_inference_runs_inplace_ops_in_place);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -2,13 +2,15 @@
 # tools/gpu-check.sh - the GPU check, run INSIDE the bundle that
 # tools/gpu-bundle.sh makes (it is copied there as gpu-check.sh), on an
 # NVIDIA GPU machine that needs no network and no package registry:
-#   1. preflight: the bundle's libraries resolve here (gpu-bundle-ldd.sh),
-#      nvidia-smi, the machine's glibc;
+#   1. preflight: the bundle's libraries resolve here, with the symbol
+#      versions they need from the machine's glibc (gpu-bundle-ldd.sh);
+#      nvidia-smi;
 #   2. the NVIDIA OpenCL driver library (libnvidia-opencl.so.1, from
 #      ldconfig -p or the usual library folders); when no vendor file
 #      (/etc/OpenCL/vendors/*.icd, or $OCL_ICD_VENDORS / $OPENCL_VENDOR_PATH)
-#      names it, a vendor folder in the results holding nvidia.icd is made
-#      and OCL_ICD_VENDORS points the bundled ICD loader at it (ocl-icd,
+#      names it (or one does, but no NVIDIA device comes through it), a
+#      vendor folder in the results holding gpu-check.icd is made and
+#      OCL_ICD_VENDORS points the bundled ICD loader at it (ocl-icd,
 #      the bundled loader, and the Khronos loader both read OCL_ICD_VENDORS
 #      as a folder of .icd files; the Khronos loader's OCL_ICD_FILENAMES is
 #      not read by ocl-icd 2.3);

@@ -109,8 +109,6 @@ static const fx_backend_ops cpu_ops = {
     .tensor_read = cpu_tensor_read,
     .tensor_zero = cpu_tensor_zero,
     .tensor_copy = cpu_tensor_copy,
-    .sgd_update = cpu_sgd_update,
-    .adam_update = cpu_adam_update,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
     /* The CPU's copies are done when they return: the blocking ones serve. */
@@ -146,6 +144,7 @@ fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out)
         free(be);
         return FX_ERR_NOMEM;
     }
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "cpu");
     be->ops = &cpu_ops;
     be->ctx = ctx;

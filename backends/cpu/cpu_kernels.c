@@ -56,5 +56,5 @@ fx_status fx_cpu_register_kernels(fx_registry *reg)
         if (st != FX_OK)
             return st;
     }
-    return FX_OK;
+    return fx_cpu_register_optimizer_kernels(reg);
 }

@@ -395,14 +395,19 @@ static void count_optimizer_step(ocl_backend *b, const fx_tensor *w)
 }
 
 /* The common start of an optimizer launch: checks that the weight w, its
- * gradient g and the state tensors s1 (and s2, when not NULL) have one
- * size, opens `kernel` in optimizer.cl, counts the step and pushes the
- * tensors in that order. */
+ * gradient g and the n_state (== want) state tensors have one size, opens
+ * `kernel` in optimizer.cl, counts the step and pushes the tensors in
+ * that order. */
 static fx_status optimizer_begin(fx_backend *be, const char *which, const char *kernel, fx_tensor *w,
-                                 const fx_tensor *g, const fx_tensor *s1, const fx_tensor *s2, ocl_args *a)
+                                 const fx_tensor *g, fx_tensor *const *state, int n_state, int want, ocl_args *a)
 {
+    if (n_state != want)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: %d state tensors, expected %d", which, n_state, want);
     int64_t n = fx_tensor_numel(w);
-    if (fx_tensor_numel(g) != n || fx_tensor_numel(s1) != n || (s2 && fx_tensor_numel(s2) != n))
+    int same = fx_tensor_numel(g) == n;
+    for (int k = 0; k < n_state; k++)
+        same = same && fx_tensor_numel(state[k]) == n;
+    if (!same)
         return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: weight, gradient and state sizes differ", which);
     fx_status st = ocl_args_begin(be, "optimizer.cl", kernel, a);
     if (st != FX_OK)
@@ -410,41 +415,45 @@ static fx_status optimizer_begin(fx_backend *be, const char *which, const char *
     count_optimizer_step(ocl_impl(be), w);
     ocl_arg_tensor(a, w);
     ocl_arg_tensor(a, g);
-    ocl_arg_tensor(a, s1);
-    if (s2)
-        ocl_arg_tensor(a, s2);
+    for (int k = 0; k < n_state; k++)
+        ocl_arg_tensor(a, state[k]);
     return FX_OK;
 }
 
-fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov)
+/* state[0] = velocity */
+fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                         const fx_optim_hparams *hp)
 {
     ocl_args a;
-    fx_status st = optimizer_begin(be, "sgd", "sgd_update", w, g, velocity, NULL, &a);
+    fx_status st = optimizer_begin(be, "sgd", "sgd_update", w, g, state, n_state, 1, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
-    ocl_arg_float(&a, lr);
-    ocl_arg_float(&a, momentum);
-    ocl_arg_float(&a, weight_decay);
-    ocl_arg_int(&a, nesterov);
+    ocl_arg_float(&a, hp->lr);
+    ocl_arg_float(&a, hp->momentum);
+    ocl_arg_float(&a, hp->weight_decay);
+    ocl_arg_int(&a, hp->nesterov);
     ocl_arg_int(&a, n);
     return ocl_launch_1d(be, &a, (size_t)n, 0, "sgd_update");
 }
 
-fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay)
+/* state[0] = m, state[1] = v; the bias corrections folded into lr_t and
+ * eps_t on the host, exactly as the CPU kernel does. */
+fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                          const fx_optim_hparams *hp)
 {
     ocl_args a;
-    fx_status st = optimizer_begin(be, "adam", "adam_update", w, g, m, v, &a);
+    fx_status st = optimizer_begin(be, "adam", "adam_update", w, g, state, n_state, 2, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
+    float lr_t, eps_t;
+    fx_optim_adam_corrections(hp, &lr_t, &eps_t);
     ocl_arg_float(&a, lr_t);
-    ocl_arg_float(&a, beta1);
-    ocl_arg_float(&a, beta2);
+    ocl_arg_float(&a, hp->beta1);
+    ocl_arg_float(&a, hp->beta2);
     ocl_arg_float(&a, eps_t);
-    ocl_arg_float(&a, weight_decay);
+    ocl_arg_float(&a, hp->weight_decay);
     ocl_arg_int(&a, n);
     return ocl_launch_1d(be, &a, (size_t)n, 0, "adam_update");
 }
@@ -620,6 +629,7 @@ fx_status ocl_backend_create(fx_context *ctx, const char *spec, fx_backend **out
         free(be);
         return FX_ERR_NOMEM;
     }
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "opencl");
     be->ops = &ocl_ops;
     be->ctx = ctx;
@@ -718,8 +728,6 @@ static const fx_backend_ops ocl_ops = {
     .tensor_read = ocl_tensor_read,
     .tensor_zero = ocl_tensor_zero,
     .tensor_copy = ocl_tensor_copy,
-    .sgd_update = ocl_sgd_update,
-    .adam_update = ocl_adam_update,
     .synchronize = ocl_synchronize,
     .destroy = ocl_destroy,
     .tensor_write_async = ocl_tensor_write_async,

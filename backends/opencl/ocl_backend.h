@@ -235,11 +235,12 @@ static inline cl_mem ocl_mem(const fx_tensor *t) { return (cl_mem)t->buffer->han
 static inline size_t ocl_elem_offset(const fx_tensor *t) { return t->offset / 4; }
 static inline int ocl_has_tensor(const fx_tensor *t) { return t != NULL && t->shape.ndim != 0 && t->buffer; }
 
-/* ocl_backend.c */
-fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov);
-fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
+/* ocl_backend.c: the update kernels of "sgd" and "adam" (fx/optim.h),
+ * registered under "opencl" by ocl_register_kernels. */
+fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                         const fx_optim_hparams *hp);
+fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                          const fx_optim_hparams *hp);
 
 /* ocl_gemm.c: row-major C[m, n] = alpha op(A) op(B) + beta C, with fx's
  * kernels (clkernels/gemm.cl) or CLBlast as the backend chose (b->gemm);

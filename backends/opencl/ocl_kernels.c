@@ -70,5 +70,8 @@ fx_status ocl_register_kernels(fx_registry *reg)
         if (st != FX_OK)
             return st;
     }
-    return FX_OK;
+    fx_status st = fx_registry_add_optimizer_kernel(reg, "sgd", "opencl", ocl_sgd_update);
+    if (st == FX_OK)
+        st = fx_registry_add_optimizer_kernel(reg, "adam", "opencl", ocl_adam_update);
+    return st;
 }

@@ -38,13 +38,6 @@ typedef struct fx_backend_ops {
     fx_status (*tensor_zero)(fx_backend *be, fx_tensor *t);
     /* Device-to-device copy within this backend (same size tensors). */
     fx_status (*tensor_copy)(fx_backend *be, fx_tensor *dst, const fx_tensor *src);
-    /* Optimiser updates of one parameter tensor, elementwise (all tensors
-     * same shape). Adam's bias corrections are folded into lr_t by the
-     * caller: w -= lr_t * m / (sqrt(v) + eps_t). See core/optimizer.c. */
-    fx_status (*sgd_update)(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity,
-                            float lr, float momentum, float weight_decay, int nesterov);
-    fx_status (*adam_update)(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                             float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
     /* Waits for queued work. */
     fx_status (*synchronize)(fx_backend *be);
     /* Frees the backend itself (not its buffers: free those first). */
@@ -67,13 +60,26 @@ typedef struct fx_backend_ops {
 #define FX_BACKEND_OPS_HAS(ops, field)                                                        \
     ((ops)->struct_size >= offsetof(fx_backend_ops, field) + sizeof((ops)->field) && (ops)->field)
 
+/* A backend. The factory that makes one sets struct_size to
+ * sizeof(fx_backend) as it was compiled (ABI 3 on): fields are only ever
+ * appended, fx reads a field only when the size says the backend has it
+ * (FX_BACKEND_HAS), and a backend whose size is zero or implausible is
+ * refused when it is created (fx_context_create_backend). */
 struct fx_backend {
+    size_t struct_size;   /* sizeof(fx_backend) of the backend's code: ALWAYS first */
     char name[32];        /* kernel table key: "cpu", "opencl" */
     char device_name[128];/* human description for logs */
     const fx_backend_ops *ops;
     fx_context *ctx;
     void *impl;           /* backend private state */
 };
+
+/* The smallest fx_backend fx accepts (the ABI 3 layout, up to impl), and
+ * a size no real record reaches (a garbage value). */
+#define FX_BACKEND_MIN_SIZE (offsetof(fx_backend, impl) + sizeof(void *))
+#define FX_STRUCT_SIZE_MAX 65536
+/* 1 when backend `be` is large enough to have `field`. */
+#define FX_BACKEND_HAS(be, field) ((be)->struct_size >= offsetof(fx_backend, field) + sizeof((be)->field))
 
 /* Convenience wrappers that dispatch through be->ops. */
 fx_status fx_backend_alloc_tensor(fx_backend *be, fx_tensor *t, const char *what);

@@ -90,7 +90,7 @@ typedef enum fx_op_flags {
     FX_OP_INPLACE_OK = 1u << 2,    /* forward may run with out == in (elementwise, one input, one output) */
     /* What the backward kernels (on every backend) leave unread, so a
      * training plan may reuse those buffers before the node's backward
-     * runs (core/memory_plan.c). Shapes stay readable; values do not.
+     * runs (core/engine/memory_plan.c). Shapes stay readable; values do not.
      * Without these flags every input and output is kept for backward. */
     FX_OP_BACKWARD_NO_INPUT = 1u << 3,  /* backward reads no input's values */
     FX_OP_BACKWARD_NO_OUTPUT = 1u << 4  /* backward reads no output's values */

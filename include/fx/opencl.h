@@ -37,6 +37,39 @@
 extern "C" {
 #endif
 
+/* OpenCL kernels of a plugin: the .cl source as a string (usually a
+ * static const array in the plugin). Register it during init with
+ * fx_plugin_add_opencl_program (so it is listed and its name is checked
+ * to be unique), then in an "opencl" kernel launch its kernels with the
+ * helpers below: the program is compiled on first use for that backend's
+ * device and cached in memory and in the OpenCL disk cache, like the
+ * built-in clkernels/ programs (the cache key includes the source text,
+ * so editing it rebuilds). */
+typedef struct fx_opencl_program {
+    const char *name;          /* unique among loaded plugins: "prelu.cl" (< 48 characters, no '/') */
+    const char *source;        /* OpenCL C 1.2 source text */
+    const char *options;       /* extra build options ("-DTILE=16"), or NULL */
+    const char *const *kernels;/* kernel names, NULL-terminated (for listing and checks) */
+} fx_opencl_program;
+
+/* Registers a plugin's program: a backend resource of "opencl"
+ * (fx_plugin_add_backend_resource, fx/plugin.h), so the core needs to
+ * know nothing about OpenCL and the module need not be loaded (a plugin
+ * with OpenCL kernels loads on a machine without OpenCL; its "opencl"
+ * kernels just never run there). The OpenCL module finds it by name
+ * (fx_context_find_backend_resource) when it builds the program, and
+ * refuses a program whose name another plugin registered. */
+static inline fx_status fx_plugin_add_opencl_program(fx_plugin *plugin, const fx_opencl_program *program)
+{
+    if (!program || !program->name || !program->name[0] || strlen(program->name) >= 48 ||
+        strchr(program->name, '/') || !program->source || !program->kernels || !program->kernels[0])
+        return fx_fail(fx_plugin_context(plugin), FX_ERR_INVALID,
+                       "OpenCL program '%s': give a name (< 48 characters, no '/'), the source text and at least "
+                       "one kernel name",
+                       program && program->name ? program->name : "(null)");
+    return fx_plugin_add_backend_resource(plugin, "opencl", program->name, program);
+}
+
 /* An argument list being built for one cl_kernel launch (plugin kernels):
  * arguments are appended in order; the first failure is kept in `err` and
  * reported by the launch. */

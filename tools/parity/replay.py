@@ -113,6 +113,9 @@ def main():
                          "instead of fx's: with --torch-dropout, to swap one part of the stream at a time")
     ap.add_argument("--torch-dropout", type=int, default=-1, metavar="SEED",
                     help="draw the dropout masks in PyTorch (torch.manual_seed(SEED)) instead of replaying fx's")
+    ap.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
+                    help="multiply every initial weight by (1 + EPS * N(0, 1)) (numpy seed 0): EPS 1e-7 (one "
+                         "float32 rounding) measures how far two float32 trainings of the same stream end apart")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -136,6 +139,10 @@ def main():
         init = dict(init, **{k: v.astype(np.float32) for k, v in ref.state_fx().items()})
     if a.torch_dropout >= 0:
         torch.manual_seed(a.torch_dropout)
+    if a.perturb:
+        rs = np.random.RandomState(0)
+        init = {k: (v * (1 + a.perturb * rs.standard_normal(v.shape))).astype(v.dtype)
+                if k.endswith("weight") and v.ndim >= 2 else v for k, v in init.items()}
     n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
     n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
     ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
