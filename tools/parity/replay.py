@@ -50,7 +50,7 @@ def step(net, opt, images, labels, mask, lr, sad):
     for g in opt.param_groups:
         g["lr"] = lr
     dt = next(net.parameters()).dtype
-    out = net(torch.from_numpy(images).to(dt), drop_mask=torch.from_numpy(mask).to(dt))
+    out = net(torch.from_numpy(images).to(dt), drop_mask=None if mask is None else torch.from_numpy(mask).to(dt))
     loss = 2 * torch.nn.functional.cross_entropy(out["logits"], torch.from_numpy(labels).long())
     if sad:
         loss = loss + torch_net.sad_loss(out["mk5"])
@@ -106,6 +106,11 @@ def main():
     ap.add_argument("--forced", action="store_true",
                     help="teacher forcing at every step: start each step from fx's state after the step before "
                          "(needs FX_DUMP_STREAM_EVERY=1)")
+    ap.add_argument("--torch-init", type=int, default=-1, metavar="SEED",
+                    help="start from the reference's own initial weights (torch_train.py's recipe, generator SEED) "
+                         "instead of fx's: with --torch-dropout, to swap one part of the stream at a time")
+    ap.add_argument("--torch-dropout", type=int, default=-1, metavar="SEED",
+                    help="draw the dropout masks in PyTorch (torch.manual_seed(SEED)) instead of replaying fx's")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -119,6 +124,14 @@ def main():
         meta, init = fxck.read(os.path.join(a.dir, "%06d.fxck" % (a.start - 1)))
     else:
         meta, init = fxck.read(os.path.join(a.dir, "init.fxck"))
+    if a.torch_init >= 0:
+        import torch_train  # noqa: E402
+        classes = next(v.shape[0] for k, v in init.items() if k.startswith("logits") and v.ndim == 2)
+        ref = torch_net.Net(dict(torch_net.SMALL, classes=classes))
+        torch_train.init_weights(ref, 0.02, torch.Generator().manual_seed(a.torch_init))
+        init = dict(init, **{k: v.astype(np.float32) for k, v in ref.state_fx().items()})
+    if a.torch_dropout >= 0:
+        torch.manual_seed(a.torch_dropout)
     n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
     n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
     ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
@@ -134,7 +147,7 @@ def main():
         images = np.load(pre + "images.npy")
         labels = np.load(pre + "labels.npy")
         masks = sorted(glob.glob(pre + "*.mask.npy"))
-        mask = np.load(masks[0])
+        mask = None if a.torch_dropout >= 0 else np.load(masks[0])
         l32 = step(n32, o32, images, labels, mask, rec["lr"], a.sad)
         l64 = float("nan") if a.no64 else step(n64, o64, images, labels, mask, rec["lr"], a.sad)
         row = dict(step=sid, fx=rec["loss"], t32=l32, t64=l64)
