@@ -1,8 +1,9 @@
 /* tests/test_conv_winograd.c - the CPU Winograd convolution
- * (backends/cpu/conv2d_winograd.c): F(2x2,3x3) and F(4x4,3x3) against a
- * direct convolution in double, forward and input gradient (the flipped,
- * transposed filter), on the paper's shapes, odd sizes, batch 1, the
- * paddings a 3x3 stride-1 conv has (TF SAME = 1/1, valid, and the 2/2 of
+ * (backends/cpu/conv2d_winograd.c, conv2d_winograd_weight_grad.c):
+ * F(2x2,3x3) and F(4x4,3x3) against a direct convolution in double,
+ * forward, input gradient (the flipped, transposed filter) and weight
+ * gradient (its own tolerance table, per weight), on the paper's
+ * shapes, odd sizes, batch 1, the paddings a 3x3 stride-1 conv has (TF SAME = 1/1, valid, and the 2/2 of
  * the input gradient of a valid conv), accumulation into y, the
  * choice rule, and the conv2d op's gradients with each tile forced.
  *
@@ -215,6 +216,22 @@ START_TEST(test_winograd_rule_picks_by_shape)
     ck_assert_int_eq(cpu_conv2d_winograd_tile(&s2, 64, 64, 48, 48), 0); /* never for stride 2 */
     setenv("FX_CONV_WINOGRAD", "4", 1);
     ck_assert_int_eq(cpu_conv2d_winograd_tile(&s1, 256, 160, 6, 6), 4);
+    unsetenv("FX_CONV_WINOGRAD");
+    /* The weight gradient: the GEMM by default; the rule, a tile or off
+     * on its own; FX_CONV_WINOGRAD = 2 | 4 forces it too. */
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 576, 320, 24, 24), 0);
+    setenv("FX_CONV_WINOGRAD_WEIGHT_GRAD", "rule", 1);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 576, 320, 24, 24), 4);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 256, 160, 6, 6), 2);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 3, 32, 96, 96), 0);
+    setenv("FX_CONV_WINOGRAD_WEIGHT_GRAD", "2", 1);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 576, 320, 24, 24), 2);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s2, 64, 64, 48, 48), 0);
+    setenv("FX_CONV_WINOGRAD", "4", 1);
+    setenv("FX_CONV_WINOGRAD_WEIGHT_GRAD", "off", 1);
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 576, 320, 24, 24), 0);
+    unsetenv("FX_CONV_WINOGRAD_WEIGHT_GRAD");
+    ck_assert_int_eq(cpu_conv2d_winograd_weight_grad_tile(&s1, 576, 320, 24, 24), 4);
     unsetenv("FX_CONV_WINOGRAD");
 }
 END_TEST

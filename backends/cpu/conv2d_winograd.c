@@ -47,6 +47,26 @@ int cpu_conv2d_winograd_tile(const fx_window2d *win, int64_t c, int64_t o, int64
     return mults4 < mults2 ? 4 : 2;
 }
 
+int cpu_conv2d_winograd_weight_grad_tile(const fx_window2d *win, int64_t c, int64_t o, int64_t oh, int64_t ow)
+{
+    if (win->kernel_h != 3 || win->kernel_w != 3 || win->stride_h != 1 || win->stride_w != 1 || oh < 1 || ow < 1)
+        return 0;
+    const char *force = getenv("FX_CONV_WINOGRAD_WEIGHT_GRAD");
+    if (force && (strcmp(force, "2") == 0 || strcmp(force, "4") == 0))
+        return force[0] - '0';
+    if (force && strcmp(force, "rule") == 0)
+        return cpu_conv2d_winograd_tile(win, c, o, oh, ow);
+    if (force && strcmp(force, "off") == 0)
+        return 0;
+    /* FX_CONV_WINOGRAD = 2 | 4 forces all three passes. */
+    const char *all = getenv("FX_CONV_WINOGRAD");
+    if (all && (strcmp(all, "2") == 0 || strcmp(all, "4") == 0))
+        return all[0] - '0';
+    /* Default: the GEMM, until the training test's verdict is settled
+     * (docs/performance.md, "Winograd convolution on the CPU"). */
+    return 0;
+}
+
 /* G (alpha x 3) of F(2, 3) and F(4, 3), in double: the weight transform
  * runs once per call, so it is done at full precision. */
 static const double wino_g2[4][3] = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };

@@ -39,6 +39,15 @@ typedef struct cpu_winograd_conv {
  * its algorithm for the whole run. */
 int cpu_conv2d_winograd_tile(const fx_window2d *win, int64_t c, int64_t o, int64_t oh, int64_t ow);
 
+/* The tile for the weight gradient of that conv, or 0 for the GEMM.
+ * FX_CONV_WINOGRAD_WEIGHT_GRAD = rule (the rule above) | 2 | 4 | off
+ * chooses it for the weight gradient alone; else FX_CONV_WINOGRAD = 2 | 4
+ * forces it as for the other passes; else 0: the GEMM stays the default
+ * for now, because with the Winograd weight gradient the paper network's
+ * training test (test_train_paper) lands on another trajectory whose SAD
+ * falls less than the test asks (docs/performance.md). */
+int cpu_conv2d_winograd_weight_grad_tile(const fx_window2d *win, int64_t c, int64_t o, int64_t oh, int64_t ow);
+
 /* Runs the convolution above on the backend's threads. `bias` may be
  * NULL. Fails only when memory cannot be had (recorded in ctx). */
 fx_status cpu_conv2d_winograd(fx_context *ctx, fx_backend *be, const cpu_winograd_conv *cv, const float *x,
