@@ -1,7 +1,7 @@
 /* bench/allreduce.c - fx_bench_allreduce: the time to average a gradient
  * of COUNT floats over the ranks of `mpirun -np N`, through fx/comm.h as
  * training does: one blocking all-reduce of the whole buffer, and the
- * bucketed form of core/data_parallel.c (4 MiB buckets started one after
+ * bucketed form of core/train/data_parallel.c (4 MiB buckets started one after
  * the other, then waited for). Prints the median of ITERS runs (after 2
  * warm-up runs) in ms and the bus bandwidth 2 (N-1)/N * bytes / time (the
  * bytes each rank sends and receives in a ring all-reduce) on rank 0.

@@ -26,12 +26,23 @@ Losses (--loss):
 --small: the small variants (configs/interpret-fr*-small.yaml: 48x48
 input, half the widths, 160 k5 filters).
 
+--device cuda: the step on the first CUDA GPU in float32 with TF32 off
+(torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
+= False, so convolutions and matrix products round as fp32, as fx's
+OpenCL kernels do); each timed step is bracketed by
+torch.cuda.synchronize(), and the peak memory PyTorch allocated on the
+GPU is printed as TORCH_CUDA_PEAK_MIB. cudnn.benchmark stays off (the
+default). Without a CUDA device it exits with status 3 and says why
+(tools/gpu-check.sh relies on that). The default, --device cpu, is the
+CPU run as before.
+
 Usage: /usr/bin/python3 bench/paper_net_torch.py [--loss base|sad|full]
-       [--batch 64] [--threads 2] [--steps 5] [--small]
+       [--batch 64] [--threads 2] [--steps 5] [--small] [--device cpu|cuda]
 Prints: TORCH_MEDIAN_MS x (median of the timed steps, after 2 warm-up
 steps). Needs Debian's python3-torch (/usr/bin/python3)."""
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -165,31 +176,55 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--classes", type=int, default=294)
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = ap.parse_args()
+    cuda = a.device == "cuda"
+    if cuda:
+        if not torch.cuda.is_available():
+            print(f"paper_net_torch: --device cuda, but torch {torch.__version__} sees no CUDA device "
+                  f"(built with CUDA {torch.version.cuda}; a CPU-only build says None)", file=sys.stderr)
+            sys.exit(3)
+        # fp32 as written: no TF32 tensor-core rounding in convs or GEMMs.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     cfg = SMALL if a.small else FULL
     net = PaperNet(cfg, a.classes, a.loss)
     net.train()
+    if cuda:
+        net = net.to(a.device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999))
     image = torch.rand(a.batch, 3, cfg["size"], cfg["size"]) * 2 - 1
     label = torch.randint(0, a.classes, (a.batch,))
+    if cuda:
+        image, label = image.to(a.device), label.to(a.device)
 
     def step():
         opt.zero_grad(set_to_none=True)
         net(image, label).backward()
         opt.step()
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     for _ in range(2):
         step()
     times = []
     for _ in range(a.steps):
+        sync()
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(1e3 * (time.perf_counter() - t0))
+    where = f"{a.threads} threads" if not cuda else \
+        f"cuda ({torch.cuda.get_device_name(0)}), fp32, TF32 off, {a.threads} CPU threads"
     print(f"torch {torch.__version__}: {a.loss}{' small' if a.small else ''}, batch {a.batch}, "
-          f"{a.threads} threads, {a.steps} steps")
+          f"{where}, {a.steps} steps")
     print(f"TORCH_MEDIAN_MS {statistics.median(times):.2f}")
+    if cuda:
+        print(f"TORCH_CUDA_PEAK_MIB {torch.cuda.max_memory_allocated() / 2**20:.0f}")
 
 
 if __name__ == "__main__":

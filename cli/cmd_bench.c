@@ -103,7 +103,7 @@ int cli_cmd_bench(fx_context *ctx, const cli_options *o)
         printf("bench '%s' on %s: batch %d, %d steps: median %.2f ms/step (min %.2f, max %.2f), %.1f images/s\n",
                fx_graph_name(g), be->device_name, batch, steps, med, times[0], times[steps - 1],
                1e3 * batch / med);
-        /* Planned: the graph's buffers (core/memory_plan.c), the optimiser
+        /* Planned: the graph's buffers (core/engine/memory_plan.c), the optimiser
          * state and the CPU kernels' shared scratch; peak RSS: what the
          * process held at most so far (libraries and data too). */
         struct rusage ru;

@@ -78,5 +78,24 @@ int cli_cmd_ops(fx_context *ctx, const cli_options *o)
             printf("    param %-10s %s, init %s\n", op->params[p].name,
                    op->params[p].learnable ? "learnable" : "state", op->params[p].init ? op->params[p].init : "zeros");
     }
+    /* Optimisers (fx/optim.h): train.optimizer names one of these. */
+    for (int i = 0; i < fx_registry_optimizer_count(reg); i++) {
+        const fx_optimizer_def *d = fx_registry_optimizer_at(reg, i);
+        char kernels[256] = "";
+        size_t used = 0;
+        for (int b = 0; b < fx_context_backend_count(ctx); b++) {
+            const char *name;
+            fx_context_backend_at(ctx, b, &name, NULL, NULL);
+            if (!fx_registry_find_optimizer_kernel(reg, d->name, name, NULL))
+                continue;
+            int w = snprintf(kernels + used, sizeof kernels - used, "%s%s", used ? ", " : "  [", name);
+            if (w > 0 && (size_t)w < sizeof kernels - used)
+                used += (size_t)w;
+        }
+        if (used && used + 1 < sizeof kernels)
+            strcat(kernels, "]");
+        printf("optimizer %s  (%d state tensor%s)%s\n    %s\n", d->name, d->n_state, d->n_state == 1 ? "" : "s",
+               kernels, d->doc ? d->doc : "");
+    }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli/cli.h"
+#include "fx/batch_feed.h"
 #include "fx/opencl.h"
 
 /* --profile on a backend without kernel events: per-layer wall time
@@ -161,13 +162,14 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
         rc = cli_error(ctx);
     if (rc == 0)
         cli_note_checkpoint_graph(cfg.train.checkpoint, &meta, g);
-    fx_loader *ld = NULL;
-    fx_loader_options lo = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0, .seed = cfg.train.seed };
-    if (rc == 0 && (fx_loader_create(ctx, ds, &cfg.data, &lo, &ld) != FX_OK || fx_loader_start_epoch(ld, 0) != FX_OK))
+    fx_batch_feed *feed = NULL;
+    fx_batch_feed_options fo = { .loader = { .batch = batch, .shuffle = 0, .augment = 0, .drop_last = 0,
+                                             .seed = cfg.train.seed },
+                                 .labels = 0, .what = "inference" };
+    if (rc == 0 && (fx_batch_feed_open(g, &cfg, ds, &fo, &feed) != FX_OK || fx_batch_feed_start_epoch(feed, 0) != FX_OK))
         rc = cli_error(ctx);
-    fx_tensor *images = rc == 0 ? fx_graph_value(g, cfg.data.image_input) : NULL;
     fx_tensor *scores = rc == 0 ? fx_graph_value(g, pred) : NULL;
-    if (rc == 0 && (!images || !scores || scores->shape.ndim != 2)) {
+    if (rc == 0 && (!scores || scores->shape.ndim != 2)) {
         fprintf(stderr, "fxrun: %s: '%s' must be an input and '%s' a [batch, classes] value\n", cfg.path,
                 cfg.data.image_input, pred);
         rc = 1;
@@ -178,13 +180,10 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
                 (long long)scores->shape.dim[1], fx_dataset_classes(ds));
         rc = 1;
     }
-    float *ibuf = NULL, *sbuf = NULL;
-    int32_t *lbuf = NULL;
+    float *sbuf = NULL;
     if (rc == 0) {
-        ibuf = malloc(fx_tensor_bytes(images));
         sbuf = malloc(fx_tensor_bytes(scores));
-        lbuf = malloc((size_t)batch * sizeof *lbuf);
-        if (!ibuf || !sbuf || !lbuf) {
+        if (!sbuf) {
             fprintf(stderr, "fxrun: out of memory\n");
             rc = 1;
         }
@@ -195,17 +194,18 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
     int64_t classes = scores ? scores->shape.dim[1] : 0;
     while (rc == 0) {
         int count = 0;
-        if (fx_loader_next(ld, ibuf, lbuf, &count) != FX_OK) {
+        if (fx_batch_feed_next(feed, &count) != FX_OK) {
             rc = cli_error(ctx);
             break;
         }
         if (count == 0)
             break;
-        if (fx_tensor_upload(images, ibuf) != FX_OK || fx_graph_forward(g) != FX_OK ||
+        if (fx_batch_feed_upload(feed) != FX_OK || fx_graph_forward(g) != FX_OK ||
             fx_tensor_download(scores, sbuf) != FX_OK) {
             rc = cli_error(ctx);
             break;
         }
+        const int32_t *lbuf = fx_batch_feed_labels(feed);
         for (int b = 0; b < count; b++, index++) {
             const float *row = sbuf + b * classes;
             int64_t best = 0;
@@ -216,10 +216,8 @@ int cli_cmd_infer(fx_context *ctx, const cli_options *o)
                     fx_dataset_class_name(ds, (int)best), row[best]);
         }
     }
-    free(ibuf);
     free(sbuf);
-    free(lbuf);
-    fx_loader_destroy(ld);
+    fx_batch_feed_close(feed);
     fx_dataset_close(ds);
     if (out && out != stdout) {
         int write_failed = fflush(out) != 0 || ferror(out) || (tmp[0] && fsync(fileno(out)) != 0);

@@ -106,7 +106,9 @@ int cli_cmd_plugins(fx_context *ctx, const cli_options *o)
         print_list("replaces:", s->n_overrides, s->overrides);
         print_list("kernels:", s->n_kernels, s->kernels);
         print_list("backends:", s->n_backends, s->backends);
-        print_list("opencl:", s->n_opencl_programs, s->opencl_programs);
+        print_list("resources:", s->n_backend_resources, s->backend_resources); /* "opencl:prelu.cl" */
+        print_list("optimisers:", s->n_optimizers, s->optimizers);
+        print_list("updates:", s->n_optimizer_kernels, s->optimizer_kernels);
     }
     printf("backends:\n");
     for (int i = 0; i < fx_context_backend_count(ctx); i++) {

@@ -14,6 +14,14 @@ __kernel void fill_zero(__global float *x, uint xo, int n)
         x[xo + i] = 0.0f;
 }
 
+/* OpenCL 1.1 devices (no clEnqueueFillBuffer): tensor_fill. */
+__kernel void fill_value(__global float *x, uint xo, int n, float v)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        x[xo + i] = v;
+}
+
 __kernel void copy_forward(__global const float *x, uint xo, __global float *y, uint yo, int n)
 {
     int i = get_global_id(0);
@@ -21,12 +29,15 @@ __kernel void copy_forward(__global const float *x, uint xo, __global float *y, 
         y[yo + i] = x[xo + i];
 }
 
-/* dst += factor * src (add and scale backward, reshape backward). */
-__kernel void accumulate(__global const float *src, uint so, __global float *dst, uint d_o, float factor, int n)
+/* dst += factor * src (add and scale backward, reshape backward); acc 0:
+ * dst = 0 + factor * src (the first writer of a gradient: the same
+ * numbers as adding into zeros, without the zeroing). */
+__kernel void accumulate(__global const float *src, uint so, __global float *dst, uint d_o, float factor, int n,
+                         int acc)
 {
     int i = get_global_id(0);
     if (i < n)
-        dst[d_o + i] += factor * src[so + i];
+        dst[d_o + i] = (acc ? dst[d_o + i] : 0.0f) + factor * src[so + i];
 }
 
 __kernel void relu_forward(__global const float *x, uint xo, __global float *y, uint yo, int n)
@@ -38,13 +49,14 @@ __kernel void relu_forward(__global const float *x, uint xo, __global float *y, 
     }
 }
 
-/* Reads the output (the op may run in place): gx += y > 0 ? g : 0. */
+/* Reads the output (the op may run in place): gx += y > 0 ? g : 0
+ * (acc 0: gx = 0 + ..., see accumulate). */
 __kernel void relu_backward(__global const float *y, uint yo, __global const float *g, uint go,
-                            __global float *gx, uint gxo, int n)
+                            __global float *gx, uint gxo, int n, int acc)
 {
     int i = get_global_id(0);
     if (i < n)
-        gx[gxo + i] += y[yo + i] > 0.0f ? g[go + i] : 0.0f;
+        gx[gxo + i] = (acc ? gx[gxo + i] : 0.0f) + (y[yo + i] > 0.0f ? g[go + i] : 0.0f);
 }
 
 __kernel void elu_forward(__global const float *x, uint xo, __global float *y, uint yo, float alpha, int n)
@@ -75,12 +87,12 @@ __kernel void elu_forward16(__global const float *x, uint xo, __global float *y,
 
 /* dy/dx = 1 for y > 0, else alpha exp(x) = y + alpha. */
 __kernel void elu_backward(__global const float *y, uint yo, __global const float *g, uint go,
-                           __global float *gx, uint gxo, float alpha, int n)
+                           __global float *gx, uint gxo, float alpha, int n, int acc)
 {
     int i = get_global_id(0);
     if (i < n) {
         float yi = y[yo + i];
-        gx[gxo + i] += g[go + i] * (yi > 0.0f ? 1.0f : yi + alpha);
+        gx[gxo + i] = (acc ? gx[gxo + i] : 0.0f) + g[go + i] * (yi > 0.0f ? 1.0f : yi + alpha);
     }
 }
 
@@ -142,8 +154,10 @@ __kernel void dropout_apply(__global const float *src, uint so, __global float *
     if (i < n) {
         float keep = fx_rng_uniform(seed, first + (ulong)i) >= rate ? scale : 0.0f;
         float v = keep * src[so + i];
-        if (accumulate)
+        if (accumulate == 1)
             dst[d_o + i] += v;
+        else if (accumulate == 2) /* a gradient's first writer: 0 + v, as into zeros */
+            dst[d_o + i] = 0.0f + v;
         else
             dst[d_o + i] = v;
     }

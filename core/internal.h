@@ -13,13 +13,27 @@ typedef struct fx_kernel_entry {
     char op[FX_NAME_MAX];
     char backend[32];
     fx_kernel_fn forward, backward;
+    fx_kernel_info info;  /* extras (fx_registry_set_kernel_info); zero when none */
 } fx_kernel_entry;
+
+/* An optimiser's update kernel on one backend (fx/optim.h). */
+typedef struct fx_optim_kernel_entry {
+    char name[FX_NAME_MAX];
+    char backend[32];
+    fx_optim_kernel_fn update;
+} fx_optim_kernel_entry;
 
 struct fx_registry {
     const fx_op_def **ops;
     int n_ops, cap_ops;
     fx_kernel_entry *kernels;
     int n_kernels, cap_kernels;
+    /* Optimisers and their kernels (fx/optim.h), like ops and kernels:
+     * append-only, so a refused plugin's transaction cuts them back. */
+    const fx_optimizer_def **optimizers;
+    int n_optimizers, cap_optimizers;
+    fx_optim_kernel_entry *optim_kernels;
+    int n_optim_kernels, cap_optim_kernels;
 };
 
 /* fault.c: FX_FAULT injection (tests): the Nth event of a kind fails
@@ -30,7 +44,7 @@ typedef struct fx_fault {
 } fx_fault;
 void fx_fault_init(fx_context *ctx);
 
-/* One row of the context's backend table (core/backend_table.c). The
+/* One row of the context's backend table (core/engine/backend_table.c). The
  * strings are owned (heap), so pointers to them stay valid when the
  * table grows; reg.name and reg.description point at them. */
 typedef struct fx_backend_entry {
@@ -39,7 +53,7 @@ typedef struct fx_backend_entry {
     const char *plugin;   /* manifest name of the plugin or module that added it, "" if none */
 } fx_backend_entry;
 
-struct fx_plugin_record; /* core/plugin.c */
+struct fx_plugin_record; /* core/engine/plugin.c */
 
 struct fx_context {
     fx_context_options options;
@@ -93,6 +107,7 @@ typedef struct fx_value {
     int grad_pooled;      /* training: grad lives in a shared arena buffer */
     int grad_open;        /* training, grad_pooled: the node before whose backward grad is zeroed
                            * (and seeded); n_nodes = at the start of backward */
+    int grad_fresh;       /* backward: grad holds garbage; its first writer initialises it */
 } fx_value;
 
 typedef struct fx_graph_param {
@@ -104,6 +119,7 @@ typedef struct fx_graph_param {
     fx_tensor value, grad;
     int initialised;
     int owner_node;
+    int grad_fresh;       /* backward: grad holds garbage; its first writer initialises it */
 } fx_graph_param;
 
 struct fx_node {
@@ -125,6 +141,9 @@ struct fx_node {
     char init[64];
     fx_backend *backend;
     fx_kernel_fn forward, backward;
+    fx_kernel_info kinfo;  /* the kernel's extras, found with it at planning */
+    void *state;           /* prepared at planning (kinfo.prepare), released with the plan */
+    fx_tensor workspace;   /* the bytes prepare asked for, allocated once per plan */
     int needed;            /* inference: contributes to a kept value */
     double time_fwd, time_bwd; /* profiling, seconds */
 };
@@ -173,6 +192,7 @@ struct fx_graph {
     fx_buffer **arena;     /* buffers shared between values (inference) or values and gradients (training) */
     int n_arena;
     int memory_reuse_off;  /* fx_graph_set_memory_reuse(g, 0) */
+    int grad_overwrite;    /* this plan lets first writers overwrite gradients (FX_GRAD_OVERWRITE) */
     fx_memory_report memory; /* training plans: filled by fx_memory_plan_training */
     uint64_t seed, step;
     int eval_only;         /* training plan run as inference */
@@ -200,6 +220,8 @@ void fx_registry_free(fx_registry *reg);
 /* init.c: checks an initialiser spec without drawing anything. */
 fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);
 fx_status fx_register_builtin_ops(fx_registry *reg);
+/* core/ops/optimizers.c: the definitions of "sgd" and "adam". */
+fx_status fx_register_builtin_optimizers(fx_registry *reg);
 fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out);
 fx_status fx_cpu_register_kernels(fx_registry *reg);
 const fx_backend_registration *fx_cpu_backend_registration(void);
@@ -248,6 +270,8 @@ fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path
  * off (fx_graph_set_memory_reuse, FX_MEMORY_REUSE=0). Needs needs_grad
  * and node backends set; the buffers go to g->arena. */
 fx_status fx_memory_plan_training(fx_graph *g);
+/* executor.c: FX_GRAD_OVERWRITE (first-writer gradients) is not "0". */
+int fx_grad_overwrite_enabled(void);
 int fx_memory_reuse_enabled(const fx_graph *g);
 
 /* executor.c: the seed node n's kernels draw from at the current step. */
@@ -256,19 +280,20 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n);
 /* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
  * (see the file's header and tools/parity/README.md). */
 typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, fx_stream_dump **out);
+fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
+                              fx_stream_dump **out);
 fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
                                const int32_t *labels);
 fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
 void fx_stream_dump_close(fx_stream_dump *d);
 
-/* train.c, shared with extract.c and yaml_graph.c: the value holding class
- * scores (train.predict, else the first input of the first
- * softmax_cross_entropy loss; NULL if none), and
- * the check that a data set's images fit the graph's image input. */
-const char *fx_train_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_train_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                     const char *which);
+/* core/io/graph_data.c, shared by the YAML loader, training and the face
+ * workflow: the value holding class scores (train.predict, else the first
+ * input of the first softmax_cross_entropy loss; NULL if none), and the
+ * check that a data set's images fit the graph's image input. */
+const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
+fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
+                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

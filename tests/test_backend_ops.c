@@ -401,6 +401,14 @@ static double compare(const op_case *c, const char *backend, const results *ref,
 
 /* ---- the matrix ------------------------------------------------------------ */
 
+/* The example plugins' folder: the build tree's, or $FX_TEST_PLUGIN_BUILD_DIR
+ * where the test runs outside it (the bundle of tools/gpu-bundle.sh). */
+static const char *plugin_dir(void)
+{
+    const char *env = getenv("FX_TEST_PLUGIN_BUILD_DIR");
+    return env && *env ? env : FX_PLUGIN_BUILD_DIR;
+}
+
 typedef struct matrix {
     fx_context *ctx;
     fx_plugin_host *host;
@@ -414,7 +422,7 @@ static void matrix_open(matrix *m)
     const char *plugins[] = { "ref", "prelu" };
     for (int i = 0; i < 2; i++) {
         char path[1024];
-        snprintf(path, sizeof path, "%s/%s.so", FX_PLUGIN_BUILD_DIR, plugins[i]);
+        snprintf(path, sizeof path, "%s/%s.so", plugin_dir(), plugins[i]);
         ck_assert_msg(fx_plugin_load(m->host, path, 0) == FX_OK, "%s", fx_context_error(m->ctx));
     }
     /* And every backend module (the OpenCL backend, libfx-opencl.so):
@@ -665,7 +673,7 @@ static int count_backends(void)
         const char *plugins[] = { "ref", "prelu" };
         for (int i = 0; i < 2 && n >= 0; i++) {
             char path[1024];
-            snprintf(path, sizeof path, "%s/%s.so", FX_PLUGIN_BUILD_DIR, plugins[i]);
+            snprintf(path, sizeof path, "%s/%s.so", plugin_dir(), plugins[i]);
             if (fx_plugin_load(host, path, 0) != FX_OK) {
                 fprintf(stderr, "test_backend_ops: %s\n", fx_context_error(ctx));
                 n = -1;

@@ -31,6 +31,7 @@ static fx_status fake_create(fx_context *ctx, const char *spec, fx_backend **out
     fx_backend *be = calloc(1, sizeof *be);
     if (!be)
         return fx_fail(ctx, FX_ERR_NOMEM, "fake backend");
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "fake");
     snprintf(be->device_name, sizeof be->device_name, "%s", spec);
     be->ops = &fake_ops;
@@ -103,6 +104,7 @@ static const fx_backend_ops unsized_ops = { .destroy = fake_destroy }; /* no str
 static fx_status unsized_create(fx_context *ctx, const char *spec, fx_backend **out)
 {
     static fx_backend be; /* never destroyed by fx: its table's size is unknown */
+    be.struct_size = sizeof be;
     snprintf(be.name, sizeof be.name, "unsized");
     be.ops = &unsized_ops;
     be.ctx = ctx;
@@ -123,6 +125,70 @@ START_TEST(test_a_backend_whose_ops_table_has_no_size_is_refused)
     ck_assert_ptr_null(be);
     ck_assert_msg(strstr(fx_context_error(ctx), "struct_size = sizeof(fx_backend_ops)"), "%s", fx_context_error(ctx));
     ck_assert_int_eq(fake_destroyed, 0);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
+/* fx_backend carries its size (ABI 3): a factory built against an older
+ * (smaller) fx_backend still works; zero (never set) and garbage are
+ * refused with the fix, and the backend is left alone (fx cannot know its
+ * layout). */
+static size_t sized_size;
+static fx_backend sized_be;
+
+static fx_status sized_create(fx_context *ctx, const char *spec, fx_backend **out)
+{
+    memset(&sized_be, 0, sizeof sized_be);
+    sized_be.struct_size = sized_size;
+    snprintf(sized_be.name, sizeof sized_be.name, "sized");
+    sized_be.ops = &fake_ops;
+    sized_be.ctx = ctx;
+    *out = &sized_be;
+    return FX_OK;
+}
+
+START_TEST(test_the_backend_struct_size_lets_older_backends_in_and_keeps_garbage_out)
+{
+    fx_context *ctx = fxtest_context();
+    /* A record of an older, shorter registration: only up to `create`;
+     * what lies beyond its size is never read (here: garbage). */
+    struct {
+        fx_backend_registration r;
+    } old;
+    memset(&old, 0xA5, sizeof old);
+    old.r.struct_size = offsetof(fx_backend_registration, list_devices);
+    old.r.name = "sized";
+    old.r.description = "an older record";
+    old.r.create = sized_create;
+    ck_assert_msg(fx_context_add_backend(ctx, &old.r) == FX_OK, "%s", fx_context_error(ctx));
+    const fx_backend_registration *found = fx_context_find_backend(ctx, "sized");
+    ck_assert_ptr_nonnull(found);
+    ck_assert_ptr_null((void *)found->list_devices); /* not in the older record: NULL, not garbage */
+    ck_assert_ptr_null((void *)found->get_proc);
+
+    fx_backend *be = NULL;
+    sized_size = FX_BACKEND_MIN_SIZE; /* the smallest layout fx accepts */
+    ck_assert_msg(fx_context_create_backend(ctx, "sized", &be) == FX_OK, "%s", fx_context_error(ctx));
+    ck_assert_ptr_eq(be, &sized_be);
+    ck_assert(FX_BACKEND_HAS(be, impl));
+
+    const size_t bad[] = { 0, 8, (size_t)0xdeadbeef };
+    for (int i = 0; i < 3; i++) {
+        sized_size = bad[i];
+        be = NULL;
+        fake_destroyed = 0;
+        ck_assert_int_eq(fx_context_create_backend(ctx, "sized", &be), FX_ERR_INVALID);
+        ck_assert_ptr_null(be);
+        ck_assert_int_eq(fake_destroyed, 0);
+        const char *msg = fx_context_error(ctx);
+        ck_assert_msg(strstr(msg, "backend 'sized'") && strstr(msg, "be->struct_size = sizeof(fx_backend)"), "%s",
+                      msg);
+    }
+    /* A garbage size in a registration record is refused too. */
+    fx_backend_registration r = { .struct_size = (size_t)0xdeadbeef, .name = "garbage", .create = fake_create };
+    ck_assert_int_eq(fx_context_add_backend(ctx, &r), FX_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(fx_context_error(ctx), "struct_size"));
+    ck_assert_ptr_null(fx_context_find_backend(ctx, "garbage"));
     fx_context_destroy(ctx);
 }
 END_TEST
@@ -386,6 +452,7 @@ int main(void)
     TCase *t = tcase_create("table");
     tcase_add_test(t, test_a_registered_backend_lists_devices_registers_kernels_and_offers_extras);
     tcase_add_test(t, test_a_bad_registration_is_refused_with_the_fix);
+    tcase_add_test(t, test_the_backend_struct_size_lets_older_backends_in_and_keeps_garbage_out);
     tcase_add_test(t, test_a_backend_whose_ops_table_has_no_size_is_refused);
     tcase_add_test(t, test_releasing_the_cpu_backend_without_a_host_leaves_it_to_the_context);
     suite_add_tcase(s, t);

@@ -1,5 +1,5 @@
 /* tests/test_backward_seeds.c - explicit gradient seeds
- * (fx_graph_seed_grad, core/executor.c): seeds given before a backward
+ * (fx_graph_seed_grad, core/engine/executor.c): seeds given before a backward
  * add up and are used by that backward only; a seed on a value that has
  * no gradient in the plan is dropped by the backward, not kept for a
  * later plan; and re-planning drops seeds given under the old plan, so a

@@ -1,4 +1,4 @@
-/* tests/test_canvas.c - the raster canvas (core/canvas.c, canvas_font.c):
+/* tests/test_canvas.c - the raster canvas (core/face/canvas.c, canvas_font.c):
  * shapes against hand-counted pixels, the font against its bitmaps, colour
  * map anchors, scaled float blits against hand-computed bilinear values,
  * and PNG output decoded back with fx's own decoder, pixel for pixel. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/image_decode.h"
+#include "core/io/image_decode.h"
 #include "fx/canvas.h"
 #include "fxtest.h"
 

@@ -21,8 +21,8 @@
 #include <zlib.h>
 
 #include "fxtest.h"
-#include "core/image_decode.h"
-#include "core/image_resize.h"
+#include "core/io/image_decode.h"
+#include "core/io/image_resize.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 

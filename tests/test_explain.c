@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/image_decode.h"
+#include "core/io/image_decode.h"
 #include "fx/canvas.h"
 #include "fx/face.h"
 #include "fxtest.h"

@@ -1,4 +1,4 @@
-/* tests/test_face_crop.c - fx_face_crop_dlib_xml (core/face_crop.c): the
+/* tests/test_face_crop.c - fx_face_crop_dlib_xml (core/face/face_crop.c): the
  * similarity alignment of 68 landmarks to the mean face, the crop's
  * pixels, the landmarks CSV, and the errors of malformed imglab XML. */
 #include <math.h>

@@ -20,7 +20,7 @@
 #include <png.h>
 
 #include "fxtest.h"
-#include "core/image_decode.h"
+#include "core/io/image_decode.h"
 
 #define CFP_DIR "/work/shared/data/cfp-nonlfw"
 

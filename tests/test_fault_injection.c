@@ -1,6 +1,6 @@
 /* tests/test_fault_injection.c - every failure a short training run can
  * meet ends in one clear message, a non-zero exit and an intact
- * checkpoint. FX_FAULT (core/fault.c) makes the Nth allocation, the Nth
+ * checkpoint. FX_FAULT (core/engine/fault.c) makes the Nth allocation, the Nth
  * checkpoint write, or on OpenCL the Nth device buffer or program build
  * fail; N is swept over the whole run (until a run no
  * longer reaches the Nth event and succeeds). Under the ASan build

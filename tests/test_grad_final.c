@@ -1,10 +1,10 @@
 /* tests/test_grad_final.c - the executor's "parameter gradient final"
  * report (fx_graph_set_grad_final), which data-parallel training uses to
- * start each bucket's all-reduce during backward (core/data_parallel.c):
+ * start each bucket's all-reduce during backward (core/train/data_parallel.c):
  *  - every parameter with a gradient is reported exactly once per
  *    backward, and what its gradient holds when reported is bit for bit
  *    what it holds after backward (nothing writes it later), on a
- *    branching graph with shared gradient buffers (core/memory_plan.c);
+ *    branching graph with shared gradient buffers (core/engine/memory_plan.c);
  *  - the first report is the last layer's (reports come as backward
  *    finishes layers, not at its end);
  *  - an error from the callback ends backward with that status;

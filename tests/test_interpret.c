@@ -1,4 +1,4 @@
-/* tests/test_interpret.c - the interpretability statistics (core/interpret.c)
+/* tests/test_interpret.c - the interpretability statistics (core/face/interpret.c)
  * against maps and peaks worked out by hand: argmax/argmin with ties and
  * NaN, the map-to-input scaling, the |peak|-weighted average location and
  * deviation, the spread across filters and the feature change. */

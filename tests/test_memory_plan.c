@@ -1,5 +1,5 @@
 /* tests/test_memory_plan.c - buffer sharing in training plans
- * (core/memory_plan.c):
+ * (core/engine/memory_plan.c):
  *  - training with shared buffers is bit-identical to training with a
  *    buffer per value (fx_graph_set_memory_reuse(g, 0)): every step's
  *    losses, the kept scores, every parameter and optimiser state, on a

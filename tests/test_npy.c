@@ -1,4 +1,4 @@
-/* tests/test_npy.c - NumPy .npy reading and writing (core/npy.c): round
+/* tests/test_npy.c - NumPy .npy reading and writing (core/io/npy.c): round
  * trips of f32/i32 arrays from 0-d to 6-d, the exact header numpy writes,
  * hand-written fixtures for every accepted dtype and format version, and
  * refusal of corrupt files with messages that name the file and the fix. */

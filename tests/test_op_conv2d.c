@@ -312,6 +312,141 @@ START_TEST(test_conv2d_without_bias_has_no_bias_parameter)
 }
 END_TEST
 
+/* Backward against direct references in double: for dy = R (seeded),
+ *   dx[n][c][iy][ix] = sum over (o, oy, ox, i, j) with oy*sh - pt + i = iy,
+ *                      ox*sw - pl + j = ix of w[o][c][i][j] R[n][o][oy][ox]
+ *   dW[o][c][i][j]   = sum over (n, oy, ox) of R[n][o][oy][ox] x[n][c][iy][ix]
+ *   db[o]            = sum over (n, oy, ox) of R[n][o][oy][ox]
+ * (a scatter written straight from the definition, so it shares nothing
+ * with the kernels' phase-split im2col / col2im). */
+static void expect_backward_matches(fx_context *ctx, const char *attrs, conv_ref r)
+{
+    fxtest_case k = conv_case(attrs, r.n, r.c, r.h, r.w);
+    fx_graph *g = fxtest_build(ctx, &k);
+    ck_assert_int_eq(fx_graph_forward(g), FX_OK);
+    fx_tensor *yt = fx_graph_value(g, "node");
+    int64_t ny = fx_tensor_numel(yt);
+    ck_assert_int_eq(ny, (int64_t)r.n * r.o * r.oh * r.ow);
+    float *dy = fxtest_random(123, ny);
+    ck_assert_int_eq(fx_graph_seed_grad(g, "node", dy), FX_OK);
+    ck_assert_int_eq(fx_graph_backward(g), FX_OK);
+    int64_t nx = (int64_t)r.n * r.c * r.h * r.w, nw = (int64_t)r.o * r.c * r.kh * r.kw;
+    float *x = malloc(sizeof(float) * (size_t)nx), *dx = malloc(sizeof(float) * (size_t)nx);
+    float *dw = malloc(sizeof(float) * (size_t)nw), *db = malloc(sizeof(float) * (size_t)r.o);
+    double *rdx = calloc((size_t)nx, sizeof(double)), *rdw = calloc((size_t)nw, sizeof(double));
+    double *rdb = calloc((size_t)r.o, sizeof(double));
+    ck_assert(x && dx && dw && db && rdx && rdw && rdb);
+    ck_assert_int_eq(fx_tensor_download(fx_graph_value(g, "x"), x), FX_OK);
+    ck_assert_int_eq(fx_tensor_download(fx_graph_value_grad(g, "x"), dx), FX_OK);
+    float *w = download_param(g, "node.weight");
+    ck_assert_ptr_nonnull(w);
+    fx_param p;
+    ck_assert_ptr_nonnull(fx_graph_find_param(g, "node.weight", &p));
+    ck_assert_int_eq(fx_tensor_download(p.grad, dw), FX_OK);
+    ck_assert_ptr_nonnull(fx_graph_find_param(g, "node.bias", &p));
+    ck_assert_int_eq(fx_tensor_download(p.grad, db), FX_OK);
+    for (int n = 0; n < r.n; n++)
+        for (int o = 0; o < r.o; o++)
+            for (int oy = 0; oy < r.oh; oy++)
+                for (int ox = 0; ox < r.ow; ox++) {
+                    double g0 = dy[((n * r.o + o) * r.oh + oy) * r.ow + ox];
+                    rdb[o] += g0;
+                    for (int c = 0; c < r.c; c++)
+                        for (int i = 0; i < r.kh; i++)
+                            for (int j = 0; j < r.kw; j++) {
+                                int iy = oy * r.sh - r.pt + i, ix = ox * r.sw - r.pl + j;
+                                if (iy < 0 || iy >= r.h || ix < 0 || ix >= r.w)
+                                    continue;
+                                int64_t xi = ((int64_t)(n * r.c + c) * r.h + iy) * r.w + ix;
+                                int64_t wi = ((int64_t)(o * r.c + c) * r.kh + i) * r.kw + j;
+                                rdx[xi] += (double)w[wi] * g0;
+                                rdw[wi] += (double)x[xi] * g0;
+                            }
+                }
+    float *fdx = malloc(sizeof(float) * (size_t)nx), *fdw = malloc(sizeof(float) * (size_t)nw);
+    float *fdb = malloc(sizeof(float) * (size_t)r.o);
+    ck_assert(fdx && fdw && fdb);
+    for (int64_t i = 0; i < nx; i++)
+        fdx[i] = (float)rdx[i];
+    for (int64_t i = 0; i < nw; i++)
+        fdw[i] = (float)rdw[i];
+    for (int i = 0; i < r.o; i++)
+        fdb[i] = (float)rdb[i];
+    char what[160];
+    snprintf(what, sizeof what, "%s: dx", attrs);
+    fxtest_assert_close(dx, fdx, nx, 1e-4, 1e-4, what);
+    snprintf(what, sizeof what, "%s: dW", attrs);
+    fxtest_assert_close(dw, fdw, nw, 1e-4, 1e-4, what);
+    snprintf(what, sizeof what, "%s: db", attrs);
+    fxtest_assert_close(db, fdb, r.o, 1e-4, 1e-4, what);
+    free(x);
+    free(dx);
+    free(dw);
+    free(db);
+    free(rdx);
+    free(rdw);
+    free(rdb);
+    free(fdx);
+    free(fdw);
+    free(fdb);
+    free(w);
+    free(dy);
+    fx_graph_destroy(g);
+}
+
+/* Strided convs run on a phase-split copy of the image (backends/cpu/
+ * conv2d.c): one phase per (row, column) remainder of the stride. These
+ * shapes give phases of different sizes (odd H/W), TF SAME's asymmetric
+ * padding (0 before, 1 after on even maps; 1 and 1 on odd), strides 2, 3
+ * and [2, 3], a kernel smaller than and equal to the stride, images
+ * smaller than the stride, batch 1, and sizes past the GEMM's cache
+ * blocks (K = 40*9 > 256, O > 128, the 16-wide panels cut mid-row). */
+static const struct {
+    const char *attrs;
+    conv_ref r; /* n c h w o kh kw sh sw pt pl oh ow */
+} strided_cases[] = {
+    { "out_channels=3 kernel=3 stride=2 padding=same", { 2, 3, 8, 10, 3, 3, 3, 2, 2, 0, 0, 4, 5 } },
+    { "out_channels=4 kernel=3 stride=2 padding=same", { 1, 2, 9, 7, 4, 3, 3, 2, 2, 1, 1, 5, 4 } },
+    { "out_channels=2 kernel=3 stride=2 padding=same", { 3, 2, 6, 5, 2, 3, 3, 2, 2, 0, 1, 3, 3 } },
+    { "out_channels=3 kernel=3 stride=3 pad=1", { 2, 2, 10, 8, 3, 3, 3, 3, 3, 1, 1, 4, 3 } },
+    { "out_channels=2 kernel=3 stride=[2,3] pad=[1,2]", { 2, 3, 7, 11, 2, 3, 3, 2, 3, 1, 2, 4, 5 } },
+    { "out_channels=3 kernel=2 stride=2 padding=valid", { 2, 2, 7, 9, 3, 2, 2, 2, 2, 0, 0, 3, 4 } },
+    { "out_channels=3 kernel=1 stride=2", { 2, 3, 5, 6, 3, 1, 1, 2, 2, 0, 0, 3, 3 } },
+    { "out_channels=2 kernel=3 stride=2 padding=same", { 2, 2, 1, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1 } },
+    { "out_channels=2 kernel=3 stride=2 padding=same", { 1, 3, 2, 3, 2, 3, 3, 2, 2, 0, 1, 1, 2 } },
+    { "out_channels=136 kernel=3 stride=2 padding=same", { 2, 40, 34, 37, 136, 3, 3, 2, 2, 0, 1, 17, 19 } },
+};
+
+START_TEST(test_conv2d_strided_forward_matches_direct_convolution)
+{
+    fx_context *ctx = fxtest_context();
+    for (size_t i = 0; i < sizeof strided_cases / sizeof strided_cases[0]; i++)
+        expect_forward_matches(ctx, strided_cases[i].attrs, strided_cases[i].r, 1);
+    fx_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(test_conv2d_strided_backward_matches_direct_reference)
+{
+    fx_context *ctx = fxtest_context();
+    for (size_t i = 0; i < sizeof strided_cases / sizeof strided_cases[0]; i++)
+        expect_backward_matches(ctx, strided_cases[i].attrs, strided_cases[i].r);
+    /* Stride 1 through the same copy (padding) and without it (valid). */
+    expect_backward_matches(ctx, "out_channels=3 kernel=3 pad=1", (conv_ref){ 2, 2, 6, 7, 3, 3, 3, 1, 1, 1, 1, 6, 7 });
+    expect_backward_matches(ctx, "out_channels=3 kernel=3 padding=valid",
+                            (conv_ref){ 2, 2, 6, 7, 3, 3, 3, 1, 1, 0, 0, 4, 5 });
+    fx_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(test_conv2d_grad_matches_finite_difference_strided_odd_sizes)
+{
+    gradcheck("out_channels=2 kernel=3 stride=2 padding=same", 1, 2, 5, 9);
+    gradcheck("out_channels=2 kernel=3 stride=3 padding=same", 2, 2, 8, 7);
+    gradcheck("out_channels=3 kernel=3 stride=2 padding=same", 1, 2, 1, 3);
+}
+END_TEST
+
 static Suite *conv2d_suite(void)
 {
     Suite *s = suite_create("conv2d");
@@ -323,6 +458,9 @@ static Suite *conv2d_suite(void)
     tcase_add_test(tc, test_conv2d_rejects_bad_shapes_and_attributes);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_stride_1_explicit_pad);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_stride_2_same);
+    tcase_add_test(tc, test_conv2d_strided_forward_matches_direct_convolution);
+    tcase_add_test(tc, test_conv2d_strided_backward_matches_direct_reference);
+    tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_strided_odd_sizes);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_valid_odd_sizes);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_batch_1_no_bias);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_1x1);

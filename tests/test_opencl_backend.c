@@ -126,10 +126,18 @@ static void optimizer_step(fx_backend *be, int adam, int nesterov, float *w, flo
         ck_assert_int_eq(fx_backend_alloc_tensor(be, &t[i], "opt"), FX_OK);
         ck_assert_int_eq(fx_tensor_upload(&t[i], host[i]), FX_OK);
     }
-    if (adam)
-        ck_assert_int_eq(be->ops->adam_update(be, &t[0], &t[1], &t[2], &t[3], 1e-2f, 0.5f, 0.999f, 1e-7f, 1e-3f), FX_OK);
-    else
-        ck_assert_int_eq(be->ops->sgd_update(be, &t[0], &t[1], &t[2], 0.1f, 0.9f, 5e-4f, nesterov), FX_OK);
+    /* The backend's update kernels, as fx_optimizer_step finds them. */
+    fx_optim_kernel_fn update = NULL;
+    ck_assert(fx_registry_find_optimizer_kernel(fx_context_registry(ctx), adam ? "adam" : "sgd", be->name, &update));
+    fx_tensor *state[2] = { &t[2], &t[3] };
+    fx_optim_hparams hp = { .struct_size = sizeof hp, .step = 1 };
+    if (adam) {
+        hp.lr = 1e-2f, hp.beta1 = 0.5f, hp.beta2 = 0.999f, hp.eps = 1e-7f, hp.weight_decay = 1e-3f;
+        ck_assert_int_eq(update(be, &t[0], &t[1], state, 2, &hp), FX_OK);
+    } else {
+        hp.lr = 0.1f, hp.momentum = 0.9f, hp.weight_decay = 5e-4f, hp.nesterov = nesterov;
+        ck_assert_int_eq(update(be, &t[0], &t[1], state, 1, &hp), FX_OK);
+    }
     for (int i = 0; i < 4; i++) {
         if (i != 1)
             ck_assert_int_eq(fx_tensor_download(&t[i], host[i]), FX_OK);
@@ -283,7 +291,11 @@ START_TEST(test_opencl_build_error_names_the_file_and_log)
     ck_assert_int_eq(fx_opencl_backend_create(ctx, "opencl", &be), FX_OK);
     fx_tensor t = { .dtype = FX_F32, .shape = fx_shape_1d(4) };
     ck_assert_int_eq(fx_backend_alloc_tensor(be, &t, "w"), FX_OK);
-    ck_assert_int_eq(be->ops->sgd_update(be, &t, &t, &t, 0.1f, 0, 0, 0), FX_ERR_BACKEND);
+    fx_optim_kernel_fn update = NULL;
+    ck_assert(fx_registry_find_optimizer_kernel(fx_context_registry(ctx), "sgd", "opencl", &update));
+    fx_tensor *state[1] = { &t };
+    fx_optim_hparams hp = { .struct_size = sizeof hp, .lr = 0.1f, .step = 1 };
+    ck_assert_int_eq(update(be, &t, &t, state, 1, &hp), FX_ERR_BACKEND);
     const char *msg = fx_context_error(ctx);
     ck_assert_msg(strstr(msg, "optimizer.cl") && strstr(msg, "build log") && strstr(msg, "undeclared_name"), "%s",
                   msg);

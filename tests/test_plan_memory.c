@@ -1,4 +1,4 @@
-/* tests/test_plan_memory.c - fx_graph_planned_bytes (core/executor.c), the
+/* tests/test_plan_memory.c - fx_graph_planned_bytes (core/engine/executor.c), the
  * figure `fxrun bench` prints as "planned": for a one-conv graph it is the
  * sum of the buffers the plan holds, counted by hand from the tensors the
  * public API shows (input and its gradient, output and its gradient,

@@ -143,6 +143,16 @@ START_TEST(test_prelu_plugin_registers_its_op_and_cpu_kernel)
         has_cpu |= !strcmp(s->kernels[i], "prelu@cpu");
     ck_assert(has_cpu);
     ck_assert_ptr_nonnull(strstr(s->path, "prelu.so"));
+    /* Its OpenCL program is a backend resource of "opencl", registered
+     * without loading the OpenCL module (core/ knows no OpenCL). */
+    ck_assert_int_eq(s->n_backend_resources, 1);
+    ck_assert_str_eq(s->backend_resources[0], "opencl:prelu.cl");
+    const fx_opencl_program *prog = fx_context_find_backend_resource(l.ctx, "opencl", "prelu.cl");
+    ck_assert_ptr_nonnull(prog);
+    ck_assert_str_eq(prog->name, "prelu.cl");
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "opencl", "prelu"));
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "cpu", "prelu.cl"));
+    ck_assert_ptr_null(fx_context_find_backend(l.ctx, "opencl"));
     finish(&l);
 }
 END_TEST
@@ -330,6 +340,22 @@ START_TEST(test_a_plugin_built_for_another_abi_is_refused_before_its_init_runs)
 }
 END_TEST
 
+/* A plugin built against the previous ABI (before fx_backend had its
+ * size and the optimiser slots left fx_backend_ops) is refused by its
+ * manifest, before any of its code runs. */
+START_TEST(test_a_plugin_built_for_the_previous_abi_is_refused)
+{
+    loaded l = start();
+    char needle[128];
+    snprintf(needle, sizeof needle, "built for fx plugin ABI version %d, but this fx (%s) has ABI version %d",
+             FX_PLUGIN_ABI_VERSION - 1, FX_VERSION_STRING, FX_PLUGIN_ABI_VERSION);
+    expect_refused(&l, broken("old_abi"), 0, FX_ERR_UNSUPPORTED, needle);
+    ck_assert_ptr_null(fx_registry_find_op(fx_context_registry(l.ctx), "old_abi_op"));
+    ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "rebuild the plugin"));
+    finish(&l);
+}
+END_TEST
+
 START_TEST(test_a_plugin_with_an_undefined_symbol_is_refused)
 {
     loaded l = start();
@@ -349,6 +375,10 @@ START_TEST(test_a_failing_init_leaves_nothing_registered)
     ck_assert_ptr_null(fx_registry_find_op(reg, "half_op"));
     ck_assert(!fx_registry_find_kernel(reg, "half_op", "cpu", NULL, NULL));
     ck_assert(!fx_registry_find_kernel(reg, "relu", "half", NULL, NULL));
+    ck_assert_ptr_null(fx_registry_find_optimizer(reg, "half_optim"));
+    ck_assert_int_eq(fx_registry_optimizer_count(reg), 2); /* sgd, adam */
+    ck_assert(!fx_registry_find_optimizer_kernel(reg, "sgd", "half", NULL));
+    ck_assert_ptr_null(fx_context_find_backend_resource(l.ctx, "opencl", "init_fails.cl"));
     fx_backend *be = NULL;
     ck_assert_int_eq(fx_plugin_host_create_backend(l.host, "half", &be), FX_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(fx_context_error(l.ctx), "unknown backend 'half'"));
@@ -602,6 +632,7 @@ static Suite *plugin_suite(void)
     tcase_add_test(refuse, test_a_plugin_without_fx_plugin_init_is_refused);
     tcase_add_test(refuse, test_a_plugin_without_manifest_is_refused_before_its_init_runs);
     tcase_add_test(refuse, test_a_plugin_built_for_another_abi_is_refused_before_its_init_runs);
+    tcase_add_test(refuse, test_a_plugin_built_for_the_previous_abi_is_refused);
     tcase_add_test(refuse, test_a_plugin_with_an_undefined_symbol_is_refused);
     tcase_add_test(refuse, test_a_failing_init_leaves_nothing_registered);
     tcase_add_test(refuse, test_a_plugin_that_ignores_a_failed_registration_is_refused);

@@ -1,4 +1,4 @@
-/* tests/test_stream_dump.c - FX_DUMP_STREAM=DIR (core/stream_dump.c), the
+/* tests/test_stream_dump.c - FX_DUMP_STREAM=DIR (core/train/stream_dump.c), the
  * hook tools/parity/ replays fx's training stream with: the dump must be
  * complete and exact. Training a small network for a few steps with the
  * dump on, then replaying the dumped batches by hand from the dumped
@@ -52,7 +52,7 @@ static fx_graph *load(fx_context *ctx, const char *yaml, fx_config *cfg)
     return g;
 }
 
-static void train(const char *yaml)
+static void train_opts(const char *yaml, int resume)
 {
     fx_context *ctx = fxtest_context();
     fx_config cfg;
@@ -61,12 +61,15 @@ static void train(const char *yaml)
     memset(&ro, 0, sizeof ro);
     ro.backend = fx_context_cpu_backend(ctx);
     ro.log = fopen("/dev/null", "w");
+    ro.resume = resume;
     fx_status st = fx_train(ctx, g, &cfg, &ro);
     ck_assert_msg(st == FX_OK, "train: %s", fx_context_error(ctx));
     fclose(ro.log);
     fx_graph_destroy(g);
     fx_context_destroy(ctx);
 }
+
+static void train(const char *yaml) { train_opts(yaml, 0); }
 
 /* The "loss" of line `step` of steps.jsonl. */
 static float dumped_loss(const char *dir, int step)
@@ -205,12 +208,116 @@ START_TEST(test_the_dump_replays_fx_training_exactly)
 }
 END_TEST
 
+/* The whole file (malloc'd) and its size, or NULL. */
+static char *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = n >= 0 ? (size_t)n : 0;
+    return buf;
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    char *x = read_all(a, &na), *y = read_all(b, &nb);
+    ck_assert_msg(x && y, "cannot read %s or %s", a, b);
+    ck_assert_msg(na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* FX_DUMP_STREAM_EVERY checkpoints resume (--resume) into exactly the rest
+ * of the run, mid-epoch too: tools/parity restarts fx late in a long run
+ * from them to compare single late steps. (They were written as epoch 0,
+ * which --resume refused past the first epoch.) */
+START_TEST(test_dumped_checkpoints_resume_the_same_stream)
+{
+    if (!small_fmnist_have_data()) {
+        printf("skipped: " FMNIST " not installed (apt-get install dataset-fashion-mnist)\n");
+        return;
+    }
+    char *tmp = fxtest_tempdir();
+    char yaml[512], ckpt[512], dump[512], dump2[512], a[700], b[700];
+    snprintf(yaml, sizeof yaml, "%s/net.yaml", tmp);
+    snprintf(ckpt, sizeof ckpt, "%s/net.fxck", tmp);
+    snprintf(dump, sizeof dump, "%s/stream", tmp);
+    snprintf(dump2, sizeof dump2, "%s/stream2", tmp);
+    write_config(yaml, ckpt); /* 40 examples, batch 16: 2 steps per epoch, 4 steps */
+    setenv("FX_DUMP_STREAM", dump, 1);
+    setenv("FX_DUMP_STREAM_EVERY", "1", 1);
+    train(yaml);
+    /* After step 2 (the first of epoch 1) and after step 0 (mid-epoch 0). */
+    for (int from = 2; from >= 0; from -= 2) {
+        snprintf(a, sizeof a, "%s/%06d.fxck", dump, from);
+        size_t n = 0;
+        char *bytes = read_all(a, &n);
+        ck_assert_ptr_nonnull(bytes);
+        FILE *f = fopen(ckpt, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+        fclose(f);
+        free(bytes);
+        setenv("FX_DUMP_STREAM", dump2, 1);
+        unsetenv("FX_DUMP_STREAM_EVERY");
+        train_opts(yaml, 1);
+        for (int s = from + 1; s < STEPS; s++)
+            for (int w = 0; w < 3; w++) {
+                const char *what[] = { "images.npy", "labels.npy", "drop.mask.npy" };
+                snprintf(a, sizeof a, "%s/%06d.%s", dump, s, what[w]);
+                snprintf(b, sizeof b, "%s/%06d.%s", dump2, s, what[w]);
+                assert_same_file(a, b);
+            }
+        snprintf(a, sizeof a, "%s/%06d.fxck", dump, STEPS - 1);
+        fx_context *ctx = fxtest_context();
+        fx_config cfg;
+        fx_graph *g1 = load(ctx, yaml, &cfg), *g2 = load(ctx, yaml, &cfg);
+        ck_assert_int_eq(fx_graph_plan(g1, BATCH, FX_MODE_TRAIN, fx_context_cpu_backend(ctx)), FX_OK);
+        ck_assert_int_eq(fx_graph_plan(g2, BATCH, FX_MODE_TRAIN, fx_context_cpu_backend(ctx)), FX_OK);
+        fx_checkpoint_meta meta;
+        ck_assert_msg(fx_checkpoint_load(ctx, a, g1, NULL, &meta) == FX_OK, "%s", fx_context_error(ctx));
+        ck_assert_msg(fx_checkpoint_load(ctx, ckpt, g2, NULL, &meta) == FX_OK, "%s", fx_context_error(ctx));
+        ck_assert_int_eq(meta.step, STEPS);
+        for (int i = 0; i < fx_graph_param_count(g1); i++) {
+            fx_param p = fx_graph_param_at(g1, i), q = fx_graph_param_at(g2, i);
+            if (p.absent || !p.value)
+                continue;
+            int64_t numel = fx_tensor_numel(p.value);
+            float *x = malloc((size_t)numel * sizeof(float)), *y = malloc((size_t)numel * sizeof(float));
+            ck_assert_int_eq(fx_tensor_download(p.value, x), FX_OK);
+            ck_assert_int_eq(fx_tensor_download(q.value, y), FX_OK);
+            ck_assert_msg(memcmp(x, y, (size_t)numel * sizeof(float)) == 0,
+                          "resumed after step %d: parameter %s differs from the whole run's", from, p.name);
+            free(x);
+            free(y);
+        }
+        fx_graph_destroy(g1);
+        fx_graph_destroy(g2);
+        fx_context_destroy(ctx);
+        fxtest_remove_tree(dump2);
+    }
+    unsetenv("FX_DUMP_STREAM");
+    fxtest_remove_tree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stream_dump");
     TCase *tc = tcase_create("dump");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_the_dump_replays_fx_training_exactly);
+    tcase_add_test(tc, test_dumped_checkpoints_resume_the_same_stream);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "fxtest.h"
-#include "core/json.h"
+#include "core/io/json.h"
 
 static fx_srcpos nopos(void)
 {

@@ -20,6 +20,7 @@ typedef struct act_job {
     float *out, *grad_x;
     float alpha;
     fx_simd_level simd;
+    int acc;              /* backward: add into grad_x; 0: grad_x = 0 + ... (its first writer) */
 } act_job;
 
 /* No restrict on in/out pairs below: the op may run in place (out == x).
@@ -40,9 +41,16 @@ static void relu_backward_range(void *arg, int64_t begin, int64_t end, int threa
     const act_job *j = arg;
     const float *restrict y = j->y, *restrict g = j->g;
     float *restrict gx = j->grad_x;
-    for (int64_t i = begin; i < end; i++) {
-        float gi = g[i]; /* loaded unconditionally so the select vectorises */
-        gx[i] += y[i] > 0.0f ? gi : 0.0f;
+    if (j->acc) {
+        for (int64_t i = begin; i < end; i++) {
+            float gi = g[i]; /* loaded unconditionally so the select vectorises */
+            gx[i] += y[i] > 0.0f ? gi : 0.0f;
+        }
+    } else {
+        for (int64_t i = begin; i < end; i++) {
+            float gi = g[i];
+            gx[i] = 0.0f + (y[i] > 0.0f ? gi : 0.0f);
+        }
     }
 }
 
@@ -69,10 +77,18 @@ static void elu_backward_range(void *arg, int64_t begin, int64_t end, int thread
     const float *restrict y = j->y, *restrict g = j->g;
     float *restrict gx = j->grad_x;
     const float alpha = j->alpha;
-    for (int64_t i = begin; i < end; i++) {
-        float yi = y[i];
-        float pos = yi > 0.0f ? 1.0f : 0.0f;
-        gx[i] += g[i] * (pos + (1.0f - pos) * (yi + alpha));
+    if (j->acc) {
+        for (int64_t i = begin; i < end; i++) {
+            float yi = y[i];
+            float pos = yi > 0.0f ? 1.0f : 0.0f;
+            gx[i] += g[i] * (pos + (1.0f - pos) * (yi + alpha));
+        }
+    } else {
+        for (int64_t i = begin; i < end; i++) {
+            float yi = y[i];
+            float pos = yi > 0.0f ? 1.0f : 0.0f;
+            gx[i] = 0.0f + g[i] * (pos + (1.0f - pos) * (yi + alpha));
+        }
     }
 }
 
@@ -89,6 +105,7 @@ static fx_status act_run(const fx_kernel_call *call, fx_cpu_range_fn fn, int bac
         j.y = fx_tensor_f32(call->out[0]);
         j.g = fx_tensor_f32(call->grad_out[0]);
         j.grad_x = fx_tensor_f32(call->grad_in[0]);
+        j.acc = !FX_GRAD_OVERWRITE_IN(call, 0);
     } else {
         j.x = fx_tensor_f32(call->in[0]);
         j.out = fx_tensor_f32(call->out[0]);

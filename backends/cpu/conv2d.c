@@ -10,10 +10,20 @@
  * straight from the image, panel by panel (conv_pack_cols /
  * conv_pack_cols_t, an implicit im2col), which saves a full write and read
  * of K*P floats per image and the GEMM's own packing copy. The image is
- * first copied into a zero-bordered buffer (C x Hp x Wp, small), so the
- * packers copy rows without bounds tests; col2im likewise adds into a
- * padded buffer. W is packed once per call and shared by all threads. A
- * 1x1 stride-1 unpadded conv needs no im2col at all: col_n is x_n.
+ * first copied into a zero-bordered buffer, so the packers copy rows
+ * without bounds tests; col2im likewise adds into such a buffer. W is
+ * packed once per call and shared by all threads. A 1x1 stride-1 unpadded
+ * conv needs no im2col at all: col_n is x_n.
+ *
+ * Strided convs: that buffer is split into sh*sw phases while it is made,
+ * xq[a][b][c][y][x] = xp[c][y*sh + a][x*sw + b] (Hq = ceil(Hp/sh) rows of
+ * Wq = ceil(Wp/sw)), so col[(c, i, j)][oy, ox] = xq[i%sh][j%sw][c]
+ * [oy + i/sh][ox + j/sw]: every column row is read as contiguous runs of
+ * OW values, as at stride 1, instead of one scalar gather per value (for
+ * stride 2 the packers spent as long as a third of the micro-kernel's
+ * time gathering). col2im adds per phase likewise and interleaves once.
+ * Stride 1 is the one-phase case of the same code. Only copies change:
+ * the GEMM sums the same products in the same order.
  *
  * Threads: the batch is split over the pool; each thread runs the
  * single-threaded GEMM (gemm.h explains why not OpenBLAS threads) on its
@@ -46,7 +56,9 @@ typedef struct conv_geom {
     fx_window2d win;
     int64_t k, p;            /* GEMM inner size C*kh*kw and columns OH*OW */
     int64_t hp, wp;          /* zero-bordered input plane */
-    int padded;              /* any padding: the packers read a padded copy */
+    int64_t hq, wq;          /* one phase plane: ceil(hp / sh) x ceil(wp / sw) */
+    int64_t phases;          /* sh * sw */
+    int copied;              /* padding or stride > 1: the packers read a phased copy */
     int direct;              /* 1x1, stride 1, no padding: col = x */
 } conv_geom;
 
@@ -70,75 +82,179 @@ static fx_status conv_geom_get(const fx_kernel_call *call, conv_geom *g)
     g->p = g->oh * g->ow;
     g->hp = g->h + wn->pad_top + wn->pad_bottom;
     g->wp = g->w + wn->pad_left + wn->pad_right;
-    g->padded = wn->pad_top || wn->pad_bottom || wn->pad_left || wn->pad_right;
-    g->direct = wn->kernel_h == 1 && wn->kernel_w == 1 && wn->stride_h == 1 && wn->stride_w == 1 && !g->padded;
+    g->hq = (g->hp + wn->stride_h - 1) / wn->stride_h;
+    g->wq = (g->wp + wn->stride_w - 1) / wn->stride_w;
+    g->phases = wn->stride_h * wn->stride_w;
+    int padded = wn->pad_top || wn->pad_bottom || wn->pad_left || wn->pad_right;
+    int strided = wn->stride_h > 1 || wn->stride_w > 1;
+    g->copied = padded || strided;
+    g->direct = wn->kernel_h == 1 && wn->kernel_w == 1 && !strided && !padded;
     return FX_OK;
 }
 
-static size_t conv_padded_floats(const conv_geom *g)
+static size_t conv_copy_floats(const conv_geom *g)
 {
-    return g->padded ? cpu_floats_aligned((size_t)(g->c * g->hp * g->wp)) : 0;
+    return g->copied ? cpu_floats_aligned((size_t)(g->phases * g->c * g->hq * g->wq)) : 0;
 }
 
-/* xp[c][pt + y][pl + x] = x[c][y][x], zero elsewhere. Returns the plane
- * the packers read: xp, or x itself when there is no padding. */
-static const float *conv_pad_input(const conv_geom *g, const float *x, float *xp)
+/* The phase plane (a, b) of channel c in a phased buffer. */
+static inline int64_t conv_phase_offset(const conv_geom *g, int64_t a, int64_t b, int64_t c)
 {
-    if (!g->padded)
+    return ((a * g->win.stride_w + b) * g->c + c) * g->hq * g->wq;
+}
+
+/* The columns x of phase b whose padded column x*sw + b - pl lies in the
+ * image: [*lo, *hi). */
+static void conv_phase_cols(const conv_geom *g, int64_t b, int64_t *lo, int64_t *hi)
+{
+    int64_t sw = g->win.stride_w, pl = g->win.pad_left;
+    int64_t l = pl > b ? (pl - b + sw - 1) / sw : 0;
+    int64_t last = g->w - 1 + pl - b;   /* the largest x*sw that lands in the image */
+    int64_t h = last < 0 ? 0 : last / sw + 1;
+    if (h > g->wq)
+        h = g->wq;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Stride 2 across: one image row into its two phase rows, d0[x] = row
+ * value at padded column 2x, d1[x] at 2x + 1 (zero outside the image).
+ * The middle, where both land in the image, reads pairs in one loop that
+ * the compiler turns into vector loads and shuffles. */
+static void conv_deinterleave_row(const conv_geom *g, const float *src, float *restrict d0, float *restrict d1)
+{
+    int64_t pl = g->win.pad_left;
+    const float *restrict s = src - pl;   /* s[X] = padded column X */
+    int64_t lo = (pl + 1) / 2;            /* first x with 2x >= pl */
+    int64_t hi = (g->w + pl) / 2;         /* past the last x with 2x + 1 - pl <= w - 1 */
+    if (hi < lo)
+        hi = lo;
+    if (hi > g->wq)
+        hi = g->wq;
+    for (int64_t q = 0; q < lo; q++) {
+        int64_t x0 = 2 * q - pl, x1 = x0 + 1;
+        d0[q] = x0 >= 0 && x0 < g->w ? src[x0] : 0.0f;
+        d1[q] = x1 >= 0 && x1 < g->w ? src[x1] : 0.0f;
+    }
+    for (int64_t q = lo; q < hi; q++) {
+        d0[q] = s[2 * q];
+        d1[q] = s[2 * q + 1];
+    }
+    for (int64_t q = hi; q < g->wq; q++) {
+        int64_t x0 = 2 * q - pl, x1 = x0 + 1;
+        d0[q] = x0 >= 0 && x0 < g->w ? src[x0] : 0.0f;
+        d1[q] = x1 >= 0 && x1 < g->w ? src[x1] : 0.0f;
+    }
+}
+
+/* xq[a][b][c][y][x] = x[c][y*sh + a - pt][x*sw + b - pl], zero outside
+ * the image (the header explains the phases; with stride 1 this is the
+ * zero-bordered copy). Returns the buffer the packers read: xq, or x
+ * itself when no copy is needed. */
+static const float *conv_phase_input(const conv_geom *g, const float *x, float *xq)
+{
+    if (!g->copied)
         return x;
     const fx_window2d *wn = &g->win;
-    for (int64_t c = 0; c < g->c; c++) {
-        float *plane = xp + c * g->hp * g->wp;
-        memset(plane, 0, sizeof(float) * (size_t)(wn->pad_top * g->wp));
-        for (int64_t y = 0; y < g->h; y++) {
-            float *row = plane + (wn->pad_top + y) * g->wp;
-            const float *src = x + (c * g->h + y) * g->w;
-            for (int64_t q = 0; q < wn->pad_left; q++)
-                row[q] = 0.0f;
-            memcpy(row + wn->pad_left, src, sizeof(float) * (size_t)g->w);
-            for (int64_t q = wn->pad_left + g->w; q < g->wp; q++)
-                row[q] = 0.0f;
+    int64_t sh = wn->stride_h, sw = wn->stride_w;
+    for (int64_t a = 0; a < sh; a++) {
+        for (int64_t c = 0; c < g->c; c++) {
+            for (int64_t y = 0; y < g->hq; y++) {
+                int64_t sy = y * sh + a - wn->pad_top;
+                if (sy < 0 || sy >= g->h) {
+                    for (int64_t b = 0; b < sw; b++)
+                        memset(xq + conv_phase_offset(g, a, b, c) + y * g->wq, 0, sizeof(float) * (size_t)g->wq);
+                    continue;
+                }
+                const float *src = x + (c * g->h + sy) * g->w;
+                if (sw == 2) {
+                    conv_deinterleave_row(g, src, xq + conv_phase_offset(g, a, 0, c) + y * g->wq,
+                                          xq + conv_phase_offset(g, a, 1, c) + y * g->wq);
+                    continue;
+                }
+                for (int64_t b = 0; b < sw; b++) {
+                    float *restrict d = xq + conv_phase_offset(g, a, b, c) + y * g->wq;
+                    int64_t lo, hi;
+                    conv_phase_cols(g, b, &lo, &hi);
+                    for (int64_t q = 0; q < lo; q++)
+                        d[q] = 0.0f;
+                    const float *restrict s = src + b - wn->pad_left;
+                    if (sw == 1) {
+                        if (hi > lo)
+                            memcpy(d + lo, s + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int64_t q = lo; q < hi; q++)
+                            d[q] = s[q * sw];
+                    }
+                    for (int64_t q = hi; q < g->wq; q++)
+                        d[q] = 0.0f;
+                }
+            }
         }
-        memset(plane + (wn->pad_top + g->h) * g->wp, 0, sizeof(float) * (size_t)(wn->pad_bottom * g->wp));
     }
-    return xp;
+    return xq;
 }
 
 /* Writes len values of column row kk (= (c*kh + i)*kw + j) starting at
- * column p0 into d with stride ds: d[t*ds] = col[kk][p0 + t], reading the
- * padded plane xp (Hp x Wp per channel, see conv_pad_input). */
-static void conv_col_segment(const conv_geom *g, const float *xp, int64_t kk, int64_t p0, int64_t len,
-                             float *restrict d, int64_t ds)
+ * column p0, value t to d[(t / piece) * piece_stride + t % piece]: whole
+ * GEMM panels (piece = nr, piece_stride = kc * nr) or, with piece >= len,
+ * one contiguous row. Reads the phased buffer xq (conv_phase_input) in
+ * contiguous runs of at most OW values. */
+static void conv_col_copy(const conv_geom *g, const float *xq, int64_t kk, int64_t p0, int64_t len,
+                          float *restrict d, int64_t piece, int64_t piece_stride)
 {
     const fx_window2d *wn = &g->win;
     int64_t khw = wn->kernel_h * wn->kernel_w;
     int64_t c = kk / khw, r = kk % khw;
     int64_t i = r / wn->kernel_w, j = r % wn->kernel_w;
-    int64_t oy = p0 / g->ow, ox = p0 % g->ow;
     int64_t sh = wn->stride_h, sw = wn->stride_w;
-    const float *plane = xp + c * g->hp * g->wp + i * g->wp + j;
-    int64_t t = 0;
-    while (t < len) {
-        int64_t run = g->ow - ox < len - t ? g->ow - ox : len - t;
-        const float *restrict src = plane + oy * sh * g->wp + ox * sw;
-        float *restrict dd = d + t * ds;
-        if (ds == 1 && sw == 1) {
+    const float *plane = xq + conv_phase_offset(g, i % sh, j % sw, c) + (i / sh) * g->wq + j / sw;
+    int64_t oy = p0 / g->ow, ox = p0 % g->ow;
+    if (piece >= len) {
+        /* One contiguous row: runs of OW values, row by row. */
+        for (int64_t t = 0; t < len;) {
+            int64_t run = g->ow - ox < len - t ? g->ow - ox : len - t;
+            const float *restrict src = plane + oy * g->wq + ox;
+            float *restrict dd = d + t;
             for (int64_t q = 0; q < run; q++)
                 dd[q] = src[q];
-        } else {
-            for (int64_t q = 0; q < run; q++)
-                dd[q * ds] = src[q * sw];
+            t += run;
+            ox = 0;
+            oy++;
         }
+        return;
+    }
+    int64_t t = 0, at = 0;      /* at: t % piece */
+    float *dd = d;
+    while (t < len) {
+        int64_t run = g->ow - ox;
+        if (run > len - t)
+            run = len - t;
+        if (run > piece - at)
+            run = piece - at;
+        const float *restrict src = plane + oy * g->wq + ox;
+        for (int64_t q = 0; q < run; q++)
+            dd[at + q] = src[q];
         t += run;
-        oy++;
-        ox = 0;
+        at += run;
+        if (at == piece) {
+            at = 0;
+            dd += piece_stride;
+        }
+        ox += run;
+        if (ox == g->ow) {
+            ox = 0;
+            oy++;
+        }
     }
 }
 
-/* What the packers read: the geometry, one (padded) image, the first
+/* What the packers read: the geometry, one (phased) image, the first
  * column (for a GEMM over a column range of the image), and
- * CONV_PACK_TMP floats of the thread's scratch in which rows are built
- * before they are laid out. */
+ * CONV_PACK_TMP floats of the thread's scratch in which the transposed
+ * packer builds rows before they are laid out. */
 #define CONV_PACK_TMP 8192
 typedef struct conv_pack_state {
     const conv_geom *g;
@@ -148,35 +264,18 @@ typedef struct conv_pack_state {
     float *tmp;
 } conv_pack_state;
 
-/* cpu_gemm_pack_fn for B = col [K, P]: rows kk, columns p. Each row kk is
- * built once over all nc columns, then cut into the nr-wide panels. */
+/* cpu_gemm_pack_fn for B = col [K, P]: rows kk, columns p, written
+ * straight into the nr-wide panels. */
 static void conv_pack_cols(const void *self, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float *dst)
 {
     const conv_pack_state *s = self;
-    if (nc <= nr || nc > CONV_PACK_TMP) {
-        /* One panel (CBLAS path: nr == nc), or too wide for tmp. */
-        for (int64_t q0 = j0; q0 < j0 + nc; q0 += nr) {
-            int64_t w = nr < j0 + nc - q0 ? nr : j0 + nc - q0;
-            for (int64_t kk = k0; kk < k0 + kc; kk++) {
-                float *d = dst + (kk - k0) * nr;
-                conv_col_segment(s->g, s->xp, kk, s->p_offset + q0, w, d, 1);
-                for (int64_t t = w; t < nr; t++)
-                    d[t] = 0.0f;
-            }
-            dst += kc * nr;
-        }
-        return;
-    }
     int64_t panels = (nc + nr - 1) / nr;
+    int64_t tail = panels * nr - nc;   /* zero columns of the last panel */
+    float *last = dst + (panels - 1) * kc * nr;
     for (int64_t kk = k0; kk < k0 + kc; kk++) {
-        conv_col_segment(s->g, s->xp, kk, s->p_offset + j0, nc, s->tmp, 1);
-        for (int64_t q = 0; q < panels; q++) {
-            float *d = dst + q * kc * nr + (kk - k0) * nr;
-            int64_t w = nr < nc - q * nr ? nr : nc - q * nr;
-            memcpy(d, s->tmp + q * nr, sizeof(float) * (size_t)w);
-            for (int64_t t = w; t < nr; t++)
-                d[t] = 0.0f;
-        }
+        conv_col_copy(s->g, s->xp, kk, s->p_offset + j0, nc, dst + (kk - k0) * nr, nr, kc * nr);
+        for (int64_t t = nr - tail; t < nr; t++)
+            last[(kk - k0) * nr + t] = 0.0f;
     }
 }
 
@@ -190,11 +289,13 @@ static void conv_pack_cols_t(const void *self, int64_t k0, int64_t kc, int64_t j
         int64_t w = nr < j0 + nc - q0 ? nr : j0 + nc - q0;
         if (w * kc <= CONV_PACK_TMP) {
             for (int64_t t = 0; t < w; t++)
-                conv_col_segment(s->g, s->xp, q0 + t, s->p_offset + k0, kc, s->tmp + t * kc, 1);
+                conv_col_copy(s->g, s->xp, q0 + t, s->p_offset + k0, kc, s->tmp + t * kc, kc, 0);
             cpu_gemm_pack_b_rows(s->simd, s->tmp, kc, kc, w, nr, dst);
         } else {
+            /* Too long for tmp (CBLAS path: one panel as wide as B): value p
+             * of column row t goes to dst[p * nr + t], pieces of one. */
             for (int64_t t = 0; t < w; t++)
-                conv_col_segment(s->g, s->xp, q0 + t, s->p_offset + k0, kc, dst + t, nr);
+                conv_col_copy(s->g, s->xp, q0 + t, s->p_offset + k0, kc, dst + t, 1, nr);
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t t = w; t < nr; t++)
                     dst[p * nr + t] = 0.0f;
@@ -204,42 +305,54 @@ static void conv_pack_cols_t(const void *self, int64_t k0, int64_t kc, int64_t j
 }
 
 /* The adjoint of im2col: dx_n[c][y][x] += sum over the columns that read
- * it. Sums into the padded buffer dxp (no bounds tests), then adds its
- * interior to dx_n; without padding it adds into dx_n directly. */
-static void conv_col2im_add(const conv_geom *g, const float *col, float *dxp, float *dx)
+ * it. Sums into the phased buffer dxq (zeroed; no bounds tests, and
+ * contiguous runs per column row as in conv_col_copy), then adds it, with
+ * the phases interleaved back, to dx_n; when no copy is needed it adds
+ * into dx_n directly. */
+static void conv_col2im_add(const conv_geom *g, const float *col, float *dxq, float *dx)
 {
     const fx_window2d *wn = &g->win;
-    float *acc = g->padded ? dxp : dx;
-    if (g->padded)
-        memset(dxp, 0, sizeof(float) * (size_t)(g->c * g->hp * g->wp));
+    float *acc = g->copied ? dxq : dx;
+    if (g->copied)
+        memset(dxq, 0, sizeof(float) * (size_t)(g->phases * g->c * g->hq * g->wq));
     int64_t sh = wn->stride_h, sw = wn->stride_w;
     for (int64_t c = 0; c < g->c; c++) {
         for (int64_t i = 0; i < wn->kernel_h; i++) {
             for (int64_t j = 0; j < wn->kernel_w; j++) {
                 const float *srcrow = col + ((c * wn->kernel_h + i) * wn->kernel_w + j) * g->p;
-                float *plane = acc + c * g->hp * g->wp + i * g->wp + j;
+                float *plane = acc + conv_phase_offset(g, i % sh, j % sw, c) + (i / sh) * g->wq + j / sw;
                 for (int64_t oy = 0; oy < g->oh; oy++) {
                     const float *restrict s = srcrow + oy * g->ow;
-                    float *restrict d = plane + oy * sh * g->wp;
-                    if (sw == 1) {
-                        for (int64_t ox = 0; ox < g->ow; ox++)
-                            d[ox] += s[ox];
-                    } else {
-                        for (int64_t ox = 0; ox < g->ow; ox++)
-                            d[ox * sw] += s[ox];
-                    }
+                    float *restrict d = plane + oy * g->wq;
+                    for (int64_t ox = 0; ox < g->ow; ox++)
+                        d[ox] += s[ox];
                 }
             }
         }
     }
-    if (g->padded) {
-        for (int64_t c = 0; c < g->c; c++)
-            for (int64_t y = 0; y < g->h; y++) {
-                const float *restrict s = dxp + (c * g->hp + wn->pad_top + y) * g->wp + wn->pad_left;
-                float *restrict d = dx + (c * g->h + y) * g->w;
-                for (int64_t x = 0; x < g->w; x++)
-                    d[x] += s[x];
+    if (!g->copied)
+        return;
+    for (int64_t c = 0; c < g->c; c++) {
+        for (int64_t y = 0; y < g->h; y++) {
+            int64_t py = y + wn->pad_top;
+            float *restrict d = dx + (c * g->h + y) * g->w;
+            for (int64_t b = 0; b < sw; b++) {
+                const float *restrict s = dxq + conv_phase_offset(g, py % sh, b, c) + (py / sh) * g->wq;
+                int64_t lo, hi;
+                conv_phase_cols(g, b, &lo, &hi);
+                float *restrict db = d + b - wn->pad_left;
+                if (sw == 1) {
+                    for (int64_t q = lo; q < hi; q++)
+                        db[q] += s[q];
+                } else if (sw == 2) {
+                    for (int64_t q = lo; q < hi; q++)
+                        db[2 * q] += s[q];
+                } else {
+                    for (int64_t q = lo; q < hi; q++)
+                        db[q * sw] += s[q];
+                }
             }
+        }
     }
 }
 
@@ -256,7 +369,7 @@ static void conv_fill_bias(float *yn, const float *bias, int64_t o_count, int64_
 
 /* B operand col_n (or col_n^T when transposed) from column p_offset: x_n
  * itself for the direct 1x1 case, else an implicit im2col packer over
- * the padded image xp (state in *ps). */
+ * the phased image xp (state in *ps). */
 static cpu_gemm_src conv_cols_src(const conv_geom *g, fx_simd_level simd, const float *xp, int64_t p_offset,
                                   int transposed, float *tmp, conv_pack_state *ps)
 {
@@ -286,7 +399,7 @@ typedef struct conv_forward_job {
     const float *x, *bias;
     float *y;
     cpu_gemm_src weight;   /* packed W */
-    float **scratch;       /* per thread: [packer rows | padded image | GEMM packing] */
+    float **scratch;       /* per thread: [phased image | GEMM packing] */
     size_t off_xp, off_work;
     int64_t image;         /* small-batch path: the image being split */
     int64_t unit;          /* small-batch path: columns per index */
@@ -303,9 +416,9 @@ static void conv_forward_columns(const conv_forward_job *job, int64_t n, int64_t
         conv_fill_bias(yn, job->bias, g->o, g->p, q0, q1);
         beta = 1.0f;
     }
-    const float *xp = conv_pad_input(g, xn, scratch + job->off_xp);
+    const float *xp = conv_phase_input(g, xn, scratch + job->off_xp);
     conv_pack_state ps;
-    cpu_gemm_src b = conv_cols_src(g, job->simd, xp, q0, 0, scratch, &ps);
+    cpu_gemm_src b = conv_cols_src(g, job->simd, xp, q0, 0, NULL, &ps);
     cpu_gemm_ex(job->simd, g->o, q1 - q0, g->k, 1.0f, &job->weight, &b, beta, yn + q0, g->p, scratch + job->off_work);
 }
 
@@ -355,8 +468,8 @@ fx_status cpu_conv2d_forward(const fx_kernel_call *call)
     cpu_gemm_pack_a(job.simd, 0, g->o, g->k, fx_tensor_f32(call->param[0]), g->k, packed);
     job.weight.packed = packed;
 
-    job.off_xp = CONV_PACK_TMP;
-    job.off_work = job.off_xp + conv_padded_floats(g);
+    job.off_xp = 0;
+    job.off_work = job.off_xp + conv_copy_floats(g);
     job.scratch = cpu_scratch_per_thread(be, job.off_work + cpu_gemm_work_floats(job.simd, g->o, g->p, g->k));
     if (!job.scratch) {
         free(packed);
@@ -367,7 +480,7 @@ fx_status cpu_conv2d_forward(const fx_kernel_call *call)
         fx_cpu_parallel_for(be, g->n, 1, conv_forward_range, &job);
     } else {
         /* Fewer images than threads (inference on one image): split each
-         * image's columns over the threads instead (each pads its own copy). */
+         * image's columns over the threads instead (each makes its own copy). */
         for (job.image = 0; job.image < g->n; job.image++)
             fx_cpu_parallel_for(be, (g->p + job.unit - 1) / job.unit, 1, conv_forward_split_range, &job);
     }
@@ -404,7 +517,7 @@ static void conv_backward_range(void *arg, int64_t begin, int64_t end, int threa
         cpu_gemm_src dy_src = { dyn, g->p, 0, NULL, NULL, NULL };
         if (job->want_dw) {
             /* dW[O, K] += dy_n[O, P] col_n^T */
-            const float *xp = conv_pad_input(g, xn, base + job->off_xp);
+            const float *xp = conv_phase_input(g, xn, base + job->off_xp);
             conv_pack_state ps;
             cpu_gemm_src cols_t = conv_cols_src(g, job->simd, xp, 0, 1, base + job->off_tmp, &ps);
             cpu_gemm_ex(job->simd, g->o, g->k, g->p, 1.0f, &dy_src, &cols_t, 1.0f, dw, g->k, work);
@@ -491,12 +604,12 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
         job.weight_t.packed = packed;
     }
 
-    /* Per-thread scratch: [packer rows | padded x | padded dx | dcol |
+    /* Per-thread scratch: [packer rows | phased x | phased dx | dcol |
      * dW sums | db sums | GEMM packing]. */
     int cols = job.dx && !g->direct;
     size_t tmp = job.want_dw ? CONV_PACK_TMP : 0;
-    size_t xp = job.want_dw ? conv_padded_floats(g) : 0;
-    size_t dxp = cols ? conv_padded_floats(g) : 0;
+    size_t xp = job.want_dw ? conv_copy_floats(g) : 0;
+    size_t dxp = cols ? conv_copy_floats(g) : 0;
     size_t dcol = cols ? cpu_floats_aligned((size_t)(g->k * g->p)) : 0;
     size_t dw = job.want_dw ? cpu_floats_aligned((size_t)(g->o * g->k)) : 0;
     size_t db = job.want_db ? cpu_floats_aligned((size_t)g->o) : 0;

@@ -76,6 +76,15 @@ static fx_status cpu_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
     return st;
 }
 
+static fx_status cpu_tensor_fill(fx_backend *be, fx_tensor *t, float value, size_t first, size_t count)
+{
+    fx_status st = check_range(be, t, first * sizeof(float), count * sizeof(float));
+    float *p = st == FX_OK ? (float *)((char *)t->buffer->host + t->offset) + first : NULL;
+    for (size_t i = 0; p && i < count; i++)
+        p[i] = value;
+    return st;
+}
+
 static fx_status cpu_synchronize(fx_backend *be) { return FX_OK; }
 
 static void cpu_destroy(fx_backend *be)
@@ -100,10 +109,12 @@ static const fx_backend_ops cpu_ops = {
     .tensor_read = cpu_tensor_read,
     .tensor_zero = cpu_tensor_zero,
     .tensor_copy = cpu_tensor_copy,
-    .sgd_update = cpu_sgd_update,
-    .adam_update = cpu_adam_update,
     .synchronize = cpu_synchronize,
     .destroy = cpu_destroy,
+    /* The CPU's copies are done when they return: the blocking ones serve. */
+    .tensor_write_async = cpu_tensor_write,
+    .tensor_read_async = cpu_tensor_read,
+    .tensor_fill = cpu_tensor_fill,
 };
 
 static fx_simd_level detect_simd(void)
@@ -133,6 +144,7 @@ fx_status fx_cpu_backend_create(fx_context *ctx, fx_backend **out)
         free(be);
         return FX_ERR_NOMEM;
     }
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "cpu");
     be->ops = &cpu_ops;
     be->ctx = ctx;

@@ -22,11 +22,8 @@ fx_status cpu_thread_pool_create(fx_context *ctx, int threads, cpu_thread_pool *
 void cpu_thread_pool_destroy(cpu_thread_pool *pool);
 void cpu_thread_pool_run(cpu_thread_pool *pool, int64_t n, int64_t grain, fx_cpu_range_fn fn, void *arg);
 
-/* optimizer_update.c */
-fx_status cpu_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov);
-fx_status cpu_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
+/* optimizer_update.c: the update kernels of "sgd" and "adam" (fx/optim.h). */
+fx_status fx_cpu_register_optimizer_kernels(fx_registry *reg);
 
 /* Whether an optional tensor of a kernel call is there: the executor passes
  * NULL (or a tensor without a shape) for a parameter the node does not have

@@ -39,6 +39,10 @@ static const cpu_kernel_row cpu_kernel_table[] = {
     { NULL, NULL, NULL }
 };
 
+/* Backward kernels that can be a gradient's first writer
+ * (FX_KERNEL_GRAD_OVERWRITE, fx_kernel_call.grad_overwrite). */
+static const char *const cpu_grad_overwrite_ops[] = { "relu", "elu", "add", "scale", "flatten", "reshape", "dropout" };
+
 fx_status fx_cpu_register_kernels(fx_registry *reg)
 {
     for (const cpu_kernel_row *r = cpu_kernel_table; r->op; r++) {
@@ -46,5 +50,11 @@ fx_status fx_cpu_register_kernels(fx_registry *reg)
         if (st != FX_OK)
             return st;
     }
-    return FX_OK;
+    fx_kernel_info info = { sizeof(fx_kernel_info), FX_KERNEL_GRAD_OVERWRITE, NULL, NULL };
+    for (size_t i = 0; i < sizeof cpu_grad_overwrite_ops / sizeof cpu_grad_overwrite_ops[0]; i++) {
+        fx_status st = fx_registry_set_kernel_info(reg, cpu_grad_overwrite_ops[i], "cpu", &info);
+        if (st != FX_OK)
+            return st;
+    }
+    return fx_cpu_register_optimizer_kernels(reg);
 }

@@ -19,7 +19,7 @@ typedef struct dropout_job {
     uint64_t seed;
     uint64_t first; /* flat index of element 0 in the global batch */
     float rate, scale;
-    int accumulate; /* backward adds into dst */
+    int accumulate; /* backward: 1 adds into dst, 2 writes dst = 0 + v (its first writer) */
 } dropout_job;
 
 static void dropout_range(void *arg, int64_t begin, int64_t end, int thread)
@@ -29,8 +29,10 @@ static void dropout_range(void *arg, int64_t begin, int64_t end, int thread)
     float *dst = j->dst;
     for (int64_t i = begin; i < end; i++) {
         float keep = fx_rng_uniform(j->seed, j->first + (uint64_t)i) >= j->rate ? j->scale : 0.0f;
-        if (j->accumulate)
+        if (j->accumulate == 1)
             dst[i] += keep * src[i];
+        else if (j->accumulate == 2)
+            dst[i] = 0.0f + keep * src[i];
         else
             dst[i] = keep * src[i];
     }
@@ -39,11 +41,16 @@ static void dropout_range(void *arg, int64_t begin, int64_t end, int thread)
 static void copy_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const dropout_job *j = arg;
-    if (j->accumulate) {
+    if (j->accumulate == 1) {
         const float *restrict src = j->src;
         float *restrict dst = j->dst;
         for (int64_t i = begin; i < end; i++)
             dst[i] += src[i];
+    } else if (j->accumulate == 2) {
+        const float *restrict src = j->src;
+        float *restrict dst = j->dst;
+        for (int64_t i = begin; i < end; i++)
+            dst[i] = 0.0f + src[i];
     } else if (j->dst != j->src) {
         memcpy(j->dst + begin, j->src + begin, (size_t)(end - begin) * sizeof(float));
     }
@@ -78,5 +85,5 @@ fx_status cpu_dropout_backward(const fx_kernel_call *call)
 {
     if (!call->grad_in[0])
         return FX_OK;
-    return dropout_run(call, call->grad_out[0], call->grad_in[0], 1);
+    return dropout_run(call, call->grad_out[0], call->grad_in[0], FX_GRAD_OVERWRITE_IN(call, 0) ? 2 : 1);
 }

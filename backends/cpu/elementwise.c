@@ -11,6 +11,7 @@ typedef struct ew_job {
     const float *a, *b, *g;
     float *out, *ga, *gb;
     float factor, offset;
+    int acc_a, acc_b;     /* backward: add into ga / gb (0: their first writer) */
 } ew_job;
 
 static void add_forward_range(void *arg, int64_t begin, int64_t end, int thread)
@@ -41,26 +42,32 @@ static void scale_forward_range(void *arg, int64_t begin, int64_t end, int threa
         y[i] = f * x[i] + c;
 }
 
-/* ga += factor * g (add: factor 1 into both; scale: the factor). */
-static void scaled_accumulate(float *restrict dst, const float *restrict g, int64_t begin, int64_t end, float f)
+/* ga += factor * g (add: factor 1 into both; scale: the factor); acc 0:
+ * ga = 0 + factor * g, the gradient's first writer (fx_kernel_call). */
+static void scaled_accumulate(float *restrict dst, const float *restrict g, int64_t begin, int64_t end, float f,
+                              int acc)
 {
-    for (int64_t i = begin; i < end; i++)
-        dst[i] += f * g[i];
+    if (acc)
+        for (int64_t i = begin; i < end; i++)
+            dst[i] += f * g[i];
+    else
+        for (int64_t i = begin; i < end; i++)
+            dst[i] = 0.0f + f * g[i];
 }
 
 static void add_backward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const ew_job *j = arg;
     if (j->ga)
-        scaled_accumulate(j->ga, j->g, begin, end, 1.0f);
+        scaled_accumulate(j->ga, j->g, begin, end, 1.0f, j->acc_a);
     if (j->gb)
-        scaled_accumulate(j->gb, j->g, begin, end, 1.0f);
+        scaled_accumulate(j->gb, j->g, begin, end, 1.0f, j->acc_b);
 }
 
 static void scale_backward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const ew_job *j = arg;
-    scaled_accumulate(j->ga, j->g, begin, end, j->factor);
+    scaled_accumulate(j->ga, j->g, begin, end, j->factor, j->acc_a);
 }
 
 /* product rule: da += g * b, db += g * a. */
@@ -109,6 +116,8 @@ fx_status cpu_add_backward(const fx_kernel_call *call)
     j.g = fx_tensor_f32(call->grad_out[0]);
     j.ga = grad_or_null(call, 0);
     j.gb = grad_or_null(call, 1);
+    j.acc_a = !FX_GRAD_OVERWRITE_IN(call, 0);
+    j.acc_b = !FX_GRAD_OVERWRITE_IN(call, 1);
     if (j.ga || j.gb)
         fx_cpu_parallel_for(call->backend, fx_tensor_numel(call->grad_out[0]), ELEMENTWISE_GRAIN,
                             add_backward_range, &j);
@@ -134,6 +143,7 @@ fx_status cpu_scale_backward(const fx_kernel_call *call)
     ew_job j = { 0 };
     j.g = fx_tensor_f32(call->grad_out[0]);
     j.ga = grad_or_null(call, 0);
+    j.acc_a = !FX_GRAD_OVERWRITE_IN(call, 0);
     j.factor = (float)fx_node_attr_float(call->node, "factor");
     if (j.ga)
         fx_cpu_parallel_for(call->backend, fx_tensor_numel(call->grad_out[0]), ELEMENTWISE_GRAIN,

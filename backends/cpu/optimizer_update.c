@@ -1,12 +1,13 @@
-/* backends/cpu/optimizer_update.c - the CPU backend's elementwise
- * optimiser steps (declared in cpu_backend.h, contract in fx/backend.h).
+/* backends/cpu/optimizer_update.c - the CPU backend's update kernels of
+ * the optimisers "sgd" and "adam" (fx/optim.h; registered in the registry
+ * like op kernels by fx_cpu_register_optimizer_kernels).
  *
  * SGD:  g' = g + wd * w;  v = momentum * v + g';
  *       w -= lr * (nesterov ? g' + momentum * v : v)
  * Adam: g' = g + wd * w (L2-style decay, as torch.optim.Adam);
  *       m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
  *       w -= lr_t * m / (sqrt(v) + eps_t)
- * (bias corrections are folded into lr_t and eps_t by the caller). Each
+ * (bias corrections folded into lr_t and eps_t by fx_optim_adam_corrections). Each
  * element is independent: large tensors are split in chunks over the
  * thread pool, and the loops are plain enough to vectorise. */
 #include <math.h>
@@ -61,49 +62,63 @@ static void adam_range(void *arg, int64_t begin, int64_t end, int thread)
     }
 }
 
-static fx_status opt_check(fx_backend *be, const fx_tensor *w, const fx_tensor *a, const fx_tensor *b,
-                           const fx_tensor *c, const char *which)
+static fx_status opt_check(fx_backend *be, const fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                           int n_state, int want, const char *which)
 {
+    if (n_state != want)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: %d state tensors, expected %d", which, n_state, want);
     int64_t n = fx_tensor_numel(w);
-    if (fx_tensor_numel(a) != n || fx_tensor_numel(b) != n || (c && fx_tensor_numel(c) != n))
+    if (fx_tensor_numel(g) != n)
         return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: weight, gradient and state sizes differ", which);
+    for (int k = 0; k < n_state; k++)
+        if (fx_tensor_numel(state[k]) != n)
+            return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: weight, gradient and state sizes differ", which);
     return FX_OK;
 }
 
-fx_status cpu_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov)
+/* state[0] = velocity */
+static fx_status cpu_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                                int n_state, const fx_optim_hparams *hp)
 {
-    fx_status st = opt_check(be, w, g, velocity, NULL, "sgd");
+    fx_status st = opt_check(be, w, g, state, n_state, 1, "sgd");
     if (st != FX_OK)
         return st;
     opt_job j = { 0 };
     j.w = fx_tensor_f32(w);
     j.g = fx_tensor_f32(g);
-    j.v = fx_tensor_f32(velocity);
-    j.lr = lr;
-    j.momentum = momentum;
-    j.wd = weight_decay;
-    j.nesterov = nesterov;
+    j.v = fx_tensor_f32(state[0]);
+    j.lr = hp->lr;
+    j.momentum = hp->momentum;
+    j.wd = hp->weight_decay;
+    j.nesterov = hp->nesterov;
     fx_cpu_parallel_for(be, fx_tensor_numel(w), OPTIMIZER_GRAIN, sgd_range, &j);
     return FX_OK;
 }
 
-fx_status cpu_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay)
+/* state[0] = m, state[1] = v */
+static fx_status cpu_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                                 int n_state, const fx_optim_hparams *hp)
 {
-    fx_status st = opt_check(be, w, g, m, v, "adam");
+    fx_status st = opt_check(be, w, g, state, n_state, 2, "adam");
     if (st != FX_OK)
         return st;
     opt_job j = { 0 };
     j.w = fx_tensor_f32(w);
     j.g = fx_tensor_f32(g);
-    j.m = fx_tensor_f32(m);
-    j.v = fx_tensor_f32(v);
-    j.lr = lr_t;
-    j.beta1 = beta1;
-    j.beta2 = beta2;
-    j.eps = eps_t;
-    j.wd = weight_decay;
+    j.m = fx_tensor_f32(state[0]);
+    j.v = fx_tensor_f32(state[1]);
+    fx_optim_adam_corrections(hp, &j.lr, &j.eps);
+    j.beta1 = hp->beta1;
+    j.beta2 = hp->beta2;
+    j.wd = hp->weight_decay;
     fx_cpu_parallel_for(be, fx_tensor_numel(w), OPTIMIZER_GRAIN, adam_range, &j);
     return FX_OK;
+}
+
+fx_status fx_cpu_register_optimizer_kernels(fx_registry *reg)
+{
+    fx_status st = fx_registry_add_optimizer_kernel(reg, "sgd", "cpu", cpu_sgd_update);
+    if (st == FX_OK)
+        st = fx_registry_add_optimizer_kernel(reg, "adam", "cpu", cpu_adam_update);
+    return st;
 }

@@ -12,6 +12,7 @@
 typedef struct reshape_job {
     const float *src;
     float *dst;
+    int acc;              /* backward: add into dst; 0: dst = 0 + src (its first writer) */
 } reshape_job;
 
 static void copy_range(void *arg, int64_t begin, int64_t end, int thread)
@@ -25,13 +26,17 @@ static void accumulate_range(void *arg, int64_t begin, int64_t end, int thread)
     const reshape_job *j = arg;
     const float *restrict src = j->src;
     float *restrict dst = j->dst;
-    for (int64_t i = begin; i < end; i++)
-        dst[i] += src[i];
+    if (j->acc)
+        for (int64_t i = begin; i < end; i++)
+            dst[i] += src[i];
+    else
+        for (int64_t i = begin; i < end; i++)
+            dst[i] = 0.0f + src[i];
 }
 
 static fx_status reshape_forward(const fx_kernel_call *call)
 {
-    reshape_job j = { fx_tensor_f32(call->in[0]), fx_tensor_f32(call->out[0]) };
+    reshape_job j = { fx_tensor_f32(call->in[0]), fx_tensor_f32(call->out[0]), 0 };
     if (j.src != j.dst)
         fx_cpu_parallel_for(call->backend, fx_tensor_numel(call->out[0]), RESHAPE_GRAIN, copy_range, &j);
     return FX_OK;
@@ -41,7 +46,8 @@ static fx_status reshape_backward(const fx_kernel_call *call)
 {
     if (!call->grad_in[0])
         return FX_OK;
-    reshape_job j = { fx_tensor_f32(call->grad_out[0]), fx_tensor_f32(call->grad_in[0]) };
+    reshape_job j = { fx_tensor_f32(call->grad_out[0]), fx_tensor_f32(call->grad_in[0]),
+                      !FX_GRAD_OVERWRITE_IN(call, 0) };
     fx_cpu_parallel_for(call->backend, fx_tensor_numel(call->grad_out[0]), RESHAPE_GRAIN, accumulate_range, &j);
     return FX_OK;
 }

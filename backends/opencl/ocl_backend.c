@@ -75,31 +75,85 @@ static fx_status check_range(fx_backend *be, const fx_tensor *t, size_t offset, 
     return FX_OK;
 }
 
-static fx_status ocl_tensor_write(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+static fx_status write_buffer(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes,
+                              cl_bool blocking)
 {
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
-    /* Blocking: the caller may free or reuse `src` as soon as we return. */
-    cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, src, 0,
+    cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, src, 0,
                                       NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_DEVICE, bytes);
+    if (blocking)
+        ocl_count_sync(be);
     return FX_OK;
 }
 
-static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+static fx_status read_buffer(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes,
+                             cl_bool blocking)
 {
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
-    cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), CL_TRUE, t->offset + offset, bytes, dst, 0,
+    cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, dst, 0,
                                      NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_HOST, bytes);
+    if (blocking)
+        ocl_count_sync(be);
     return FX_OK;
+}
+
+/* Blocking: the caller may free or reuse `src` as soon as we return. */
+static fx_status ocl_tensor_write(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+{
+    return write_buffer(be, t, src, offset, bytes, CL_TRUE);
+}
+
+static fx_status ocl_tensor_read(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+{
+    return read_buffer(be, t, dst, offset, bytes, CL_TRUE);
+}
+
+/* Queued in order with the kernels; the caller keeps src (dst) until the
+ * next clFinish or blocking copy (fx/backend.h). */
+static fx_status ocl_tensor_write_async(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes)
+{
+    return write_buffer(be, t, src, offset, bytes, CL_FALSE);
+}
+
+static fx_status ocl_tensor_read_async(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes)
+{
+    return read_buffer(be, t, dst, offset, bytes, CL_FALSE);
+}
+
+static fx_status ocl_tensor_fill(fx_backend *be, fx_tensor *t, float value, size_t first, size_t count)
+{
+    ocl_backend *b = ocl_impl(be);
+    size_t bytes = count * sizeof(float);
+    fx_status st = check_range(be, t, first * sizeof(float), bytes);
+    if (st != FX_OK || bytes == 0)
+        return st;
+    if (b->cl_major > 1 || b->cl_minor >= 2) {
+        cl_float v = value;
+        cl_int err = clEnqueueFillBuffer(b->queue, ocl_mem(t), &v, sizeof v, t->offset + first * sizeof(float), bytes,
+                                         0, NULL, ocl_profile_slot(be));
+        if (err != CL_SUCCESS)
+            return ocl_fail(be->ctx, err, "clEnqueueFillBuffer");
+        ocl_count_transfer(be, OCL_XFER_FILL, bytes);
+        return FX_OK;
+    }
+    ocl_args a;
+    st = ocl_args_begin(be, "elementwise.cl", "fill_value", &a);
+    if (st != FX_OK)
+        return st;
+    ocl_arg_mem(&a, ocl_mem(t), ocl_elem_offset(t) + first);
+    ocl_arg_int(&a, (int)count);
+    ocl_arg_float(&a, value);
+    return ocl_launch_1d(be, &a, count, 0, "fill_value");
 }
 
 static fx_status ocl_tensor_zero(fx_backend *be, fx_tensor *t)
@@ -146,6 +200,7 @@ static fx_status ocl_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
 static fx_status ocl_synchronize(fx_backend *be)
 {
     cl_int err = clFinish(ocl_impl(be)->queue);
+    ocl_count_sync(be);
     if (err != CL_SUCCESS)
         return ocl_fail(be->ctx, err, "clFinish");
     ocl_profile_drain(ocl_impl(be));
@@ -161,6 +216,13 @@ void ocl_count_transfer(fx_backend *be, int kind, size_t bytes)
 }
 
 /* ---- launch helpers ---------------------------------------------------- */
+
+void ocl_args_begin_kernel(ocl_args *a, cl_kernel kernel, const char *name)
+{
+    memset(a, 0, sizeof *a);
+    a->kernel = kernel;
+    a->name = name;
+}
 
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a)
 {
@@ -244,6 +306,7 @@ fx_status ocl_launch_nd(fx_backend *be, ocl_args *a, cl_uint dims, const size_t 
                  g[1], g[2], local ? local[0] : 0, dims > 1 && local ? local[1] : 0, dims > 2 && local ? local[2] : 0);
         return ocl_fail(be->ctx, err, msg);
     }
+    ocl_impl(be)->launches++;
     ocl_profile_record(be, a->name ? a->name : what, 0);
     return FX_OK;
 }
@@ -332,14 +395,19 @@ static void count_optimizer_step(ocl_backend *b, const fx_tensor *w)
 }
 
 /* The common start of an optimizer launch: checks that the weight w, its
- * gradient g and the state tensors s1 (and s2, when not NULL) have one
- * size, opens `kernel` in optimizer.cl, counts the step and pushes the
- * tensors in that order. */
+ * gradient g and the n_state (== want) state tensors have one size, opens
+ * `kernel` in optimizer.cl, counts the step and pushes the tensors in
+ * that order. */
 static fx_status optimizer_begin(fx_backend *be, const char *which, const char *kernel, fx_tensor *w,
-                                 const fx_tensor *g, const fx_tensor *s1, const fx_tensor *s2, ocl_args *a)
+                                 const fx_tensor *g, fx_tensor *const *state, int n_state, int want, ocl_args *a)
 {
+    if (n_state != want)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: %d state tensors, expected %d", which, n_state, want);
     int64_t n = fx_tensor_numel(w);
-    if (fx_tensor_numel(g) != n || fx_tensor_numel(s1) != n || (s2 && fx_tensor_numel(s2) != n))
+    int same = fx_tensor_numel(g) == n;
+    for (int k = 0; k < n_state; k++)
+        same = same && fx_tensor_numel(state[k]) == n;
+    if (!same)
         return fx_fail(be->ctx, FX_ERR_INTERNAL, "%s update: weight, gradient and state sizes differ", which);
     fx_status st = ocl_args_begin(be, "optimizer.cl", kernel, a);
     if (st != FX_OK)
@@ -347,41 +415,45 @@ static fx_status optimizer_begin(fx_backend *be, const char *which, const char *
     count_optimizer_step(ocl_impl(be), w);
     ocl_arg_tensor(a, w);
     ocl_arg_tensor(a, g);
-    ocl_arg_tensor(a, s1);
-    if (s2)
-        ocl_arg_tensor(a, s2);
+    for (int k = 0; k < n_state; k++)
+        ocl_arg_tensor(a, state[k]);
     return FX_OK;
 }
 
-fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov)
+/* state[0] = velocity */
+fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                         const fx_optim_hparams *hp)
 {
     ocl_args a;
-    fx_status st = optimizer_begin(be, "sgd", "sgd_update", w, g, velocity, NULL, &a);
+    fx_status st = optimizer_begin(be, "sgd", "sgd_update", w, g, state, n_state, 1, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
-    ocl_arg_float(&a, lr);
-    ocl_arg_float(&a, momentum);
-    ocl_arg_float(&a, weight_decay);
-    ocl_arg_int(&a, nesterov);
+    ocl_arg_float(&a, hp->lr);
+    ocl_arg_float(&a, hp->momentum);
+    ocl_arg_float(&a, hp->weight_decay);
+    ocl_arg_int(&a, hp->nesterov);
     ocl_arg_int(&a, n);
     return ocl_launch_1d(be, &a, (size_t)n, 0, "sgd_update");
 }
 
-fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay)
+/* state[0] = m, state[1] = v; the bias corrections folded into lr_t and
+ * eps_t on the host, exactly as the CPU kernel does. */
+fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                          const fx_optim_hparams *hp)
 {
     ocl_args a;
-    fx_status st = optimizer_begin(be, "adam", "adam_update", w, g, m, v, &a);
+    fx_status st = optimizer_begin(be, "adam", "adam_update", w, g, state, n_state, 2, &a);
     if (st != FX_OK)
         return st;
     int n = (int)fx_tensor_numel(w);
+    float lr_t, eps_t;
+    fx_optim_adam_corrections(hp, &lr_t, &eps_t);
     ocl_arg_float(&a, lr_t);
-    ocl_arg_float(&a, beta1);
-    ocl_arg_float(&a, beta2);
+    ocl_arg_float(&a, hp->beta1);
+    ocl_arg_float(&a, hp->beta2);
     ocl_arg_float(&a, eps_t);
-    ocl_arg_float(&a, weight_decay);
+    ocl_arg_float(&a, hp->weight_decay);
     ocl_arg_int(&a, n);
     return ocl_launch_1d(be, &a, (size_t)n, 0, "adam_update");
 }
@@ -557,6 +629,7 @@ fx_status ocl_backend_create(fx_context *ctx, const char *spec, fx_backend **out
         free(be);
         return FX_ERR_NOMEM;
     }
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "opencl");
     be->ops = &ocl_ops;
     be->ctx = ctx;
@@ -655,8 +728,9 @@ static const fx_backend_ops ocl_ops = {
     .tensor_read = ocl_tensor_read,
     .tensor_zero = ocl_tensor_zero,
     .tensor_copy = ocl_tensor_copy,
-    .sgd_update = ocl_sgd_update,
-    .adam_update = ocl_adam_update,
     .synchronize = ocl_synchronize,
     .destroy = ocl_destroy,
+    .tensor_write_async = ocl_tensor_write_async,
+    .tensor_read_async = ocl_tensor_read_async,
+    .tensor_fill = ocl_tensor_fill,
 };

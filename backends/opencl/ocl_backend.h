@@ -107,6 +107,12 @@ typedef struct ocl_backend {
      * must); their times and per-kernel times only while profiling. */
     uint64_t xfer_bytes[OCL_XFER_KINDS];
     int64_t xfer_calls[OCL_XFER_KINDS];
+    /* Host waits on the queue (clFinish, blocking reads and writes,
+     * clWaitForEvents outside profiling) and kernels enqueued (CLBlast
+     * calls included), counted always, as the transfers: --profile
+     * reports them per step. */
+    int64_t syncs;
+    int64_t launches;
     int profiling;                /* queue has CL_QUEUE_PROFILING_ENABLE */
     ocl_profile_entry profile[OCL_MAX_PROFILE];
     int n_profile;
@@ -188,6 +194,9 @@ fx_status ocl_launch_groups(fx_backend *be, ocl_args *a, size_t groups, size_t l
 /* Largest power-of-two work-group size <= limit the device allows. */
 size_t ocl_group_size(fx_backend *be, size_t limit);
 
+/* Starts an argument list for a kernel handle found earlier (plan-time
+ * state: no lookup by name per launch). */
+void ocl_args_begin_kernel(ocl_args *a, cl_kernel kernel, const char *name);
 /* Starts an argument list for kernel `name` of `file`. */
 fx_status ocl_args_begin(fx_backend *be, const char *file, const char *name, ocl_args *a);
 /* The same for a program built with extra options (e.g. "-DGEMM_VW=16"). */
@@ -217,16 +226,21 @@ fx_status ocl_scratch(fx_backend *be, int slot, size_t bytes, cl_mem *out);
 /* Counts a transfer of `kind` (OCL_XFER_*) just enqueued, and files its
  * profiling event. */
 void ocl_count_transfer(fx_backend *be, int kind, size_t bytes);
+/* Counts a host wait on the queue (see ocl_backend.syncs). */
+static inline void ocl_count_sync(fx_backend *be) { ((struct ocl_backend *)be->impl)->syncs++; }
+/* fx_opencl_counters of the module API (ocl_profile.c). */
+fx_status ocl_counters(const fx_backend *be, fx_opencl_counters *out);
 
 static inline cl_mem ocl_mem(const fx_tensor *t) { return (cl_mem)t->buffer->handle; }
 static inline size_t ocl_elem_offset(const fx_tensor *t) { return t->offset / 4; }
 static inline int ocl_has_tensor(const fx_tensor *t) { return t != NULL && t->shape.ndim != 0 && t->buffer; }
 
-/* ocl_backend.c */
-fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                         float momentum, float weight_decay, int nesterov);
-fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                          float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
+/* ocl_backend.c: the update kernels of "sgd" and "adam" (fx/optim.h),
+ * registered under "opencl" by ocl_register_kernels. */
+fx_status ocl_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                         const fx_optim_hparams *hp);
+fx_status ocl_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state, int n_state,
+                          const fx_optim_hparams *hp);
 
 /* ocl_gemm.c: row-major C[m, n] = alpha op(A) op(B) + beta C, with fx's
  * kernels (clkernels/gemm.cl) or CLBlast as the backend chose (b->gemm);
@@ -281,6 +295,9 @@ FX_OCL_KERNEL_PAIR(batchnorm);
 FX_OCL_KERNEL_PAIR(concat);
 FX_OCL_KERNEL_PAIR(l2_normalize);
 FX_OCL_KERNEL_PAIR(resize_bilinear);
+/* ocl_layout.c: resize_bilinear's plan-time state (taps, kernel handles). */
+fx_status ocl_resize_bilinear_prepare(fx_kernel_prepare_call *call);
+void ocl_resize_bilinear_release(fx_backend *be, void *state);
 FX_OCL_KERNEL_PAIR(topk_mask);        /* ocl_paper.c */
 FX_OCL_KERNEL_PAIR(fad_loss);
 FX_OCL_KERNEL_PAIR(filter_diversity);

@@ -36,17 +36,29 @@ static fx_status unary(const fx_kernel_call *call, const char *kernel, int with_
     return pointwise(call, kernel, with_alpha, tensors, 2);
 }
 
-/* gx += f(y, g) kernels with signature (y, g, gx, [float], n). */
+/* gx += f(y, g) kernels with signature (y, g, gx, [float], n, acc); acc
+ * 0 when the call asks to overwrite grad_in[0] (fx_kernel_call). */
 static fx_status unary_backward(const fx_kernel_call *call, const char *kernel, int with_alpha)
 {
     if (!call->grad_in[0])
         return FX_OK;
-    const fx_tensor *tensors[] = { call->out[0], call->grad_out[0], call->grad_in[0] };
-    return pointwise(call, kernel, with_alpha, tensors, 3);
+    ocl_args a;
+    fx_status st = ocl_args_begin(call->backend, EW, kernel, &a);
+    if (st != FX_OK)
+        return st;
+    int n = numel_int(call->out[0]);
+    ocl_arg_tensor(&a, call->out[0]);
+    ocl_arg_tensor(&a, call->grad_out[0]);
+    ocl_arg_tensor(&a, call->grad_in[0]);
+    if (with_alpha)
+        ocl_arg_float(&a, (float)fx_node_attr_float(call->node, "alpha"));
+    ocl_arg_int(&a, n);
+    ocl_arg_int(&a, !FX_GRAD_OVERWRITE_IN(call, 0));
+    return ocl_launch_1d(call->backend, &a, (size_t)n, 0, kernel);
 }
 
-/* dst += factor * src over n elements. */
-static fx_status accumulate(fx_backend *be, const fx_tensor *src, fx_tensor *dst, float factor)
+/* dst += factor * src over n elements (acc 0: dst = 0 + factor * src). */
+static fx_status accumulate(fx_backend *be, const fx_tensor *src, fx_tensor *dst, float factor, int acc)
 {
     ocl_args a;
     fx_status st = ocl_args_begin(be, EW, "accumulate", &a);
@@ -57,6 +69,7 @@ static fx_status accumulate(fx_backend *be, const fx_tensor *src, fx_tensor *dst
     ocl_arg_tensor(&a, dst);
     ocl_arg_float(&a, factor);
     ocl_arg_int(&a, n);
+    ocl_arg_int(&a, acc);
     return ocl_launch_1d(be, &a, (size_t)n, 0, "accumulate");
 }
 
@@ -102,7 +115,7 @@ fx_status ocl_add_backward(const fx_kernel_call *call)
     fx_status st = FX_OK;
     for (int i = 0; i < 2 && st == FX_OK; i++)
         if (call->grad_in[i])
-            st = accumulate(call->backend, call->grad_out[0], call->grad_in[i], 1.0f);
+            st = accumulate(call->backend, call->grad_out[0], call->grad_in[i], 1.0f, !FX_GRAD_OVERWRITE_IN(call, i));
     return st;
 }
 
@@ -146,7 +159,7 @@ fx_status ocl_scale_backward(const fx_kernel_call *call)
     if (!call->grad_in[0])
         return FX_OK;
     return accumulate(call->backend, call->grad_out[0], call->grad_in[0],
-                      (float)fx_node_attr_float(call->node, "factor"));
+                      (float)fx_node_attr_float(call->node, "factor"), !FX_GRAD_OVERWRITE_IN(call, 0));
 }
 
 /* flatten/reshape: the data order does not change; forward copies into the
@@ -164,7 +177,7 @@ static fx_status reshape_backward(const fx_kernel_call *call)
 {
     if (!call->grad_in[0])
         return FX_OK;
-    return accumulate(call->backend, call->grad_out[0], call->grad_in[0], 1.0f);
+    return accumulate(call->backend, call->grad_out[0], call->grad_in[0], 1.0f, !FX_GRAD_OVERWRITE_IN(call, 0));
 }
 
 fx_status ocl_flatten_forward(const fx_kernel_call *call) { return reshape_forward(call); }
@@ -175,7 +188,8 @@ fx_status ocl_reshape_backward(const fx_kernel_call *call) { return reshape_back
 /* Dropout: the mask is recomputed from (seed, flat index) in both passes,
  * identical to the CPU's. Outside training or with rate 0: a copy. The
  * index counts from the rank's first example in the global batch (data
- * parallel, fx_node_batch_offset). */
+ * parallel, fx_node_batch_offset). accumulate_into: 0 forward (dst = v),
+ * 1 backward adding, 2 backward overwriting (dst = 0 + v). */
 static fx_status dropout_run(const fx_kernel_call *call, const fx_tensor *src, fx_tensor *dst, int accumulate_into)
 {
     float rate = (float)fx_node_attr_float(call->node, "rate");
@@ -184,7 +198,7 @@ static fx_status dropout_run(const fx_kernel_call *call, const fx_tensor *src, f
     int active = call->training && rate > 0.0f;
     if (!active) {
         if (accumulate_into)
-            return accumulate(call->backend, src, dst, 1.0f);
+            return accumulate(call->backend, src, dst, 1.0f, accumulate_into == 1);
         if (ocl_mem(src) == ocl_mem(dst) && src->offset == dst->offset)
             return FX_OK;
         return call->backend->ops->tensor_copy(call->backend, dst, src);
@@ -212,7 +226,7 @@ fx_status ocl_dropout_backward(const fx_kernel_call *call)
 {
     if (!call->grad_in[0])
         return FX_OK;
-    return dropout_run(call, call->grad_out[0], call->grad_in[0], 1);
+    return dropout_run(call, call->grad_out[0], call->grad_in[0], FX_GRAD_OVERWRITE_IN(call, 0) ? 2 : 1);
 }
 
 /* Labels are read back (N ints) and checked on the host so a bad label is

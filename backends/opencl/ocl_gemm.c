@@ -216,6 +216,7 @@ static fx_status clblast_finish(fx_backend *be, CLBlastStatusCode s, cl_event ev
             clReleaseEvent(ev);
         return clblast_fail(be, s, m, n, k, what);
     }
+    ocl_impl(be)->launches++;
     cl_event *slot = ocl_profile_slot(be);
     if (slot && ev) {
         *slot = ev;

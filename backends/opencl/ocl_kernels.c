@@ -38,6 +38,25 @@ static const ocl_kernel_row ocl_kernel_table[] = {
     { NULL, NULL, NULL }
 };
 
+/* The kernels' extras (fx_kernel_info): backward kernels that can be a
+ * gradient's first writer (FX_KERNEL_GRAD_OVERWRITE), and plan-time
+ * state. */
+static const struct {
+    const char *op;
+    fx_kernel_info info;
+} ocl_kernel_info_table[] = {
+#define OVERWRITE { sizeof(fx_kernel_info), FX_KERNEL_GRAD_OVERWRITE, NULL, NULL }
+    { "relu", OVERWRITE },
+    { "elu", OVERWRITE },
+    { "add", OVERWRITE },
+    { "scale", OVERWRITE },
+    { "flatten", OVERWRITE },
+    { "reshape", OVERWRITE },
+    { "dropout", OVERWRITE },
+#undef OVERWRITE
+    { "resize_bilinear", { sizeof(fx_kernel_info), 0, ocl_resize_bilinear_prepare, ocl_resize_bilinear_release } },
+};
+
 fx_status ocl_register_kernels(fx_registry *reg)
 {
     for (const ocl_kernel_row *r = ocl_kernel_table; r->op; r++) {
@@ -45,5 +64,14 @@ fx_status ocl_register_kernels(fx_registry *reg)
         if (st != FX_OK)
             return st;
     }
-    return FX_OK;
+    for (size_t i = 0; i < sizeof ocl_kernel_info_table / sizeof ocl_kernel_info_table[0]; i++) {
+        fx_status st = fx_registry_set_kernel_info(reg, ocl_kernel_info_table[i].op, "opencl",
+                                                   &ocl_kernel_info_table[i].info);
+        if (st != FX_OK)
+            return st;
+    }
+    fx_status st = fx_registry_add_optimizer_kernel(reg, "sgd", "opencl", ocl_sgd_update);
+    if (st == FX_OK)
+        st = fx_registry_add_optimizer_kernel(reg, "adam", "opencl", ocl_adam_update);
+    return st;
 }

@@ -1,6 +1,6 @@
 /* backends/opencl/ocl_module.c - the OpenCL backend as a module: the
  * plugin entry point of libfx-opencl.so (fx loads it on first use of
- * "opencl", core/backend_table.c), its registration record, and the
+ * "opencl", core/engine/backend_table.c), its registration record, and the
  * table of functions (fx_opencl_api) that fx/opencl.h's inline wrappers
  * and OpenCL kernels of plugins reach through fx_backend_get_proc.
  *
@@ -85,6 +85,7 @@ static const fx_opencl_api ocl_api = {
     .arg_local = api_arg_local,
     .launch_1d = api_launch_1d,
     .launch_groups = api_launch_groups,
+    .counters = ocl_counters,
 };
 
 static const fx_opencl_api *get_api(void) { return &ocl_api; }

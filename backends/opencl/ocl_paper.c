@@ -302,7 +302,7 @@ static fx_status occlude_spans_launch(const fx_kernel_call *call, const fx_tenso
         if (err != CL_SUCCESS)
             st = ocl_fail(call->ctx, err, "clEnqueueWriteBuffer(occlusion spans)");
         else
-            ocl_count_transfer(be, OCL_XFER_TO_DEVICE, sp_bytes);
+            ocl_count_transfer(be, OCL_XFER_TO_DEVICE, sp_bytes), ocl_count_sync(be);
     }
     free(lm);
     free(spans);

@@ -68,6 +68,15 @@ fx_status ocl_plugin_kernel(fx_backend *be, const fx_opencl_program *prog, const
                 return FX_OK;
             }
     if (at < 0) {
+        /* Plugin programs are backend resources (fx_plugin_add_opencl_program):
+         * a program under a name another one was registered with would
+         * take that one's place in the tables keyed by name. */
+        const void *registered = fx_context_find_backend_resource(be->ctx, "opencl", prog->name);
+        if (registered && registered != (const void *)prog)
+            return fx_fail(be->ctx, FX_ERR_INVALID,
+                           "OpenCL program '%s' is not the program a plugin registered under that name; give it "
+                           "another name (prefix it with the plugin's name)",
+                           prog->name);
         if (b->n_programs == OCL_MAX_PROGRAMS)
             return fx_fail(be->ctx, FX_ERR_UNSUPPORTED,
                            "OpenCL: no room for plugin program %s (at most %d programs per device; raise "

@@ -133,6 +133,31 @@ fx_status ocl_profile_reset(fx_backend *be)
     memset(b->xfer_bytes, 0, sizeof b->xfer_bytes);
     memset(b->xfer_calls, 0, sizeof b->xfer_calls);
     b->optimizer_steps = 0;
+    b->syncs = b->launches = 0;
+    return FX_OK;
+}
+
+fx_status ocl_counters(const fx_backend *be, fx_opencl_counters *out)
+{
+    if (ocl_programs_built(be) < 0)
+        return not_opencl(be, "ocl_counters");
+    const ocl_backend *b = ocl_impl(be);
+    /* Only the fields the caller's struct has (an older caller's is shorter). */
+    fx_opencl_counters c;
+    memset(&c, 0, sizeof c);
+    c.struct_size = out->struct_size < sizeof c ? out->struct_size : sizeof c;
+    c.write_calls = (uint64_t)b->xfer_calls[OCL_XFER_TO_DEVICE];
+    c.write_bytes = b->xfer_bytes[OCL_XFER_TO_DEVICE];
+    c.read_calls = (uint64_t)b->xfer_calls[OCL_XFER_TO_HOST];
+    c.read_bytes = b->xfer_bytes[OCL_XFER_TO_HOST];
+    c.copy_calls = (uint64_t)b->xfer_calls[OCL_XFER_ON_DEVICE];
+    c.copy_bytes = b->xfer_bytes[OCL_XFER_ON_DEVICE];
+    c.fill_calls = (uint64_t)b->xfer_calls[OCL_XFER_FILL];
+    c.fill_bytes = b->xfer_bytes[OCL_XFER_FILL];
+    c.blocking_syncs = (uint64_t)b->syncs;
+    c.launches = (uint64_t)b->launches;
+    c.optimizer_steps = b->optimizer_steps;
+    memcpy(out, &c, c.struct_size);
     return FX_OK;
 }
 
@@ -216,5 +241,9 @@ fx_status ocl_profile_report(fx_backend *be, FILE *out, int steps)
         fprintf(out, "  %-28s %9.1f %11s %12s %11.3f\n", xfer_names[k], (double)b->xfer_calls[k] / per, bytes, "",
                 ms / per);
     }
+    /* Host waits (blocking copies, clFinish) and kernel launches: what
+     * keeps the host and the device from overlapping. */
+    fprintf(out, "  %-28s %9.1f\n", "blocking syncs", (double)b->syncs / per);
+    fprintf(out, "  %-28s %9.1f\n", "kernel launches", (double)b->launches / per);
     return FX_OK;
 }

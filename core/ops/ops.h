@@ -6,30 +6,10 @@
 #include "fx/fx.h"
 #include "fx/geometry.h"
 
-extern const fx_op_def fx_op_conv2d;
-extern const fx_op_def fx_op_linear;
-extern const fx_op_def fx_op_maxpool2d;
-extern const fx_op_def fx_op_avgpool2d;
-extern const fx_op_def fx_op_global_avgpool;
-extern const fx_op_def fx_op_batchnorm;
-extern const fx_op_def fx_op_relu;
-extern const fx_op_def fx_op_elu;
-extern const fx_op_def fx_op_dropout;
-extern const fx_op_def fx_op_resize_bilinear;
-extern const fx_op_def fx_op_concat;
-extern const fx_op_def fx_op_l2_normalize;
-extern const fx_op_def fx_op_add;
-extern const fx_op_def fx_op_mul;
-extern const fx_op_def fx_op_scale;
-extern const fx_op_def fx_op_flatten;
-extern const fx_op_def fx_op_reshape;
-extern const fx_op_def fx_op_softmax_cross_entropy;
-/* the paper's ops (docs/losses.md) */
-extern const fx_op_def fx_op_topk_mask;
-extern const fx_op_def fx_op_sad_loss;
-extern const fx_op_def fx_op_fad_loss;
-extern const fx_op_def fx_op_filter_diversity;
-extern const fx_op_def fx_op_occlude;
+/* fx_op_conv2d, fx_op_linear, ...: one per entry of core/ops/op_list.h. */
+#define FX_OP(name) extern const fx_op_def fx_op_##name;
+#include "core/ops/op_list.h"
+#undef FX_OP
 
 /* Output size of a 1-D window op (conv, pool) with explicit padding
  * pad_before/pad_after; returns <= 0 when the window does not fit, and -1

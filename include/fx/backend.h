@@ -38,17 +38,21 @@ typedef struct fx_backend_ops {
     fx_status (*tensor_zero)(fx_backend *be, fx_tensor *t);
     /* Device-to-device copy within this backend (same size tensors). */
     fx_status (*tensor_copy)(fx_backend *be, fx_tensor *dst, const fx_tensor *src);
-    /* Optimiser updates of one parameter tensor, elementwise (all tensors
-     * same shape). Adam's bias corrections are folded into lr_t by the
-     * caller: w -= lr_t * m / (sqrt(v) + eps_t). See core/optimizer.c. */
-    fx_status (*sgd_update)(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity,
-                            float lr, float momentum, float weight_decay, int nesterov);
-    fx_status (*adam_update)(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                             float lr_t, float beta1, float beta2, float eps_t, float weight_decay);
     /* Waits for queued work. */
     fx_status (*synchronize)(fx_backend *be);
     /* Frees the backend itself (not its buffers: free those first). */
     void (*destroy)(fx_backend *be);
+    /* ---- appended slots: call only through FX_BACKEND_OPS_HAS ---------- */
+    /* Copies that may return before they are done (queued in order with
+     * the kernels): `src` must stay unchanged, and `dst` is not filled,
+     * until the next synchronize or blocking read/write. Absent: fx uses
+     * tensor_write / tensor_read (fx_tensor_upload_async and friends). */
+    fx_status (*tensor_write_async)(fx_backend *be, fx_tensor *t, const void *src, size_t offset, size_t bytes);
+    fx_status (*tensor_read_async)(fx_backend *be, const fx_tensor *t, void *dst, size_t offset, size_t bytes);
+    /* Sets elements [first, first + count) of t (an F32 tensor) to
+     * `value` on the device, queued like a kernel: the loss seeds of a
+     * backward, no upload. Absent: fx writes a host copy. */
+    fx_status (*tensor_fill)(fx_backend *be, fx_tensor *t, float value, size_t first, size_t count);
 } fx_backend_ops;
 
 /* 1 when the backend's ops table is large enough to have slot `field` and
@@ -56,7 +60,13 @@ typedef struct fx_backend_ops {
 #define FX_BACKEND_OPS_HAS(ops, field)                                                        \
     ((ops)->struct_size >= offsetof(fx_backend_ops, field) + sizeof((ops)->field) && (ops)->field)
 
+/* A backend. The factory that makes one sets struct_size to
+ * sizeof(fx_backend) as it was compiled (ABI 3 on): fields are only ever
+ * appended, fx reads a field only when the size says the backend has it
+ * (FX_BACKEND_HAS), and a backend whose size is zero or implausible is
+ * refused when it is created (fx_context_create_backend). */
 struct fx_backend {
+    size_t struct_size;   /* sizeof(fx_backend) of the backend's code: ALWAYS first */
     char name[32];        /* kernel table key: "cpu", "opencl" */
     char device_name[128];/* human description for logs */
     const fx_backend_ops *ops;
@@ -64,12 +74,26 @@ struct fx_backend {
     void *impl;           /* backend private state */
 };
 
+/* The smallest fx_backend fx accepts (the ABI 3 layout, up to impl), and
+ * a size no real record reaches (a garbage value). */
+#define FX_BACKEND_MIN_SIZE (offsetof(fx_backend, impl) + sizeof(void *))
+#define FX_STRUCT_SIZE_MAX 65536
+/* 1 when backend `be` is large enough to have `field`. */
+#define FX_BACKEND_HAS(be, field) ((be)->struct_size >= offsetof(fx_backend, field) + sizeof((be)->field))
+
 /* Convenience wrappers that dispatch through be->ops. */
 fx_status fx_backend_alloc_tensor(fx_backend *be, fx_tensor *t, const char *what);
 void fx_backend_free_tensor(fx_backend *be, fx_tensor *t);
 fx_status fx_tensor_upload(fx_tensor *t, const void *src);   /* whole tensor */
 fx_status fx_tensor_download(const fx_tensor *t, void *dst); /* whole tensor */
 fx_status fx_tensor_zero(fx_tensor *t);
+/* Asynchronous copies and the fill, through the backend's slots when it
+ * has them, else the blocking copies (fx_backend_ops above says what the
+ * caller must keep alive). fx_backend_synchronize waits for them. */
+fx_status fx_tensor_upload_async(fx_tensor *t, const void *src);
+fx_status fx_tensor_download_async(const fx_tensor *t, void *dst);
+fx_status fx_tensor_fill(fx_tensor *t, float value, size_t first, size_t count);
+fx_status fx_backend_synchronize(fx_backend *be);
 
 /* The CPU backend of a context (always present). */
 fx_backend *fx_context_cpu_backend(fx_context *ctx);

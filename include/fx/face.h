@@ -4,7 +4,7 @@
  * Point sets are n_points x 2 floats (x, y) in pixel coordinates of their
  * frame, the centre of pixel (column j, row i) being (j, i). The 68-point
  * order is the iBUG-300W / dlib scheme (0-16 jaw, 17-26 brows, 27-35 nose,
- * 36-47 eyes, 48-67 mouth). Code: core/face_mesh.c, core/face_template68.c;
+ * 36-47 eyes, 48-67 mouth). Code: core/face/face_mesh.c, core/face/face_template68.c;
  * documented in docs/data.md ("Faces"). */
 #ifndef FX_FACE_H
 #define FX_FACE_H
@@ -20,7 +20,7 @@ extern "C" {
 
 typedef struct fx_face_mesh fx_face_mesh;
 
-/* Triangulates the template (Delaunay, Bowyer-Watson; core/face_mesh.c).
+/* Triangulates the template (Delaunay, Bowyer-Watson; core/face/face_mesh.c).
  * The mesh keeps only the triangles (vertex indices), not the points, so
  * one mesh serves every landmark set with the template's point order.
  * Fails on fewer than 3 points, non-finite coordinates or points all on a

@@ -8,6 +8,7 @@
 #include "fx/op.h"
 #include "fx/geometry.h"
 #include "fx/backend.h"
+#include "fx/optim.h"
 #include "fx/cpu.h"
 #include "fx/rng.h"
 #include "fx/graph.h"

@@ -184,7 +184,7 @@ int64_t fx_graph_param_numel(const fx_graph *g);
  * counted: optimizer state and the kernels' scratch. 0 before a plan. */
 int64_t fx_graph_planned_bytes(const fx_graph *g);
 
-/* Buffer sharing in training plans (core/memory_plan.c): a value's buffer
+/* Buffer sharing in training plans (core/engine/memory_plan.c): a value's buffer
  * serves later values and gradients once its last reader, forward or
  * backward, has run; a gradient's buffer exists from its first writer's
  * backward to its producer's; elu/relu/dropout/scale run in place over an

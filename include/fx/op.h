@@ -90,7 +90,7 @@ typedef enum fx_op_flags {
     FX_OP_INPLACE_OK = 1u << 2,    /* forward may run with out == in (elementwise, one input, one output) */
     /* What the backward kernels (on every backend) leave unread, so a
      * training plan may reuse those buffers before the node's backward
-     * runs (core/memory_plan.c). Shapes stay readable; values do not.
+     * runs (core/engine/memory_plan.c). Shapes stay readable; values do not.
      * Without these flags every input and output is kept for backward. */
     FX_OP_BACKWARD_NO_INPUT = 1u << 3,  /* backward reads no input's values */
     FX_OP_BACKWARD_NO_OUTPUT = 1u << 4  /* backward reads no output's values */
@@ -129,9 +129,69 @@ typedef struct fx_kernel_call {
     fx_tensor *const *aux;
     fx_tensor *const *grad_out;   /* backward */
     fx_tensor *const *grad_in;    /* backward; NULL entries where not needed */
+    /* ---- appended fields: zero when the caller predates them --------- */
+    void *state;                  /* what the kernel's prepare (fx_kernel_info) stored for this
+                                   * node at planning; NULL when it has none or the call is not
+                                   * from a plan: kernels must then work it out themselves */
+    fx_tensor *workspace;         /* the node's device workspace of the bytes prepare asked for,
+                                   * allocated once per plan; NULL when none */
+    unsigned grad_overwrite;      /* backward of an FX_KERNEL_GRAD_OVERWRITE kernel: bit i set:
+                                   * grad_in[i] holds garbage, WRITE it (every element) instead of
+                                   * adding; bit FX_GRAD_OVERWRITE_PARAM(k): the same for
+                                   * param_grad[k]. 0: accumulate, as always */
 } fx_kernel_call;
 
+#define FX_GRAD_OVERWRITE_PARAM(k) (1u << (FX_MAX_IO + (k)))
+/* 1 when the call asks to overwrite grad_in[i] (param_grad[k]). */
+#define FX_GRAD_OVERWRITE_IN(call, i) (((call)->grad_overwrite >> (i)) & 1u)
+#define FX_GRAD_OVERWRITE_P(call, k) (((call)->grad_overwrite >> (FX_MAX_IO + (k))) & 1u)
+
 typedef fx_status (*fx_kernel_fn)(const fx_kernel_call *call);
+
+/* ---- kernel extras: plan-time state and first-writer gradients ------- */
+
+/* What a kernel's prepare step sees at planning time (once per plan and
+ * node, after shapes and buffers are known) and fills. */
+typedef struct fx_kernel_prepare_call {
+    size_t struct_size;           /* sizeof as fx was compiled */
+    fx_context *ctx;
+    const fx_node *node;
+    fx_backend *backend;
+    int training;                 /* planned for training */
+    int n_in;
+    const fx_shape *in;
+    int n_out;
+    const fx_shape *out;
+    /* out: the node's state (resolved geometry, kernel handles, tables),
+     * handed to every launch as call->state and to release with the plan */
+    void *state;
+    /* out: device bytes the kernels need across launches; the executor
+     * allocates them once per plan (call->workspace) */
+    size_t workspace_bytes;
+} fx_kernel_prepare_call;
+
+typedef fx_status (*fx_kernel_prepare_fn)(fx_kernel_prepare_call *call);
+typedef void (*fx_kernel_release_fn)(fx_backend *be, void *state);
+
+/* The backward kernel honours fx_kernel_call.grad_overwrite: the executor
+ * then lets the first writer of a gradient write it instead of zeroing
+ * every gradient before each backward. */
+#define FX_KERNEL_GRAD_OVERWRITE (1u << 0)
+
+typedef struct fx_kernel_info {
+    size_t struct_size;           /* sizeof(fx_kernel_info) as the caller compiled it */
+    unsigned flags;               /* FX_KERNEL_* */
+    fx_kernel_prepare_fn prepare; /* optional */
+    fx_kernel_release_fn release; /* frees prepare's state (optional) */
+} fx_kernel_info;
+
+/* Sets the extras of a registered kernel (op, backend). */
+fx_status fx_registry_set_kernel_info(fx_registry *reg, const char *op_name, const char *backend_name,
+                                      const fx_kernel_info *info);
+/* Fills *info (zero extras when the kernel has none); 0 when there is no
+ * such kernel. */
+int fx_registry_find_kernel_info(const fx_registry *reg, const char *op_name, const char *backend_name,
+                                 fx_kernel_info *info);
 
 /* Registry: ops by name, kernels by (op, backend name). */
 fx_status fx_registry_add_op(fx_registry *reg, const fx_op_def *def);

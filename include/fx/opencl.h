@@ -37,6 +37,39 @@
 extern "C" {
 #endif
 
+/* OpenCL kernels of a plugin: the .cl source as a string (usually a
+ * static const array in the plugin). Register it during init with
+ * fx_plugin_add_opencl_program (so it is listed and its name is checked
+ * to be unique), then in an "opencl" kernel launch its kernels with the
+ * helpers below: the program is compiled on first use for that backend's
+ * device and cached in memory and in the OpenCL disk cache, like the
+ * built-in clkernels/ programs (the cache key includes the source text,
+ * so editing it rebuilds). */
+typedef struct fx_opencl_program {
+    const char *name;          /* unique among loaded plugins: "prelu.cl" (< 48 characters, no '/') */
+    const char *source;        /* OpenCL C 1.2 source text */
+    const char *options;       /* extra build options ("-DTILE=16"), or NULL */
+    const char *const *kernels;/* kernel names, NULL-terminated (for listing and checks) */
+} fx_opencl_program;
+
+/* Registers a plugin's program: a backend resource of "opencl"
+ * (fx_plugin_add_backend_resource, fx/plugin.h), so the core needs to
+ * know nothing about OpenCL and the module need not be loaded (a plugin
+ * with OpenCL kernels loads on a machine without OpenCL; its "opencl"
+ * kernels just never run there). The OpenCL module finds it by name
+ * (fx_context_find_backend_resource) when it builds the program, and
+ * refuses a program whose name another plugin registered. */
+static inline fx_status fx_plugin_add_opencl_program(fx_plugin *plugin, const fx_opencl_program *program)
+{
+    if (!program || !program->name || !program->name[0] || strlen(program->name) >= 48 ||
+        strchr(program->name, '/') || !program->source || !program->kernels || !program->kernels[0])
+        return fx_fail(fx_plugin_context(plugin), FX_ERR_INVALID,
+                       "OpenCL program '%s': give a name (< 48 characters, no '/'), the source text and at least "
+                       "one kernel name",
+                       program && program->name ? program->name : "(null)");
+    return fx_plugin_add_backend_resource(plugin, "opencl", program->name, program);
+}
+
 /* An argument list being built for one cl_kernel launch (plugin kernels):
  * arguments are appended in order; the first failure is kept in `err` and
  * reported by the launch. */
@@ -46,6 +79,21 @@ typedef struct fx_opencl_args {
     unsigned index;      /* next argument */
     int err;             /* first clSetKernelArg failure (cl_int), 0 = none */
 } fx_opencl_args;
+
+/* What the backend counted since creation or the last
+ * fx_opencl_profile_reset (whether profiling is on or not). */
+typedef struct fx_opencl_counters {
+    size_t struct_size;        /* sizeof as the caller compiled it: set it before the call */
+    uint64_t write_calls, write_bytes; /* host -> device */
+    uint64_t read_calls, read_bytes;   /* device -> host */
+    uint64_t copy_calls, copy_bytes;   /* device -> device */
+    uint64_t fill_calls, fill_bytes;   /* fills (zeroing, constants) */
+    /* Host waits on the queue: clFinish, blocking reads and writes
+     * (waits for profiling's own events are not counted). */
+    uint64_t blocking_syncs;
+    uint64_t launches;         /* kernels enqueued, CLBlast calls included */
+    int64_t optimizer_steps;   /* as fx_opencl_profile_report divides by */
+} fx_opencl_counters;
 
 /* The module's functions. Fields are only ever appended; struct_size says
  * how many a loaded module has (an older module lacks the newer ones). */
@@ -72,6 +120,8 @@ typedef struct fx_opencl_api {
     void (*arg_local)(fx_opencl_args *a, size_t bytes);
     fx_status (*launch_1d)(fx_backend *be, fx_opencl_args *a, size_t n, size_t local, const char *what);
     fx_status (*launch_groups)(fx_backend *be, fx_opencl_args *a, size_t groups, size_t local, const char *what);
+    /* Appended: see fx_opencl_get_counters. */
+    fx_status (*counters)(const fx_backend *be, fx_opencl_counters *out);
 } fx_opencl_api;
 
 /* The proc the module registers: returns its fx_opencl_api. */
@@ -185,6 +235,21 @@ static inline fx_status fx_opencl_transfer_bytes(const fx_backend *be, uint64_t 
 {
     const fx_opencl_api *api = fx_opencl_api_of(be);
     return api ? api->transfer_bytes(be, to_device, to_host) : fx_opencl_not_opencl(be, "fx_opencl_transfer_bytes");
+}
+
+/* The transfer, sync and launch counts (fx_opencl_counters); out's
+ * struct_size is set here. */
+static inline fx_status fx_opencl_get_counters(const fx_backend *be, fx_opencl_counters *out)
+{
+    const fx_opencl_api *api = fx_opencl_api_of(be);
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    if (!api)
+        return fx_opencl_not_opencl(be, "fx_opencl_get_counters");
+    if (api->struct_size < offsetof(fx_opencl_api, counters) + sizeof api->counters || !api->counters)
+        return fx_fail(be->ctx, FX_ERR_UNSUPPORTED, "fx_opencl_get_counters: the loaded OpenCL module is older "
+                       "than this program; rebuild it");
+    return api->counters(be, out);
 }
 
 /* ---- OpenCL kernels of plugins ------------------------------------------ */

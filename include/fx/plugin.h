@@ -19,8 +19,8 @@
  * FX_PLUGIN_ABI_VERSION the plugin was compiled with: fx reads it BEFORE
  * running any plugin code and refuses a plugin built for another ABI.
  * fx_plugin_init (the name is fixed) then registers ops and kernels with
- * the same calls the built-in ops use (fx/op.h), and may register OpenCL
- * programs and whole backends with the calls below.
+ * the same calls the built-in ops use (fx/op.h), optimisers (fx/optim.h),
+ * OpenCL programs (fx/opencl.h) and whole backends with the calls below.
  *
  * A plugin does NOT link libfx: the fx_* functions it calls are resolved
  * from the program that loads it (fxrun exports them; a program embedding
@@ -32,20 +32,23 @@
  * Transactions: everything a plugin registers during fx_plugin_init is
  * committed only when fx_plugin_init returns FX_OK. If it fails (or a
  * registration fails and the plugin passes the status on), every op,
- * kernel, backend and OpenCL program it registered is removed again, and
+ * kernel, optimiser, backend and backend resource it registered is
+ * removed again, and
  * any op it replaced is restored: a refused plugin leaves nothing behind.
  *
  * THE ABI. FX_PLUGIN_ABI_VERSION is bumped on every change that a compiled
  * plugin could notice: the layout of any struct in fx/op.h, fx/backend.h,
  * fx/tensor.h or this header (fx_op_def, fx_attr_spec, fx_param_spec,
  * fx_infer_call, fx_kernel_call, fx_backend, fx_backend_ops, fx_tensor,
- * fx_buffer, fx_shape, fx_opencl_program, fx_plugin_manifest, fx_window2d,
- * fx_occlude_window), a value of
+ * fx_buffer, fx_shape, fx_opencl_program (fx/opencl.h), fx_plugin_manifest, fx_window2d,
+ * fx_occlude_window, and fx_optimizer_def, fx_optim_hparams of fx/optim.h),
+ * a value of
  * an enum they use, the meaning of a flag, or the signature or contract of
  * a function a plugin may call. Adding a new function is not a change (an
  * old plugin does not call it), nor is a field appended to a struct that
- * carries its own size (fx_backend_registration, fx_backend_ops,
- * fx_opencl_api). The first member of fx_plugin_manifest is
+ * carries its own size (fx_backend, fx_backend_registration,
+ * fx_backend_ops, fx_opencl_api, fx_optimizer_def, fx_optim_hparams). The
+ * first member of fx_plugin_manifest is
  * the ABI version in every ABI, forever.
  *
  * THE PROGRAM SIDE. Plugins belong to the context: it loads them, keeps
@@ -65,6 +68,7 @@
 
 #include "fx/backend.h"
 #include "fx/op.h"
+#include "fx/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,8 +77,14 @@ extern "C" {
 /* Version 1: fx 0.1. Version 2: fx_backend_ops starts with its size, the
  * backend table moved into the context
  * (fx_backend_registration, fx/backend.h), the OpenCL backend became a
- * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h. */
-#define FX_PLUGIN_ABI_VERSION 2
+ * module and fx_opencl_plugin_kernel/_queue moved to fx/opencl.h.
+ * Version 3: fx_backend starts with its size; the sgd_update/adam_update
+ * slots left fx_backend_ops (optimisers are registry entries with update
+ * kernels per backend, fx/optim.h); fx_plugin_summary lists optimisers;
+ * fx_opencl_program and fx_plugin_add_opencl_program moved to fx/opencl.h
+ * (a backend resource of the OpenCL module), the summary's
+ * opencl_programs became backend_resources. */
+#define FX_PLUGIN_ABI_VERSION 3
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -132,25 +142,18 @@ fx_status fx_plugin_override_op(fx_plugin *plugin, const fx_op_def *def);
  * or offers extras registers the full record (fx/backend.h) instead. */
 fx_status fx_plugin_add_backend(fx_plugin *plugin, const char *name, const char *doc, fx_backend_factory create);
 
-/* OpenCL kernels of a plugin: the .cl source as a string (usually a
- * static const array in the plugin). Register it during init (so it is
- * listed and its name is checked to be unique), then in an "opencl"
- * kernel get a cl_kernel with fx_opencl_plugin_kernel: the program is
- * compiled on first use for that backend's device and cached in memory
- * and in the OpenCL disk cache, like the built-in clkernels/ programs
- * (the cache key includes the source text, so editing it rebuilds). */
-typedef struct fx_opencl_program {
-    const char *name;          /* unique among loaded plugins: "prelu.cl" */
-    const char *source;        /* OpenCL C 1.2 source text */
-    const char *options;       /* extra build options ("-DTILE=16"), or NULL */
-    const char *const *kernels;/* kernel names, NULL-terminated (for listing and checks) */
-} fx_opencl_program;
-
-fx_status fx_plugin_add_opencl_program(fx_plugin *plugin, const fx_opencl_program *program);
-
-/* Kernels registered under backend "opencl" get their cl_kernel and
- * queue from the OpenCL module: fx_opencl_plugin_kernel and the launch
- * helpers of fx/opencl.h. */
+/* Backend resources: named data of the plugin that a backend module
+ * uses, keyed (backend, name); the OpenCL module's plugin programs are
+ * such resources (fx_plugin_add_opencl_program, fx/opencl.h, registers
+ * one under "opencl"). Registered during fx_plugin_init (part of its
+ * transaction), unique per (backend, name) among the loaded plugins,
+ * listed by `fxrun plugins` as "backend:name". fx keeps the pointer (the
+ * data must live as long as the plugin: static data does) and does not
+ * look inside; the core knows no backend but the CPU by name. */
+fx_status fx_plugin_add_backend_resource(fx_plugin *plugin, const char *backend, const char *name, const void *data);
+/* The data of resource `name` for `backend` that a loaded plugin
+ * registered; NULL when none did. */
+const void *fx_context_find_backend_resource(const fx_context *ctx, const char *backend, const char *name);
 
 /* ---- the program side --------------------------------------------------- */
 
@@ -194,8 +197,13 @@ typedef struct fx_plugin_summary {
     const char *const *kernels;
     int n_backends;             /* backends it registered */
     const char *const *backends;
-    int n_opencl_programs;      /* OpenCL programs it registered */
-    const char *const *opencl_programs;
+    int n_backend_resources;    /* backend resources it registered, as "backend:name"
+                                 * ("opencl:prelu.cl": an OpenCL program) */
+    const char *const *backend_resources;
+    int n_optimizers;           /* optimisers it added (fx/optim.h) */
+    const char *const *optimizers;
+    int n_optimizer_kernels;    /* optimiser update kernels it added, as "optimiser@backend" */
+    const char *const *optimizer_kernels;
 } fx_plugin_summary;
 
 /* Plugins and backend modules loaded into the context, in load order. */

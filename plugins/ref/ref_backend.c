@@ -3,7 +3,8 @@
  *
  * It owns its memory (plain malloc, no pool, no alignment tricks), copies
  * with memcpy, runs the optimiser updates as the plainest loops of the
- * formulas in fx/backend.h, and registers scalar kernels (ref_kernels.c)
+ * formulas in core/ops/optimizers.c (as update kernels of "sgd" and "adam"
+ * for "ref", fx/optim.h), and registers scalar kernels (ref_kernels.c)
  * for relu, linear, add, flatten and softmax_cross_entropy under the
  * backend name "ref". Sums run in double, on one thread, in a fixed order.
  * `fxrun train net.yaml --plugin ref --backend ref` runs a graph made of
@@ -91,43 +92,51 @@ static fx_status ref_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
     return st;
 }
 
-static fx_status same_size(fx_backend *be, const fx_tensor *w, const fx_tensor *a, const fx_tensor *b,
-                           const fx_tensor *c)
+static fx_status same_size(fx_backend *be, const fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                           int n_state, int want)
 {
     int64_t n = fx_tensor_numel(w);
-    if (fx_tensor_numel(a) != n || fx_tensor_numel(b) != n || (c && fx_tensor_numel(c) != n))
-        return fx_fail(be->ctx, FX_ERR_INTERNAL, "ref backend: optimiser tensors of different sizes");
+    int ok = n_state == want && fx_tensor_numel(g) == n;
+    for (int k = 0; ok && k < n_state; k++)
+        ok = fx_tensor_numel(state[k]) == n;
+    if (!ok)
+        return fx_fail(be->ctx, FX_ERR_INTERNAL, "ref backend: optimiser tensors of different sizes or counts");
     return FX_OK;
 }
 
 /* g' = g + wd w;  v = momentum v + g';  w -= lr (nesterov ? g' + momentum v : v) */
-static fx_status ref_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *velocity, float lr,
-                                float momentum, float weight_decay, int nesterov)
+static fx_status ref_sgd_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                                int n_state, const fx_optim_hparams *hp)
 {
-    fx_status st = same_size(be, w, g, velocity, NULL);
+    fx_status st = same_size(be, w, g, state, n_state, 1);
     if (st != FX_OK)
         return st;
-    float *wp = fx_tensor_f32(w), *vp = fx_tensor_f32(velocity);
+    float *wp = fx_tensor_f32(w), *vp = fx_tensor_f32(state[0]);
     const float *gp = fx_tensor_f32(g);
+    const float lr = hp->lr, momentum = hp->momentum, weight_decay = hp->weight_decay;
     const int64_t count = fx_tensor_numel(w);
     for (int64_t i = 0; i < count; i++) {
         float gi = gp[i] + weight_decay * wp[i];
         vp[i] = momentum * vp[i] + gi;
-        wp[i] -= lr * (nesterov ? gi + momentum * vp[i] : vp[i]);
+        wp[i] -= lr * (hp->nesterov ? gi + momentum * vp[i] : vp[i]);
     }
     return FX_OK;
 }
 
 /* g' = g + wd w;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
- * w -= lr_t m / (sqrt(v) + eps_t) */
-static fx_status ref_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *m, fx_tensor *v,
-                                 float lr_t, float beta1, float beta2, float eps_t, float weight_decay)
+ * w -= lr_t m / (sqrt(v) + eps_t), lr_t and eps_t from
+ * fx_optim_adam_corrections (fx/optim.h) */
+static fx_status ref_adam_update(fx_backend *be, fx_tensor *w, const fx_tensor *g, fx_tensor *const *state,
+                                 int n_state, const fx_optim_hparams *hp)
 {
-    fx_status st = same_size(be, w, g, m, v);
+    fx_status st = same_size(be, w, g, state, n_state, 2);
     if (st != FX_OK)
         return st;
-    float *wp = fx_tensor_f32(w), *mp = fx_tensor_f32(m), *vp = fx_tensor_f32(v);
+    float *wp = fx_tensor_f32(w), *mp = fx_tensor_f32(state[0]), *vp = fx_tensor_f32(state[1]);
     const float *gp = fx_tensor_f32(g);
+    const float beta1 = hp->beta1, beta2 = hp->beta2, weight_decay = hp->weight_decay;
+    float lr_t, eps_t;
+    fx_optim_adam_corrections(hp, &lr_t, &eps_t);
     const int64_t count = fx_tensor_numel(w);
     for (int64_t i = 0; i < count; i++) {
         float gi = gp[i] + weight_decay * wp[i];
@@ -150,8 +159,6 @@ static const fx_backend_ops ref_ops = {
     .tensor_read = ref_tensor_read,
     .tensor_zero = ref_tensor_zero,
     .tensor_copy = ref_tensor_copy,
-    .sgd_update = ref_sgd_update,
-    .adam_update = ref_adam_update,
     .synchronize = ref_synchronize,
     .destroy = ref_destroy,
 };
@@ -164,6 +171,7 @@ static fx_status ref_create(fx_context *ctx, const char *spec, fx_backend **out)
     fx_backend *be = calloc(1, sizeof *be);
     if (!be)
         return fx_fail(ctx, FX_ERR_NOMEM, "out of memory creating the ref backend");
+    be->struct_size = sizeof *be;
     snprintf(be->name, sizeof be->name, "ref");
     snprintf(be->device_name, sizeof be->device_name, "reference kernels (scalar, one thread, double sums)");
     be->ops = &ref_ops;
@@ -179,5 +187,9 @@ fx_status fx_plugin_init(fx_plugin *plugin, int abi_version)
                                          ref_create);
     if (st == FX_OK)
         st = ref_register_kernels(fx_plugin_registry(plugin));
+    if (st == FX_OK)
+        st = fx_registry_add_optimizer_kernel(fx_plugin_registry(plugin), "sgd", "ref", ref_sgd_update);
+    if (st == FX_OK)
+        st = fx_registry_add_optimizer_kernel(fx_plugin_registry(plugin), "adam", "ref", ref_adam_update);
     return st;
 }

@@ -2,7 +2,7 @@
  * through libjpeg, PGM/PPM by fx) on any bytes, then the channel
  * conversions the data loaders apply. */
 #include "fuzz_common.h"
-#include "core/image_decode.h"
+#include "core/io/image_decode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

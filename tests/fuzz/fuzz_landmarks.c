@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_landmarks.c - the landmarks CSV of an ImageFolder source
- * (core/data_landmarks.c) through fx_dataset_open, on a fixed tiny root of
+ * (core/io/data_landmarks.c) through fx_dataset_open, on a fixed tiny root of
  * three 6x5 grey PGM images (a/01.pgm, a/02.pgm, b/01.pgm) made once per
  * process. The first byte picks the configuration: odd opens with
  * data.resize 8 and data.landmark_box 1.5, so the points also drive the

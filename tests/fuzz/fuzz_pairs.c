@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_pairs.c - the LFW pairs-file parser (fx_pairs_parse,
- * core/pairs.c) on any text. */
+ * core/face/pairs.c) on any text. */
 #include "fuzz_common.h"
 #include "fx/verify.h"
 

@@ -1,8 +1,8 @@
 /* tests/fuzz/fuzz_plugin_check.c - the check a plugin file passes before
- * dlopen (core/plugin_elf.c: a whole ELF shared object for this machine)
+ * dlopen (core/engine/plugin_elf.c: a whole ELF shared object for this machine)
  * on any bytes. The file is never loaded: only the check runs. */
 #include "fuzz_common.h"
-#include "core/plugin_elf.h"
+#include "core/engine/plugin_elf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,5 +1,5 @@
 /* tools/parity/fx_decode.c - writes images exactly as fx's loader stores
- * them (fx_image_decode_file, then the area resize of core/image_resize.c
+ * them (fx_image_decode_file, then the area resize of core/io/image_resize.c
  * to S x S, grey replicated to 3 channels) as one .npy [N, 3, S, S] of
  * the 8-bit values (float32, fx_npy_write's dtype; 0..255 exactly),
  * so the PyTorch reference can train on fx's pixels (torch_train.py
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/image_decode.h"
-#include "core/image_resize.h"
+#include "core/io/image_decode.h"
+#include "core/io/image_resize.h"
 #include "fx/npy.h"
 
 int main(int argc, char **argv)

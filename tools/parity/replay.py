@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no64", action="store_true", help="float32 only (no float64 yardstick)")
     ap.add_argument("--save", default="", help="write the float32 reference's final state as an fx checkpoint")
+    ap.add_argument("--no32", action="store_true", help="float64 only (with --save64: the float64 trajectory alone)")
+    ap.add_argument("--save64", default="", help="write the float64 reference's final state as an fx checkpoint")
     ap.add_argument("--forced", action="store_true",
                     help="teacher forcing at every step: start each step from fx's state after the step before "
                          "(needs FX_DUMP_STREAM_EVERY=1)")
@@ -111,9 +113,14 @@ def main():
                          "instead of fx's: with --torch-dropout, to swap one part of the stream at a time")
     ap.add_argument("--torch-dropout", type=int, default=-1, metavar="SEED",
                     help="draw the dropout masks in PyTorch (torch.manual_seed(SEED)) instead of replaying fx's")
+    ap.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
+                    help="multiply every initial weight by (1 + EPS * N(0, 1)) (numpy seed 0): EPS 1e-7 (one "
+                         "float32 rounding) measures how far two float32 trainings of the same stream end apart")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
+    if a.no32 and a.no64:
+        ap.error("--no32 and --no64 together leave nothing to replay")
     torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
     lines = [json.loads(l) for l in open(os.path.join(a.dir, "steps.jsonl"))]
@@ -132,6 +139,10 @@ def main():
         init = dict(init, **{k: v.astype(np.float32) for k, v in ref.state_fx().items()})
     if a.torch_dropout >= 0:
         torch.manual_seed(a.torch_dropout)
+    if a.perturb:
+        rs = np.random.RandomState(0)
+        init = {k: (v * (1 + a.perturb * rs.standard_normal(v.shape))).astype(v.dtype)
+                if k.endswith("weight") and v.ndim >= 2 else v for k, v in init.items()}
     n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
     n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
     ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
@@ -148,10 +159,10 @@ def main():
         labels = np.load(pre + "labels.npy")
         masks = sorted(glob.glob(pre + "*.mask.npy"))
         mask = None if a.torch_dropout >= 0 else np.load(masks[0])
-        l32 = step(n32, o32, images, labels, mask, rec["lr"], a.sad)
+        l32 = float("nan") if a.no32 else step(n32, o32, images, labels, mask, rec["lr"], a.sad)
         l64 = float("nan") if a.no64 else step(n64, o64, images, labels, mask, rec["lr"], a.sad)
         row = dict(step=sid, fx=rec["loss"], t32=l32, t64=l64)
-        if sid in ckpts and not a.no64:
+        if sid in ckpts and not a.no64 and not a.no32:
             _, fxt = fxck.read(ckpts[sid])
             ref64 = dict(n64.state_fx(), **adam_state(n64, o64))
             ref32 = dict(n32.state_fx(), **adam_state(n32, o32))
@@ -177,6 +188,9 @@ def main():
     if a.save:
         st = {k: v.astype(np.float32) for k, v in n32.state_fx().items()}
         fxck.write(a.save, dict(step=n, opt_steps=-1, graph="torch-reference"), st)
+    if a.save64:
+        st = {k: v.astype(np.float32) for k, v in n64.state_fx().items()}
+        fxck.write(a.save64, dict(step=n, opt_steps=-1, graph="torch-reference-float64"), st)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -14,7 +14,7 @@ placed on the input at ((x + 0.5) * 48/12 - 0.5, ...), weighted by |peak value|;
 over filters: centroid = mean of the locations,
   spread    = sqrt(mean_k |location_k - centroid|^2)   (RMS distance, pixels of the 48x48 input),
   deviation = mean_k deviation_k.
-The same formulas as core/interpret.c (helper `explain`, fxrun explain).
+The same formulas as core/face/interpret.c (helper `explain`, fxrun explain).
 """
 import argparse
 import json

@@ -4,7 +4,7 @@ comparison. Nothing here comes from fx's stream (replay.py is the step-level che
 shared with fx is only the recipe, read from the same config:
 
   configs/cfp/base-small.yaml (2 CE) or configs/cfp/sad-small.yaml (2 CE + SAD on clean.mk5):
-  the CFP identities kept by data.split {holdout: 0.2, seed: 7} (the rule of core/data_split.c,
+  the CFP identities kept by data.split {holdout: 0.2, seed: 7} (the rule of core/io/data_split.c,
   re-implemented below and checked against the expected count), every image resized to 55 x 55
   by area averaging (PIL's BOX filter, aspect not kept; fx: INTER_AREA-style), a random 48 x 48
   crop (offsets 0..7 each way) and a horizontal flip with probability 1/2, scaled to [-1, 1];
@@ -50,7 +50,7 @@ def fnv1a64(s):
 
 
 def kept_identities(root, holdout, seed):
-    """core/data_split.c: rank names by (derive(seed, fnv1a64(name)), name); the first
+    """core/io/data_split.c: rank names by (derive(seed, fnv1a64(name)), name); the first
     round(holdout * n) are held out."""
     names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     key = lambda n: (mix((seed + 0x632BE59BD9B4E019 * (fnv1a64(n) + 1)) & M64), n)  # noqa: E731
