@@ -129,7 +129,14 @@ struct fx_node {
     fx_attr attrs[32];
     int n_attrs;
     int n_in, n_out;
-    int in[FX_MAX_IO];
+    int *in;                   /* n_in value indices (heap: an op may take any number of inputs) */
+    /* The executor's per-input arrays (n_in each), allocated with the
+     * node so that planning and every launch reuse them: no fixed bound
+     * on inputs and no allocation per launch (fx_infer_call.in,
+     * fx_kernel_call.in / grad_in point at them). */
+    fx_shape *in_shapes;
+    fx_dtype *in_dtypes;
+    fx_tensor **in_tensors, **in_grads;
     int out[FX_MAX_IO];
     int param[FX_MAX_PARAMS];  /* indices into graph params */
     int n_aux;

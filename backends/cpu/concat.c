@@ -9,36 +9,49 @@
 
 #include "backends/cpu/cpu_backend.h"
 
+/* No per-input arrays: an op may take any number of inputs, so each
+ * input's block size comes from its shape (call->in[i]) as the loops go. */
 typedef struct concat_job {
-    int n;
-    int64_t inner[FX_MAX_IO], offset[FX_MAX_IO], total;
-    const float *in[FX_MAX_IO];
-    float *grad_in[FX_MAX_IO];
+    const fx_kernel_call *call;
+    int axis;
+    int64_t after, total;
     float *out;
     const float *grad_out;
 } concat_job;
 
+static int64_t inner_of(const concat_job *j, int i) { return j->call->in[i]->shape.dim[j->axis] * j->after; }
+
 static void concat_forward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const concat_job *j = arg;
-    for (int64_t o = begin; o < end; o++)
-        for (int i = 0; i < j->n; i++)
-            memcpy(j->out + o * j->total + j->offset[i], j->in[i] + o * j->inner[i],
-                   (size_t)j->inner[i] * sizeof(float));
+    for (int64_t o = begin; o < end; o++) {
+        int64_t offset = 0;
+        for (int i = 0; i < j->call->n_in; i++) {
+            int64_t inner = inner_of(j, i);
+            memcpy(j->out + o * j->total + offset, fx_tensor_f32(j->call->in[i]) + o * inner,
+                   (size_t)inner * sizeof(float));
+            offset += inner;
+        }
+    }
 }
 
 static void concat_backward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const concat_job *j = arg;
-    for (int64_t o = begin; o < end; o++)
-        for (int i = 0; i < j->n; i++) {
-            if (!j->grad_in[i])
-                continue;
-            float *restrict gx = j->grad_in[i] + o * j->inner[i];
-            const float *restrict g = j->grad_out + o * j->total + j->offset[i];
-            for (int64_t k = 0; k < j->inner[i]; k++)
-                gx[k] += g[k];
+    for (int64_t o = begin; o < end; o++) {
+        int64_t offset = 0;
+        for (int i = 0; i < j->call->n_in; i++) {
+            int64_t inner = inner_of(j, i);
+            fx_tensor *gt = j->call->grad_in[i];
+            if (gt) {
+                float *restrict gx = fx_tensor_f32(gt) + o * inner;
+                const float *restrict g = j->grad_out + o * j->total + offset;
+                for (int64_t k = 0; k < inner; k++)
+                    gx[k] += g[k];
+            }
+            offset += inner;
         }
+    }
 }
 
 static int64_t concat_setup(const fx_kernel_call *call, concat_job *j)
@@ -52,13 +65,10 @@ static int64_t concat_setup(const fx_kernel_call *call, concat_job *j)
         outer *= ys->dim[d];
     for (int d = (int)axis + 1; d < ys->ndim; d++)
         after *= ys->dim[d];
-    j->n = call->n_in;
-    j->total = 0;
-    for (int i = 0; i < call->n_in; i++) {
-        j->inner[i] = call->in[i]->shape.dim[axis] * after;
-        j->offset[i] = j->total;
-        j->total += j->inner[i];
-    }
+    j->call = call;
+    j->axis = (int)axis;
+    j->after = after;
+    j->total = ys->dim[axis] * after;
     return outer;
 }
 
@@ -66,8 +76,6 @@ fx_status cpu_concat_forward(const fx_kernel_call *call)
 {
     concat_job j = { 0 };
     int64_t outer = concat_setup(call, &j);
-    for (int i = 0; i < j.n; i++)
-        j.in[i] = fx_tensor_f32(call->in[i]);
     j.out = fx_tensor_f32(call->out[0]);
     fx_cpu_parallel_for(call->backend, outer, 1 + 32768 / (j.total + 1), concat_forward_range, &j);
     return FX_OK;
@@ -77,8 +85,6 @@ fx_status cpu_concat_backward(const fx_kernel_call *call)
 {
     concat_job j = { 0 };
     int64_t outer = concat_setup(call, &j);
-    for (int i = 0; i < j.n; i++)
-        j.grad_in[i] = call->grad_in[i] ? fx_tensor_f32(call->grad_in[i]) : NULL;
     j.grad_out = fx_tensor_f32(call->grad_out[0]);
     fx_cpu_parallel_for(call->backend, outer, 1 + 32768 / (j.total + 1), concat_backward_range, &j);
     return FX_OK;

@@ -91,8 +91,8 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         g->params[i].shape_known = g->params[i].value.buffer != NULL;
     for (int n = 0; n < g->n_nodes; n++) {
         fx_node *node = &g->nodes[n];
-        fx_shape in_shapes[FX_MAX_IO];
-        fx_dtype in_dtypes[FX_MAX_IO];
+        fx_shape *in_shapes = node->in_shapes; /* n_in each, allocated with the node */
+        fx_dtype *in_dtypes = node->in_dtypes;
         for (int i = 0; i < node->n_in; i++) {
             in_shapes[i] = g->values[node->in[i]].shape;
             in_dtypes[i] = g->values[node->in[i]].dtype;
@@ -540,7 +540,7 @@ static fx_status prepare_nodes(fx_graph *g)
         fx_node *node = &g->nodes[n];
         if (!node->needed || !node->kinfo.prepare)
             continue;
-        fx_shape in[FX_MAX_IO], out[FX_MAX_IO];
+        fx_shape *in = node->in_shapes, out[FX_MAX_IO];
         for (int i = 0; i < node->n_in; i++)
             in[i] = g->values[node->in[i]].shape;
         for (int k = 0; k < node->n_out; k++)
@@ -673,7 +673,8 @@ static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, f
 static fx_status run_node(fx_graph *g, int n, int backward)
 {
     fx_node *node = &g->nodes[n];
-    fx_tensor *in[FX_MAX_IO], *out[FX_MAX_IO], *gin[FX_MAX_IO], *gout[FX_MAX_IO];
+    /* Inputs: the node's own arrays (any count, allocated with the node). */
+    fx_tensor **in = node->in_tensors, **gin = node->in_grads, *out[FX_MAX_IO], *gout[FX_MAX_IO];
     fx_tensor *param[FX_MAX_PARAMS], *pgrad[FX_MAX_PARAMS], *aux[FX_MAX_AUX];
     for (int i = 0; i < node->n_in; i++) {
         fx_value *v = &g->values[node->in[i]];
@@ -869,7 +870,7 @@ static fx_status init_grads(fx_graph *g, fx_node *node, fx_tensor *const *gin, f
         int once = 1;
         for (int j = 0; j < node->n_in; j++)
             once &= j == i || node->in[j] != node->in[i];
-        if (can && once) {
+        if (can && once && i < FX_MAX_IO) { /* the bit mask has room for FX_MAX_IO inputs */
             v->grad_fresh = 0;
             *bits |= 1u << i;
         } else {

@@ -6,6 +6,8 @@
 #include "core/internal.h"
 #include "core/io/yaml_document.h"
 
+static void node_free_inputs(fx_node *node);
+
 static const char *intern_file(fx_graph *g, const char *file)
 {
     if (!file)
@@ -57,9 +59,11 @@ void fx_graph_destroy(fx_graph *g)
         if (p->grad.buffer)
             fx_backend_free_tensor(p->grad.buffer->backend, &p->grad);
     }
-    for (int i = 0; i < g->n_nodes; i++)
+    for (int i = 0; i < g->n_nodes; i++) {
         for (int a = 0; a < g->nodes[i].n_attrs; a++)
             fx_attr_free(&g->nodes[i].attrs[a]);
+        node_free_inputs(&g->nodes[i]);
+    }
     for (int i = 0; i < g->n_values; i++)
         free(g->values[i].seed);
     for (int i = 0; i < g->n_files; i++)
@@ -259,6 +263,36 @@ static const char *init_for(const fx_graph *g, const fx_node_desc *desc, const f
     return ps->init ? ps->init : "zeros";
 }
 
+static void node_free_inputs(fx_node *node)
+{
+    free(node->in);
+    free(node->in_shapes);
+    free(node->in_dtypes);
+    free(node->in_tensors);
+    free(node->in_grads);
+    node->in = NULL;
+    node->in_shapes = NULL;
+    node->in_dtypes = NULL;
+    node->in_tensors = node->in_grads = NULL;
+}
+
+/* The node's input list and the executor's per-input arrays (fx_node):
+ * any number of inputs, allocated once with the node. */
+static fx_status node_alloc_inputs(fx_context *ctx, fx_node *node, int n)
+{
+    size_t count = (size_t)(n > 0 ? n : 1);
+    node->in = fx_calloc(ctx, count, sizeof *node->in, "node inputs");
+    node->in_shapes = node->in ? fx_calloc(ctx, count, sizeof *node->in_shapes, "node input shapes") : NULL;
+    node->in_dtypes = node->in_shapes ? fx_calloc(ctx, count, sizeof *node->in_dtypes, "node input types") : NULL;
+    node->in_tensors = node->in_dtypes ? fx_calloc(ctx, count, sizeof *node->in_tensors, "node input tensors") : NULL;
+    node->in_grads = node->in_tensors ? fx_calloc(ctx, count, sizeof *node->in_grads, "node input gradients") : NULL;
+    if (!node->in_grads) {
+        node_free_inputs(node);
+        return FX_ERR_NOMEM;
+    }
+    return FX_OK;
+}
+
 fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
 {
     fx_context *ctx = g->ctx;
@@ -301,11 +335,16 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
     node->pos = pos;
     node->n_in = desc->n_inputs;
     node->n_out = op->n_outputs;
+    /* Owned by the node from here: every failure below frees it. */
+    if (node_alloc_inputs(ctx, node, desc->n_inputs) != FX_OK)
+        return FX_ERR_NOMEM;
     for (int i = 0; i < desc->n_inputs; i++) {
         int vi = fx_graph_find_value(g, desc->inputs[i] ? desc->inputs[i] : "");
-        if (vi < 0)
+        if (vi < 0) {
+            node_free_inputs(node);
             return fail_at(g, pos, FX_ERR_INVALID, "%s: input '%s' is not defined before this layer "
                            "(inputs and earlier layers only; check the spelling)", label, desc->inputs[i] ? desc->inputs[i] : "");
+        }
         node->in[i] = vi;
     }
     /* Attributes: user values first (validated against the schema), then defaults. */
@@ -354,6 +393,7 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
     if (st != FX_OK) {
         for (int a = 0; a < op->n_attrs; a++)
             fx_attr_free(&node->attrs[a]);
+        node_free_inputs(node);
         return st;
     }
     /* Outputs: value k is the node's name (k = 0) or "name:k". */
@@ -437,6 +477,7 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
         g->n_values = first_value;
         for (int a = 0; a < op->n_attrs; a++)
             fx_attr_free(&node->attrs[a]);
+        node_free_inputs(node);
         return st;
     }
     g->n_nodes++;

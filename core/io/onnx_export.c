@@ -469,13 +469,19 @@ static void export_node(ox *o, const fx_node *n)
     } else if (!strcmp(op, "dropout")) {
         ox_node(o, "Identity", n->name, 1, &in, 1, &out);
     } else if (!strcmp(op, "concat")) {
-        const char *ins[FX_MAX_IO];
+        const char **ins = malloc((size_t)n->n_in * sizeof *ins); /* concat takes any number of inputs */
+        if (!ins) {
+            if (o->st == FX_OK)
+                o->st = fx_fail(o->ctx, FX_ERR_NOMEM, "out of memory building the ONNX model");
+            return;
+        }
         for (int i = 0; i < n->n_in; i++)
             ins[i] = in_name(o, n, i);
         int64_t axis = fx_node_attr_int(n, "axis");
         if (axis < 0)
             axis += in_shape(o, n, 0)->ndim;
         ox_attr_int(o, ox_node(o, "Concat", n->name, n->n_in, ins, 1, &out), "axis", axis);
+        free(ins);
     } else if (!strcmp(op, "flatten")) {
         ox_attr_int(o, ox_node(o, "Flatten", n->name, 1, &in, 1, &out), "axis", 1);
     } else if (!strcmp(op, "reshape")) {

@@ -479,6 +479,14 @@ static fx_status layer_full_name(loader *L, const scope *sc, const fx_yaml_node 
 }
 
 /* Resolves `in` (a name or a list of names) or takes the default. */
+/* Room for the names layer_inputs writes: the list's length, or the
+ * default input(s) when there is no `in:`. */
+static size_t inputs_room(const loader *L, const fx_yaml_node *in)
+{
+    int n = in && in->kind == FX_YAML_SEQUENCE ? in->n : L->n_default_in;
+    return (size_t)(n > 1 ? n : 1);
+}
+
 static fx_status layer_inputs(loader *L, const scope *sc, const fx_yaml_node *layer, const fx_yaml_node *in,
                               const char *what, const char **names, int *n)
 {
@@ -512,9 +520,9 @@ static fx_status layer_inputs(loader *L, const scope *sc, const fx_yaml_node *la
         *n = 1;
         return resolve_value(L, sc, in, in_what, &names[0]);
     }
-    if (in->n > FX_MAX_IO)
+    if (in->n > FX_MAX_INPUTS)
         return fx_yaml_fail(L->doc, in, FX_ERR_INVALID, "%s: %d inputs; a layer takes at most %d", in_what, in->n,
-                            FX_MAX_IO);
+                            FX_MAX_INPUTS);
     for (int i = 0; i < in->n; i++) {
         const fx_yaml_node *item = in->items[i];
         if (item->kind != FX_YAML_SCALAR || fx_yaml_is_null(item)) {
@@ -1052,7 +1060,7 @@ static fx_status add_layer(loader *L, const scope *sc, const fx_yaml_node *layer
         return fx_yaml_fail(L->doc, layer, FX_ERR_INVALID,
                             "%s: missing key 'op'; write e.g. `op: conv2d` (or `use: <block>` for a block)", what);
 
-    const char **inputs = fx_yaml_alloc(L->doc, FX_MAX_IO * sizeof *inputs);
+    const char **inputs = fx_yaml_alloc(L->doc, inputs_room(L, in_node) * sizeof *inputs);
     if (!inputs)
         return FX_ERR_NOMEM;
     int n_inputs = 0;
@@ -1231,7 +1239,7 @@ static fx_status read_losses(loader *L, const fx_yaml_node *losses)
         }
         L->default_in = last;
         L->n_default_in = n_last;
-        const char **inputs = fx_yaml_alloc(L->doc, FX_MAX_IO * sizeof *inputs);
+        const char **inputs = fx_yaml_alloc(L->doc, inputs_room(L, in_node) * sizeof *inputs);
         if (!inputs)
             return FX_ERR_NOMEM;
         int n_inputs = 0;

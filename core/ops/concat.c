@@ -1,4 +1,4 @@
-/* core/ops/concat.c - definition of concat: joins 2..8 inputs along
+/* core/ops/concat.c - definition of concat: joins 2 or more inputs along
  * `axis` (default 1, channels). Every other dimension must agree. The
  * batch axis 0 is refused: the executor treats dim 0 as the batch, and
  * joining two batches (the clean and occluded branches) would also change
@@ -47,9 +47,9 @@ static fx_status concat_infer(fx_infer_call *call)
 
 const fx_op_def fx_op_concat = {
     .name = "concat",
-    .doc = "joins 2..8 inputs along axis (default 1, channels)",
+    .doc = "joins 2 or more inputs along axis (default 1, channels)",
     .min_inputs = 2,
-    .max_inputs = 8,
+    .max_inputs = FX_MAX_INPUTS,
     .n_outputs = 1,
     .attrs = concat_attrs,
     .n_attrs = 1,

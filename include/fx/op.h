@@ -22,7 +22,12 @@
 extern "C" {
 #endif
 
-#define FX_MAX_IO 8       /* inputs or outputs of one node */
+#define FX_MAX_IO 8       /* outputs of one node (inputs are not bounded by it: FX_MAX_INPUTS) */
+/* The most inputs fx_op_def.max_inputs may declare: a sanity bound, not an
+ * array size. Kernels and shape functions get inputs as pointer + count
+ * (fx_kernel_call.in, fx_infer_call.in) over arrays the executor keeps
+ * per node, so an op such as concat may take more than FX_MAX_IO. */
+#define FX_MAX_INPUTS 4096
 #define FX_MAX_PARAMS 4   /* learnable/state tensors of one node */
 #define FX_MAX_AUX 4      /* saved tensors of one node */
 #define FX_MAX_INTS 8     /* elements of an int-list attribute */
@@ -99,7 +104,7 @@ typedef enum fx_op_flags {
 typedef struct fx_op_def {
     const char *name;
     const char *doc;          /* one line, shown by `fxrun ops` */
-    int min_inputs, max_inputs; /* max_inputs <= FX_MAX_IO */
+    int min_inputs, max_inputs; /* max_inputs <= FX_MAX_INPUTS */
     const char *const *input_names; /* optional, for docs/errors */
     int n_outputs;
     const fx_attr_spec *attrs;
@@ -141,6 +146,8 @@ typedef struct fx_kernel_call {
                                    * param_grad[k]. 0: accumulate, as always */
 } fx_kernel_call;
 
+/* Inputs from FX_MAX_IO on never get the overwrite bit: the executor
+ * zeroes their gradients instead. */
 #define FX_GRAD_OVERWRITE_PARAM(k) (1u << (FX_MAX_IO + (k)))
 /* 1 when the call asks to overwrite grad_in[i] (param_grad[k]). */
 #define FX_GRAD_OVERWRITE_IN(call, i) (((call)->grad_overwrite >> (i)) & 1u)
