@@ -35,7 +35,9 @@
  * 3x3 stride-1 convolutions with enough channels run the forward pass
  * and the input gradient as Winograd F(2x2,3x3) or F(4x4,3x3) instead
  * (conv2d_winograd.c; cpu_conv2d_winograd_tile is the rule, per layer
- * shape); the weight gradient always takes the GEMM path below.
+ * shape), and the weight gradient too when
+ * cpu_conv2d_winograd_weight_grad_tile says so (conv2d_winograd_weight_grad.c;
+ * not by default yet).
  *
  * Bias: the executor passes param[1] == NULL (and param_grad[1] == NULL)
  * when bias is false (shape ndim 0); these kernels test for NULL (and, to
@@ -692,6 +694,20 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     job.want_db = cpu_tensor_present(db_t);
     if (g->n == 0 || g->p == 0 || (!job.dx && !job.want_dw && !job.want_db))
         return FX_OK;
+
+    /* Weight gradient by Winograd: dW += G^T [sum over tiles of
+     * (A dY A^T) . (B^T d B)] G. */
+    int wtile = job.want_dw ? cpu_conv2d_winograd_weight_grad_tile(&g->win, g->c, g->o, g->oh, g->ow) : 0;
+    if (wtile) {
+        cpu_winograd_conv cv = { g->n, g->c, g->h, g->w, g->o, g->oh, g->ow,
+                                 g->win.pad_top, g->win.pad_left, wtile, 0, 1 };
+        st = cpu_conv2d_winograd_weight_grad(call->ctx, be, &cv, job.x, job.dy, fx_tensor_f32(dw_t));
+        if (st != FX_OK)
+            return st;
+        job.want_dw = 0;
+        if (!job.dx && !job.want_db)
+            return FX_OK;
+    }
 
     /* Input gradient by Winograd: dx += the 3x3 stride-1 correlation of dy
      * (padded by 2 - pad) with the flipped, transposed filter. */
