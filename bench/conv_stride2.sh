@@ -6,8 +6,9 @@
 # older commit) and AFTER (this build's). fx_bench_conv (bench/conv_time.c)
 # times one conv node's forward and backward (input, weight and bias
 # gradients) by the process's CPU clock, which a busy shared machine
-# disturbs far less than wall time. Prints the medians as ms and as
-# effective GFLOP/s counted as direct-conv FLOPs (forward 2 N O C 9 P,
+# disturbs far less than wall time. Prints the least CPU time over all
+# rounds and runs (the least disturbed estimate: load only adds time;
+# each round's line also shows the medians) as ms and as effective GFLOP/s counted as direct-conv FLOPs (forward 2 N O C 9 P,
 # backward twice that) and the speed-up. A measurement, never a pass/fail.
 #
 # Usage: BEFORE=/path/to/old/build/fx_bench_conv bench/conv_stride2.sh [BATCH] [ROUNDS] [REPS] [THREADS]
@@ -43,7 +44,7 @@ for cfg in $convs; do
             if [ "$side" = before ]; then bin=$before; else bin=$after; fi
             # shellcheck disable=SC2086
             line=$("$bin" $shape 3 2 "$batch" "$reps" "$threads")
-            echo "$cfg $side $(echo "$line" | sed 's/.*forward \([0-9.]*\) ms.*backward \([0-9.]*\) ms.*/\1 \2/')" >>"$out/rows"
+            echo "$cfg $side $(echo "$line" | sed 's/.*least forward \([0-9.]*\) backward \([0-9.]*\) ms.*/\1 \2/')" >>"$out/rows"
             echo "  $cfg round $i $side: $line"
         done
         i=$((i + 1))
@@ -51,14 +52,14 @@ for cfg in $convs; do
 done
 echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$out/rows" "$batch" "$convs" <<'PY'
-import statistics, sys
+import sys
 rows = {}
 for line in open(sys.argv[1]):
     cfg, side, f, b = line.split()
     rows.setdefault((cfg, side), []).append((float(f), float(b)))
 n = int(sys.argv[2])
 shape = {"c21": (64, 64, 48 * 48), "c31": (128, 128, 24 * 24), "c41": (192, 192, 12 * 12), "c51": (256, 256, 6 * 6)}
-print("\nmedians of the rounds (CPU ms); GFLOP/s as direct-conv FLOPs (forward 2 N O C 9 P; backward twice that)")
+print("\nleast CPU ms of all runs; GFLOP/s as direct-conv FLOPs (forward 2 N O C 9 P; backward twice that)")
 print(f"{'conv':<5} {'build':<9} {'fwd ms':>8} {'GFLOP/s':>8} {'bwd ms':>8} {'GFLOP/s':>8}")
 for cfg in sys.argv[3].split():
     c, o, p = shape[cfg]
@@ -66,8 +67,8 @@ for cfg in sys.argv[3].split():
     med = {}
     for side in ("before", "after"):
         r = rows[(cfg, side)]
-        f = statistics.median(v[0] for v in r)
-        b = statistics.median(v[1] for v in r)
+        f = min(v[0] for v in r)
+        b = min(v[1] for v in r)
         med[side] = (f, b)
         print(f"{cfg:<5} {side:<9} {f:8.1f} {flops / f / 1e6:8.1f} {b:8.1f} {2 * flops / b / 1e6:8.1f}")
     x, y = med["before"], med["after"]

@@ -7,7 +7,9 @@
  * less than wall time; with 1 thread that clock counts the pass's own
  * work. Prints the medians of REPS runs (after one warm-up run) in ms and
  * as effective GFLOP/s counted as direct-conv FLOPs (forward 2 N O C kh kw
- * P, backward twice that), plus the wall-clock medians.
+ * P, backward twice that), the least CPU time of the REPS runs (on a
+ * loaded machine the least disturbed estimate: a busy sibling hyperthread
+ * or a cold cache only ever adds time), and the wall-clock medians.
  *
  * Usage: fx_bench_conv C H O KERNEL STRIDE N [REPS] [THREADS]
  *   (square H x H input, padding same; bench/conv_stride2.sh runs it) */
@@ -143,11 +145,12 @@ int main(int argc, char **argv)
     if (rc == 0) {
         int64_t oh = fx_tensor_numel(y) / (n * o);
         double flops = 2.0 * (double)n * (double)o * (double)c * (double)(k * k) * (double)oh;
-        double fc = median(t, reps), bc = median(t + reps, reps);
+        double fc = median(t, reps), bc = median(t + reps, reps);   /* median sorts: [0] is the least */
+        double fmin = t[0], bmin = t[reps];
         double fw = median(t + 2 * reps, reps), bw = median(t + 3 * reps, reps);
         printf("conv %ld->%ld k%ld s%ld at %ldx%ld, batch %ld, %d threads: forward %.2f ms CPU (%.1f GFLOP/s), "
-               "backward %.2f ms CPU (%.1f GFLOP/s); wall %.2f / %.2f ms\n",
-               c, o, k, s, h, h, n, threads, fc, flops / fc / 1e6, bc, 2 * flops / bc / 1e6, fw, bw);
+               "backward %.2f ms CPU (%.1f GFLOP/s); least forward %.2f backward %.2f ms CPU; wall %.2f / %.2f ms\n",
+               c, o, k, s, h, h, n, threads, fc, flops / fc / 1e6, bc, 2 * flops / bc / 1e6, fmin, bmin, fw, bw);
     }
     free(t);
     free(buf);

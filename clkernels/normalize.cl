@@ -101,10 +101,11 @@ inline void bn_coef_store(int c, int m, float mean, float invstd, float sum_g, f
                           uint ggo, int has_gg, __global float *grad_beta, uint gbo, int has_gb,
                           __global float *coef, uint co)
 {
+    /* has_* 1: add; 2: the gradient's first writer (0 + v, as into zeros) */
     if (has_gg)
-        grad_gamma[ggo + c] += sum_gx * invstd;
+        grad_gamma[ggo + c] = (has_gg == 1 ? grad_gamma[ggo + c] : 0.0f) + sum_gx * invstd;
     if (has_gb)
-        grad_beta[gbo + c] += sum_g;
+        grad_beta[gbo + c] = (has_gb == 1 ? grad_beta[gbo + c] : 0.0f) + sum_g;
     float k = gamma[gmo + c] * invstd, c1 = 0.0f, c0 = 0.0f;
     if (!use_running) {
         c1 = -k * invstd * invstd * sum_gx / (float)m;
@@ -152,14 +153,15 @@ __kernel void bn_backward_reduce(__global const float *x, uint xo, __global cons
 
 __kernel void bn_backward_apply(__global const float *x, uint xo, __global const float *g, uint go,
                                 __global float *gx, uint gxo, __global const float *coef, uint co, int channels,
-                                int plane, int total, uint plane_m, int plane_sh, uint ch_m, int ch_sh)
+                                int plane, int total, uint plane_m, int plane_sh, uint ch_m, int ch_sh, int acc)
 {
     int i = get_global_id(0);
     if (i >= total)
         return;
     int t = div_magic(i, plane_m, plane_sh);
     int c = t - div_magic(t, ch_m, ch_sh) * channels;
-    gx[gxo + i] += coef[co + 3 * c] * g[go + i] + coef[co + 3 * c + 1] * x[xo + i] + coef[co + 3 * c + 2];
+    gx[gxo + i] = (acc ? gx[gxo + i] : 0.0f) +
+                  (coef[co + 3 * c] * g[go + i] + coef[co + 3 * c + 1] * x[xo + i] + coef[co + 3 * c + 2]);
 }
 
 /* ---- CPU style (see ocl_gemm_select): one work-item per channel
@@ -245,7 +247,7 @@ __kernel void bn_apply_planes(__global const float *x, uint xo, __global float *
 
 __kernel void bn_backward_apply_planes(__global const float *x, uint xo, __global const float *g, uint go,
                                        __global float *gx, uint gxo, __global const float *coef, uint co,
-                                       int channels, int plane, int planes)
+                                       int channels, int plane, int planes, int acc)
 {
     int q = get_global_id(0);
     if (q >= planes)
@@ -253,8 +255,12 @@ __kernel void bn_backward_apply_planes(__global const float *x, uint xo, __globa
     int c = q % channels;
     float k = coef[co + 3 * c], c1 = coef[co + 3 * c + 1], c0 = coef[co + 3 * c + 2];
     size_t base = (size_t)q * plane;
-    for (int p = 0; p < plane; p++)
-        gx[gxo + base + p] += k * g[go + base + p] + c1 * x[xo + base + p] + c0;
+    if (acc)
+        for (int p = 0; p < plane; p++)
+            gx[gxo + base + p] += k * g[go + base + p] + c1 * x[xo + base + p] + c0;
+    else
+        for (int p = 0; p < plane; p++)
+            gx[gxo + base + p] = 0.0f + (k * g[go + base + p] + c1 * x[xo + base + p] + c0);
 }
 
 /* l2_normalize over the middle axis of x viewed as [outer, A, inner]:

@@ -242,6 +242,10 @@ void fx_plugins_unload(fx_context *ctx);
 void fx_exe_dir(char *out, size_t size);
 /* The manifest name of the plugin being initialised ("" outside one). */
 const char *fx_plugin_loading_name(const fx_context *ctx);
+/* Kernels in the registry before the loading plugin's init (-1 outside
+ * one): a plugin may give extras only to kernels it registered, which
+ * its rollback removes. */
+int fx_plugin_loading_kernels0(const fx_context *ctx);
 /* init.c: fills a host array for an initialiser spec. */
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);

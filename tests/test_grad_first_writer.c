@@ -1,6 +1,6 @@
 /* tests/test_grad_first_writer.c - first-writer gradients and plan-time
- * kernel state (core/executor.c, fx_kernel_info):
- *  - a value read by two nodes (a conv output feeding relu and elu) gets
+ * kernel state (core/engine/executor.c, fx_kernel_info):
+ *  - a value read by two nodes (a conv output feeding relu and batchnorm) gets
  *    the sum of both contributions when the first writer overwrites the
  *    gradient instead of it being zeroed: every gradient is bit-identical
  *    to the zero-then-add path (FX_GRAD_OVERWRITE=0), on the CPU and on
@@ -29,7 +29,8 @@ static const char *two_readers_yaml =
     "layers:\n"
     "  - {name: c, op: conv2d, in: image, out_channels: 4, kernel: 3, pad: 1}\n"
     "  - {name: r, op: relu, in: c}\n"
-    "  - {name: e, op: elu, in: c}\n"
+    "  - {name: b, op: batchnorm, in: c}\n"
+    "  - {name: e, op: elu, in: b}\n"
     "  - {name: s, op: scale, in: e, factor: 0.5}\n"
     "  - {name: sum, op: add, in: [r, s]}\n"
     "  - {name: d, op: dropout, in: sum, rate: 0.25}\n"
@@ -39,7 +40,8 @@ static const char *two_readers_yaml =
     "  - {op: softmax_cross_entropy, in: [logits, label]}\n";
 
 #define BATCH 3
-static const char *const grads[] = { "image", "c", "c.weight", "c.bias", "logits.weight", "logits.bias" };
+static const char *const grads[] = { "image", "c", "c.weight", "c.bias", "b.weight", "b.bias", "logits.weight",
+                                     "logits.bias" };
 #define N_GRADS ((int)(sizeof grads / sizeof grads[0]))
 
 static fx_graph *load(fx_context *ctx, const char *text)

@@ -273,6 +273,35 @@ START_TEST(test_conv2d_results_do_not_depend_on_thread_count)
 }
 END_TEST
 
+/* Several images per GEMM (small maps) only changes which columns share
+ * a GEMM: every output, dx, dW and db value is the same sum in the same
+ * order as image by image (FX_CONV_GROUP=off), to the bit. With 2
+ * threads the groups also decide which thread sums which images' dW and
+ * db (as the thread count does), so there only y and dx are compared. */
+START_TEST(test_conv2d_image_groups_are_bit_identical)
+{
+    const char *attrs = "out_channels=20 kernel=3 stride=2 padding=same";
+    int threads[] = { 1, 2 };
+    int64_t n = 7, c = 6, h = 12, w = 11, o = 20, oh = 6, ow = 6;
+    for (int i = 0; i < 2; i++) {
+        int64_t n0, n1;
+        unsetenv("FX_CONV_GROUP");
+        float *grouped = conv_run_all(threads[i], attrs, (int)n, (int)c, (int)h, (int)w, &n0);
+        setenv("FX_CONV_GROUP", "off", 1);
+        float *single = conv_run_all(threads[i], attrs, (int)n, (int)c, (int)h, (int)w, &n1);
+        unsetenv("FX_CONV_GROUP");
+        ck_assert_int_eq(n0, n1);
+        int64_t y_dx = n * o * oh * ow + n * c * h * w;
+        ck_assert_int_gt(n0, y_dx);
+        int64_t count = threads[i] == 1 ? n0 : y_dx;
+        ck_assert_msg(memcmp(grouped, single, sizeof(float) * (size_t)count) == 0,
+                      "%d threads: grouped and one-image results differ", threads[i]);
+        free(grouped);
+        free(single);
+    }
+}
+END_TEST
+
 /* The AVX2 kernel and the CBLAS fallback must give what AVX-512 gives
  * (FX_SIMD forces a lower level; Check runs each test in its own process). */
 START_TEST(test_conv2d_simd_paths_agree)
@@ -399,8 +428,11 @@ static void expect_backward_matches(fx_context *ctx, const char *attrs, conv_ref
  * shapes give phases of different sizes (odd H/W), TF SAME's asymmetric
  * padding (0 before, 1 after on even maps; 1 and 1 on odd), strides 2, 3
  * and [2, 3], a kernel smaller than and equal to the stride, images
- * smaller than the stride, batch 1, and sizes past the GEMM's cache
- * blocks (K = 40*9 > 256, O > 128, the 16-wide panels cut mid-row). */
+ * smaller than the stride, batch 1, sizes past the GEMM's cache blocks
+ * (K = 40*9 > 256, O > 128, the 16-wide panels cut mid-row), and small
+ * maps, where several images share one GEMM (with 1 thread, as here,
+ * every case with fewer than 100 output pixels and 2 or more images
+ * runs grouped). */
 static const struct {
     const char *attrs;
     conv_ref r; /* n c h w o kh kw sh sw pt pl oh ow */
@@ -415,6 +447,9 @@ static const struct {
     { "out_channels=2 kernel=3 stride=2 padding=same", { 2, 2, 1, 1, 2, 3, 3, 2, 2, 1, 1, 1, 1 } },
     { "out_channels=2 kernel=3 stride=2 padding=same", { 1, 3, 2, 3, 2, 3, 3, 2, 2, 0, 1, 1, 2 } },
     { "out_channels=136 kernel=3 stride=2 padding=same", { 2, 40, 34, 37, 136, 3, 3, 2, 2, 0, 1, 17, 19 } },
+    /* 81 output pixels: the kernels take 4 images per GEMM (conv_group),
+     * so a batch of 5 is a group of 4 and a group of 1. */
+    { "out_channels=20 kernel=3 stride=2 padding=same", { 5, 5, 18, 17, 20, 3, 3, 2, 2, 0, 1, 9, 9 } },
 };
 
 START_TEST(test_conv2d_strided_forward_matches_direct_convolution)
@@ -465,6 +500,7 @@ static Suite *conv2d_suite(void)
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_batch_1_no_bias);
     tcase_add_test(tc, test_conv2d_grad_matches_finite_difference_1x1);
     tcase_add_test(tc, test_conv2d_results_do_not_depend_on_thread_count);
+    tcase_add_test(tc, test_conv2d_image_groups_are_bit_identical);
     tcase_add_test(tc, test_conv2d_simd_paths_agree);
     tcase_add_test(tc, test_conv2d_without_bias_has_no_bias_parameter);
     suite_add_tcase(s, tc);

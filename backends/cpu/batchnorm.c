@@ -26,6 +26,7 @@ typedef struct bn_job {
     int64_t n, c, s;
     const float *x, *gamma, *beta, *grad_out;
     float *y, *grad_x, *grad_gamma, *grad_beta;
+    int acc_x, acc_gamma, acc_beta; /* backward: add (1) or write 0 + v (0, first writer) */
     float *running_mean, *running_var;
     float *save_mean, *save_invstd; /* aux */
     float momentum, eps;
@@ -98,12 +99,17 @@ static void bn_affine(float *restrict y, const float *restrict x, int64_t n, flo
 }
 
 /* gx += k * g + c1 * x + c0 over one plane (the whole batch-stat gradient
- * folded into three per-channel constants). */
+ * folded into three per-channel constants); acc 0: gx = 0 + ..., the
+ * gradient's first writer (fx_kernel_call.grad_overwrite). */
 static void bn_grad_plane(float *restrict gx, const float *restrict g, const float *restrict x, int64_t n,
-                          float k, float c1, float c0)
+                          float k, float c1, float c0, int acc)
 {
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += k * g[i] + c1 * x[i] + c0;
+    if (acc)
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += k * g[i] + c1 * x[i] + c0;
+    else
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = 0.0f + (k * g[i] + c1 * x[i] + c0);
 }
 
 static void bn_forward_range(void *arg, int64_t begin, int64_t end, int thread)
@@ -162,9 +168,9 @@ static void bn_backward_range(void *arg, int64_t begin, int64_t end, int thread)
             sum_gx += sgx;
         }
         if (j->grad_gamma)
-            j->grad_gamma[c] += (float)(sum_gx * invstd);
+            j->grad_gamma[c] = (j->acc_gamma ? j->grad_gamma[c] : 0.0f) + (float)(sum_gx * invstd);
         if (j->grad_beta)
-            j->grad_beta[c] += (float)sum_g;
+            j->grad_beta[c] = (j->acc_beta ? j->grad_beta[c] : 0.0f) + (float)sum_g;
         if (!j->grad_x)
             continue;
         /* Training: dx = k * (g - mean(g) - xhat * mean(g * xhat)) with
@@ -178,7 +184,7 @@ static void bn_backward_range(void *arg, int64_t begin, int64_t end, int thread)
         }
         for (int64_t n = 0; n < j->n; n++) {
             int64_t off = (n * j->c + c) * j->s;
-            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0);
+            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0, j->acc_x);
         }
     }
 }
@@ -241,9 +247,9 @@ static void bn_sync_grad_sums_range(void *arg, int64_t begin, int64_t end, int t
             sum_gx += sgx;
         }
         if (j->grad_gamma)
-            j->grad_gamma[c] += (float)(sum_gx * j->save_invstd[c]);
+            j->grad_gamma[c] = (j->acc_gamma ? j->grad_gamma[c] : 0.0f) + (float)(sum_gx * j->save_invstd[c]);
         if (j->grad_beta)
-            j->grad_beta[c] += (float)sum_g;
+            j->grad_beta[c] = (j->acc_beta ? j->grad_beta[c] : 0.0f) + (float)sum_g;
         j->acc0[c] = sum_g;
         j->acc1[c] = sum_gx;
     }
@@ -260,7 +266,7 @@ static void bn_sync_grad_x_range(void *arg, int64_t begin, int64_t end, int thre
         float c0 = (float)(-(double)k * j->acc0[c] / j->count) - c1 * mean;
         for (int64_t n = 0; n < j->n; n++) {
             int64_t off = (n * j->c + c) * j->s;
-            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0);
+            bn_grad_plane(j->grad_x + off, j->grad_out + off, j->x + off, j->s, k, c1, c0, j->acc_x);
         }
     }
 }
@@ -375,6 +381,9 @@ fx_status cpu_batchnorm_backward(const fx_kernel_call *call)
     j.grad_x = call->grad_in && call->grad_in[0] ? fx_tensor_f32(call->grad_in[0]) : NULL;
     j.grad_gamma = call->param_grad && call->param_grad[0] ? fx_tensor_f32(call->param_grad[0]) : NULL;
     j.grad_beta = call->param_grad && call->param_grad[1] ? fx_tensor_f32(call->param_grad[1]) : NULL;
+    j.acc_x = !FX_GRAD_OVERWRITE_IN(call, 0);
+    j.acc_gamma = !FX_GRAD_OVERWRITE_P(call, 0);
+    j.acc_beta = !FX_GRAD_OVERWRITE_P(call, 1);
     fx_comm *comm = j.training ? fx_node_batch_comm(call->node) : NULL;
     if (comm)
         return bn_sync_backward(call, &j, comm);

@@ -35,7 +35,9 @@
  * 3x3 stride-1 convolutions with enough channels run the forward pass
  * and the input gradient as Winograd F(2x2,3x3) or F(4x4,3x3) instead
  * (conv2d_winograd.c; cpu_conv2d_winograd_tile is the rule, per layer
- * shape); the weight gradient always takes the GEMM path below.
+ * shape), and the weight gradient too when
+ * cpu_conv2d_winograd_weight_grad_tile says so (conv2d_winograd_weight_grad.c;
+ * not by default yet).
  *
  * Bias: the executor passes param[1] == NULL (and param_grad[1] == NULL)
  * when bias is false (shape ndim 0); these kernels test for NULL (and, to
@@ -57,6 +59,7 @@ typedef struct conv_geom {
     int64_t hq, wq;          /* one phase plane: ceil(hp / sh) x ceil(wp / sw) */
     int64_t phases;          /* sh * sw */
     int copied;              /* padding or stride > 1: the packers read a phased copy */
+    int64_t xq_stride;       /* floats from one image's packer input to the next */
     int direct;              /* 1x1, stride 1, no padding: col = x */
 } conv_geom;
 
@@ -87,6 +90,8 @@ static fx_status conv_geom_get(const fx_kernel_call *call, conv_geom *g)
     int strided = wn->stride_h > 1 || wn->stride_w > 1;
     g->copied = padded || strided;
     g->direct = wn->kernel_h == 1 && wn->kernel_w == 1 && !strided && !padded;
+    g->xq_stride = g->copied ? (int64_t)cpu_floats_aligned((size_t)(g->phases * g->c * g->hq * g->wq))
+                             : g->c * g->h * g->w;
     return FX_OK;
 }
 
@@ -195,6 +200,30 @@ static const float *conv_phase_input(const conv_geom *g, const float *x, float *
     return xq;
 }
 
+/* d[0, n) = s[0, n) for the short runs (one output row, or what is left
+ * of a 16-wide panel row) the packers copy: in fixed-size pieces the
+ * compiler turns into vector moves; a plain loop became a memmove call
+ * per run, which cost more than the copy for runs of 6 to 24 values. */
+static inline void conv_copy_run(float *restrict d, const float *restrict s, int64_t n)
+{
+    for (; n >= 8; n -= 8, d += 8, s += 8)
+        memcpy(d, s, 8 * sizeof(float));
+    if (n >= 4) {
+        memcpy(d, s, 4 * sizeof(float));
+        d += 4;
+        s += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        memcpy(d, s, 2 * sizeof(float));
+        d += 2;
+        s += 2;
+        n -= 2;
+    }
+    if (n)
+        d[0] = s[0];
+}
+
 /* Writes len values of column row kk (= (c*kh + i)*kw + j) starting at
  * column p0, value t to d[(t / piece) * piece_stride + t % piece]: whole
  * GEMM panels (piece = nr, piece_stride = kc * nr) or, with piece >= len,
@@ -209,18 +238,21 @@ static void conv_col_copy(const conv_geom *g, const float *xq, int64_t kk, int64
     int64_t i = r / wn->kernel_w, j = r % wn->kernel_w;
     int64_t sh = wn->stride_h, sw = wn->stride_w;
     const float *plane = xq + conv_phase_offset(g, i % sh, j % sw, c) + (i / sh) * g->wq + j / sw;
-    int64_t oy = p0 / g->ow, ox = p0 % g->ow;
+    /* Columns past P belong to the next images of a group (conv_group):
+     * their copies follow each other xq_stride apart. */
+    plane += (p0 / g->p) * g->xq_stride;
+    int64_t oy = p0 % g->p / g->ow, ox = p0 % g->ow;
     if (piece >= len) {
         /* One contiguous row: runs of OW values, row by row. */
         for (int64_t t = 0; t < len;) {
             int64_t run = g->ow - ox < len - t ? g->ow - ox : len - t;
-            const float *restrict src = plane + oy * g->wq + ox;
-            float *restrict dd = d + t;
-            for (int64_t q = 0; q < run; q++)
-                dd[q] = src[q];
+            conv_copy_run(d + t, plane + oy * g->wq + ox, run);
             t += run;
             ox = 0;
-            oy++;
+            if (++oy == g->oh) {
+                oy = 0;
+                plane += g->xq_stride;
+            }
         }
         return;
     }
@@ -233,8 +265,7 @@ static void conv_col_copy(const conv_geom *g, const float *xq, int64_t kk, int64
         if (run > piece - at)
             run = piece - at;
         const float *restrict src = plane + oy * g->wq + ox;
-        for (int64_t q = 0; q < run; q++)
-            dd[at + q] = src[q];
+        conv_copy_run(dd + at, src, run);
         t += run;
         at += run;
         if (at == piece) {
@@ -244,7 +275,10 @@ static void conv_col_copy(const conv_geom *g, const float *xq, int64_t kk, int64
         ox += run;
         if (ox == g->ow) {
             ox = 0;
-            oy++;
+            if (++oy == g->oh) {
+                oy = 0;
+                plane += g->xq_stride;
+            }
         }
     }
 }
@@ -303,11 +337,11 @@ static void conv_pack_cols_t(const void *self, int64_t k0, int64_t kc, int64_t j
 }
 
 /* The adjoint of im2col: dx_n[c][y][x] += sum over the columns that read
- * it. Sums into the phased buffer dxq (zeroed; no bounds tests, and
+ * it (col: [K, P], rows ldcol apart). Sums into the phased buffer dxq (zeroed; no bounds tests, and
  * contiguous runs per column row as in conv_col_copy), then adds it, with
  * the phases interleaved back, to dx_n; when no copy is needed it adds
  * into dx_n directly. */
-static void conv_col2im_add(const conv_geom *g, const float *col, float *dxq, float *dx)
+static void conv_col2im_add(const conv_geom *g, const float *col, int64_t ldcol, float *dxq, float *dx)
 {
     const fx_window2d *wn = &g->win;
     float *acc = g->copied ? dxq : dx;
@@ -317,7 +351,7 @@ static void conv_col2im_add(const conv_geom *g, const float *col, float *dxq, fl
     for (int64_t c = 0; c < g->c; c++) {
         for (int64_t i = 0; i < wn->kernel_h; i++) {
             for (int64_t j = 0; j < wn->kernel_w; j++) {
-                const float *srcrow = col + ((c * wn->kernel_h + i) * wn->kernel_w + j) * g->p;
+                const float *srcrow = col + ((c * wn->kernel_h + i) * wn->kernel_w + j) * ldcol;
                 float *plane = acc + conv_phase_offset(g, i % sh, j % sw, c) + (i / sh) * g->wq + j / sw;
                 for (int64_t oy = 0; oy < g->oh; oy++) {
                     const float *restrict s = srcrow + oy * g->ow;
@@ -391,6 +425,33 @@ static cpu_gemm_src conv_cols_src(const conv_geom *g, fx_simd_level simd, const 
 
 /* ---- forward ---- */
 
+/* Images per GEMM for the forward pass and the input gradient. With few
+ * output pixels (the paper's c51: 6x6 = 36) one image's GEMM is narrow:
+ * its columns fill 16-wide panels badly (36 columns take 3 panels, 48
+ * computed). Taking several images as one GEMM (their columns side by
+ * side) fills them; each output is still the same sum. The group is as
+ * small as gives about CONV_GROUP_COLUMNS columns, and leaves every
+ * thread at least one group. Only below CONV_GROUP_BELOW pixels (at 144,
+ * c41, a group of 2 measured no faster), and only for convs that copy
+ * their input anyway (padding or stride > 1). */
+#define CONV_GROUP_COLUMNS 256
+#define CONV_GROUP_BELOW 100
+static int64_t conv_group(const conv_geom *g, int threads)
+{
+    if (!g->copied || g->p >= CONV_GROUP_BELOW || g->n < 2)
+        return 1;
+    const char *force = getenv("FX_CONV_GROUP");   /* "off": one image per GEMM (A/B benchmarks, tests) */
+    if (force && strcmp(force, "off") == 0)
+        return 1;
+    int64_t group = (CONV_GROUP_COLUMNS + g->p - 1) / g->p;
+    int64_t per_thread = (g->n + (threads > 1 ? threads : 1) - 1) / (threads > 1 ? threads : 1);
+    if (group > per_thread)
+        group = per_thread;
+    return group > 1 ? group : 1;
+}
+
+
+
 typedef struct conv_forward_job {
     conv_geom g;
     fx_simd_level simd;
@@ -401,6 +462,8 @@ typedef struct conv_forward_job {
     size_t off_xp, off_work;
     int64_t image;         /* small-batch path: the image being split */
     int64_t unit;          /* small-batch path: columns per index */
+    int64_t group;         /* images per GEMM (conv_group) */
+    size_t off_ytmp;       /* grouped: the GEMM's [O, group * P] result */
 } conv_forward_job;
 
 /* y_n[:, q0:q1] = W col_n[:, q0:q1] (+ b). */
@@ -420,9 +483,44 @@ static void conv_forward_columns(const conv_forward_job *job, int64_t n, int64_t
     cpu_gemm_ex(job->simd, g->o, q1 - q0, g->k, 1.0f, &job->weight, &b, beta, yn + q0, g->p, scratch + job->off_work);
 }
 
+/* Images n0 .. n0 + count - 1 as one GEMM, [O, K] x [K, count * P]
+ * (conv_group explains why), into ytmp, then copied out to each y_n.
+ * Every output is the same sum as on the one-image path. */
+static void conv_forward_group(const conv_forward_job *job, int64_t n0, int64_t count, float *scratch)
+{
+    const conv_geom *g = &job->g;
+    float *xq = scratch + job->off_xp;
+    for (int64_t t = 0; t < count; t++)
+        conv_phase_input(g, job->x + (n0 + t) * g->c * g->h * g->w, xq + t * g->xq_stride);
+    float *ytmp = scratch + job->off_ytmp;
+    int64_t cols = count * g->p;
+    conv_pack_state ps;
+    cpu_gemm_src b = conv_cols_src(g, job->simd, xq, 0, 0, NULL, &ps);
+    float beta = 0.0f;
+    if (job->bias) {
+        /* As the one-image path does, so the sums round the same way. */
+        conv_fill_bias(ytmp, job->bias, g->o, cols, 0, cols);
+        beta = 1.0f;
+    }
+    cpu_gemm_ex(job->simd, g->o, cols, g->k, 1.0f, &job->weight, &b, beta, ytmp, cols, scratch + job->off_work);
+    for (int64_t t = 0; t < count; t++) {
+        float *yn = job->y + (n0 + t) * g->o * g->p;
+        for (int64_t o = 0; o < g->o; o++)
+            memcpy(yn + o * g->p, ytmp + o * cols + t * g->p, sizeof(float) * (size_t)g->p);
+    }
+}
+
 static void conv_forward_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const conv_forward_job *job = arg;
+    if (job->group > 1) {
+        for (int64_t i = begin; i < end; i++) {
+            int64_t n0 = i * job->group;
+            int64_t count = job->g.n - n0 < job->group ? job->g.n - n0 : job->group;
+            conv_forward_group(job, n0, count, job->scratch[thread]);
+        }
+        return;
+    }
     for (int64_t n = begin; n < end; n++)
         conv_forward_columns(job, n, 0, job->g.p, job->scratch[thread]);
 }
@@ -466,15 +564,20 @@ fx_status cpu_conv2d_forward(const fx_kernel_call *call)
     cpu_gemm_pack_a(job.simd, 0, g->o, g->k, fx_tensor_f32(call->param[0]), g->k, packed);
     job.weight.packed = packed;
 
+    job.group = conv_group(g, fx_cpu_threads(be));
     job.off_xp = 0;
-    job.off_work = job.off_xp + conv_copy_floats(g);
-    job.scratch = cpu_scratch_per_thread(be, job.off_work + cpu_gemm_work_floats(job.simd, g->o, g->p, g->k));
+    size_t xq = job.group > 1 ? (size_t)(job.group * g->xq_stride) : conv_copy_floats(g);
+    job.off_ytmp = job.off_xp + xq;
+    job.off_work = job.off_ytmp + (job.group > 1 ? cpu_floats_aligned((size_t)(g->o * job.group * g->p)) : 0);
+    job.scratch = cpu_scratch_per_thread(be, job.off_work + cpu_gemm_work_floats(job.simd, g->o, job.group * g->p, g->k));
     if (!job.scratch) {
         free(packed);
         return FX_ERR_NOMEM;
     }
     job.unit = 64;
-    if (g->n >= fx_cpu_threads(be) || g->p <= job.unit) {
+    if (job.group > 1) {
+        fx_cpu_parallel_for(be, (g->n + job.group - 1) / job.group, 1, conv_forward_range, &job);
+    } else if (g->n >= fx_cpu_threads(be) || g->p <= job.unit) {
         fx_cpu_parallel_for(be, g->n, 1, conv_forward_range, &job);
     } else {
         /* Fewer images than threads (inference on one image): split each
@@ -496,50 +599,78 @@ typedef struct conv_backward_job {
     float *dx;               /* NULL: input needs no gradient */
     int want_dw, want_db;
     cpu_gemm_src weight_t;   /* packed W^T [K, O] */
+    int64_t group;           /* images per GEMM (conv_group) */
     float **scratch;
     /* Offsets (floats) into each thread's scratch. */
-    size_t off_tmp, off_xp, off_dxp, off_dcol, off_dw, off_db, off_work;
+    size_t off_tmp, off_xp, off_dxp, off_dytmp, off_dcol, off_dw, off_db, off_work;
 } conv_backward_job;
 
-static void conv_backward_range(void *arg, int64_t begin, int64_t end, int thread)
+/* One group of images n0 .. n0 + count - 1 (one image when group is 1):
+ * with dY = [dy_n0 ... dy_n0+count-1] side by side ([O, count * P],
+ * copied into dytmp for a group, else dy_n itself),
+ *   dcol = W^T dY,   dx_n += col2im(dcol's columns of n),
+ * and dW image by image (below). */
+static void conv_backward_group(const conv_backward_job *job, int64_t n0, int64_t count, float *base)
 {
-    const conv_backward_job *job = arg;
     const conv_geom *g = &job->g;
-    float *base = job->scratch[thread];
     float *dw = base + job->off_dw;
     float *db = base + job->off_db;
     float *work = base + job->off_work;
-    for (int64_t n = begin; n < end; n++) {
-        const float *xn = job->x + n * g->c * g->h * g->w;
-        const float *dyn = job->dy + n * g->o * g->p;
-        cpu_gemm_src dy_src = { dyn, g->p, 0, NULL, NULL, NULL };
-        if (job->want_dw) {
-            /* dW[O, K] += dy_n[O, P] col_n^T */
-            const float *xp = conv_phase_input(g, xn, base + job->off_xp);
+    int64_t cols = count * g->p;
+    const float *dys = job->dy + n0 * g->o * g->p;
+    if (count > 1) {
+        float *dytmp = base + job->off_dytmp;
+        for (int64_t t = 0; t < count; t++)
+            for (int64_t o = 0; o < g->o; o++)
+                memcpy(dytmp + o * cols + t * g->p, dys + (t * g->o + o) * g->p, sizeof(float) * (size_t)g->p);
+        dys = dytmp;
+    }
+    cpu_gemm_src dy_src = { dys, cols, 0, NULL, NULL, NULL };
+    if (job->want_dw) {
+        /* dW[O, K] += dy_n[O, P] col_n^T, image by image: one GEMM over
+         * the group would be faster for tiny maps but would sum dW in
+         * another order, and training results are kept bit-identical. */
+        float *xq = base + job->off_xp;
+        for (int64_t t = 0; t < count; t++) {
+            const float *xn = job->x + (n0 + t) * g->c * g->h * g->w;
+            const float *src = conv_phase_input(g, xn, xq);
+            cpu_gemm_src dyn = { job->dy + (n0 + t) * g->o * g->p, g->p, 0, NULL, NULL, NULL };
             conv_pack_state ps;
-            cpu_gemm_src cols_t = conv_cols_src(g, job->simd, xp, 0, 1, base + job->off_tmp, &ps);
-            cpu_gemm_ex(job->simd, g->o, g->k, g->p, 1.0f, &dy_src, &cols_t, 1.0f, dw, g->k, work);
+            cpu_gemm_src cols_t = conv_cols_src(g, job->simd, src, 0, 1, base + job->off_tmp, &ps);
+            cpu_gemm_ex(job->simd, g->o, g->k, g->p, 1.0f, &dyn, &cols_t, 1.0f, dw, g->k, work);
         }
-        if (job->want_db) {
+    }
+    if (job->want_db) {
+        for (int64_t t = 0; t < count; t++)
             for (int64_t o = 0; o < g->o; o++) {
-                const float *row = dyn + o * g->p;
+                const float *row = job->dy + ((n0 + t) * g->o + o) * g->p;
                 float sum = 0.0f;
                 for (int64_t q = 0; q < g->p; q++)
                     sum += row[q];
                 db[o] += sum;
             }
+    }
+    if (job->dx) {
+        float *dxn = job->dx + n0 * g->c * g->h * g->w;
+        if (g->direct) {
+            /* dx_n[C, P] += W^T dy_n, straight into the gradient (count is 1). */
+            cpu_gemm_ex(job->simd, g->k, g->p, g->o, 1.0f, &job->weight_t, &dy_src, 1.0f, dxn, g->p, work);
+        } else {
+            float *dcol = base + job->off_dcol;
+            cpu_gemm_ex(job->simd, g->k, cols, g->o, 1.0f, &job->weight_t, &dy_src, 0.0f, dcol, cols, work);
+            for (int64_t t = 0; t < count; t++)
+                conv_col2im_add(g, dcol + t * g->p, cols, base + job->off_dxp, dxn + t * g->c * g->h * g->w);
         }
-        if (job->dx) {
-            float *dxn = job->dx + n * g->c * g->h * g->w;
-            if (g->direct) {
-                /* dx_n[C, P] += W^T dy_n, straight into the gradient. */
-                cpu_gemm_ex(job->simd, g->k, g->p, g->o, 1.0f, &job->weight_t, &dy_src, 1.0f, dxn, g->p, work);
-            } else {
-                float *dcol = base + job->off_dcol;
-                cpu_gemm_ex(job->simd, g->k, g->p, g->o, 1.0f, &job->weight_t, &dy_src, 0.0f, dcol, g->p, work);
-                conv_col2im_add(g, dcol, base + job->off_dxp, dxn);
-            }
-        }
+    }
+}
+
+static void conv_backward_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const conv_backward_job *job = arg;
+    for (int64_t i = begin; i < end; i++) {
+        int64_t n0 = i * job->group;
+        int64_t count = job->g.n - n0 < job->group ? job->g.n - n0 : job->group;
+        conv_backward_group(job, n0, count, job->scratch[thread]);
     }
 }
 
@@ -563,6 +694,20 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     job.want_db = cpu_tensor_present(db_t);
     if (g->n == 0 || g->p == 0 || (!job.dx && !job.want_dw && !job.want_db))
         return FX_OK;
+
+    /* Weight gradient by Winograd: dW += G^T [sum over tiles of
+     * (A dY A^T) . (B^T d B)] G. */
+    int wtile = job.want_dw ? cpu_conv2d_winograd_weight_grad_tile(&g->win, g->c, g->o, g->oh, g->ow) : 0;
+    if (wtile) {
+        cpu_winograd_conv cv = { g->n, g->c, g->h, g->w, g->o, g->oh, g->ow,
+                                 g->win.pad_top, g->win.pad_left, wtile, 0, 1 };
+        st = cpu_conv2d_winograd_weight_grad(call->ctx, be, &cv, job.x, job.dy, fx_tensor_f32(dw_t));
+        if (st != FX_OK)
+            return st;
+        job.want_dw = 0;
+        if (!job.dx && !job.want_db)
+            return FX_OK;
+    }
 
     /* Input gradient by Winograd: dx += the 3x3 stride-1 correlation of dy
      * (padded by 2 - pad) with the flipped, transposed filter. */
@@ -588,21 +733,25 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
         job.weight_t.packed = packed;
     }
 
-    /* Per-thread scratch: [packer rows | phased x | phased dx | dcol |
-     * dW sums | db sums | GEMM packing]. */
+    /* Per-thread scratch: [packer rows | phased x (a group's) | phased dx |
+     * a group's dy | dcol | dW sums | db sums | GEMM packing]. */
+    job.group = job.dx || job.want_dw ? conv_group(g, fx_cpu_threads(be)) : 1;
+    int64_t cols_n = job.group * g->p;
     int cols = job.dx && !g->direct;
     size_t tmp = job.want_dw ? CONV_PACK_TMP : 0;
     size_t xp = job.want_dw ? conv_copy_floats(g) : 0;
     size_t dxp = cols ? conv_copy_floats(g) : 0;
-    size_t dcol = cols ? cpu_floats_aligned((size_t)(g->k * g->p)) : 0;
+    size_t dytmp = job.group > 1 ? cpu_floats_aligned((size_t)(g->o * cols_n)) : 0;
+    size_t dcol = cols ? cpu_floats_aligned((size_t)(g->k * cols_n)) : 0;
     size_t dw = job.want_dw ? cpu_floats_aligned((size_t)(g->o * g->k)) : 0;
     size_t db = job.want_db ? cpu_floats_aligned((size_t)g->o) : 0;
     size_t work_dw = job.want_dw ? cpu_gemm_work_floats(job.simd, g->o, g->k, g->p) : 0;
-    size_t work_dx = job.dx ? cpu_gemm_work_floats(job.simd, g->k, g->p, g->o) : 0;
+    size_t work_dx = job.dx ? cpu_gemm_work_floats(job.simd, g->k, cols_n, g->o) : 0;
     job.off_tmp = 0;
     job.off_xp = tmp;
     job.off_dxp = job.off_xp + xp;
-    job.off_dcol = job.off_dxp + dxp;
+    job.off_dytmp = job.off_dxp + dxp;
+    job.off_dcol = job.off_dytmp + dytmp;
     job.off_dw = job.off_dcol + dcol;
     job.off_db = job.off_dw + dw;
     job.off_work = job.off_db + db;
@@ -618,7 +767,7 @@ fx_status cpu_conv2d_backward(const fx_kernel_call *call)
     for (int t = 0; t < threads; t++)
         memset(job.scratch[t] + job.off_dw, 0, sizeof(float) * (dw + db));
 
-    fx_cpu_parallel_for(be, g->n, 1, conv_backward_range, &job);
+    fx_cpu_parallel_for(be, (g->n + job.group - 1) / job.group, 1, conv_backward_range, &job);
 
     /* Add the threads' private sums into the (accumulating) gradients. */
     if (job.want_dw) {

@@ -47,6 +47,26 @@ int cpu_conv2d_winograd_tile(const fx_window2d *win, int64_t c, int64_t o, int64
     return mults4 < mults2 ? 4 : 2;
 }
 
+int cpu_conv2d_winograd_weight_grad_tile(const fx_window2d *win, int64_t c, int64_t o, int64_t oh, int64_t ow)
+{
+    if (win->kernel_h != 3 || win->kernel_w != 3 || win->stride_h != 1 || win->stride_w != 1 || oh < 1 || ow < 1)
+        return 0;
+    const char *force = getenv("FX_CONV_WINOGRAD_WEIGHT_GRAD");
+    if (force && (strcmp(force, "2") == 0 || strcmp(force, "4") == 0))
+        return force[0] - '0';
+    if (force && strcmp(force, "rule") == 0)
+        return cpu_conv2d_winograd_tile(win, c, o, oh, ow);
+    if (force && strcmp(force, "off") == 0)
+        return 0;
+    /* FX_CONV_WINOGRAD = 2 | 4 forces all three passes. */
+    const char *all = getenv("FX_CONV_WINOGRAD");
+    if (all && (strcmp(all, "2") == 0 || strcmp(all, "4") == 0))
+        return all[0] - '0';
+    /* Default: the GEMM, until the training test's verdict is settled
+     * (docs/performance.md, "Winograd convolution on the CPU"). */
+    return 0;
+}
+
 /* G (alpha x 3) of F(2, 3) and F(4, 3), in double: the weight transform
  * runs once per call, so it is done at full precision. */
 static const double wino_g2[4][3] = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
@@ -59,11 +79,7 @@ static const double wino_g4[6][3] = {
     { 0, 0, 1 },
 };
 
-/* The distance between the alpha^2 blocks of U, V and M: whole cache
- * lines plus one, so that blocks of a power-of-two size do not all map
- * to the same cache set (the transforms touch all alpha^2 blocks at once;
- * at 576 x 32 floats, 18 pages apart, they would thrash the L1). */
-static size_t wino_stride(int64_t floats) { return cpu_floats_aligned((size_t)floats) + 16; }
+static size_t wino_stride(int64_t floats) { return cpu_winograd_block_stride(floats); }
 
 typedef void (*wino_weight_fn)(const double *gm, int alpha, const float *w, int64_t cstride, int flip, int64_t nc,
                                float *u, int64_t ustride);
@@ -108,41 +124,50 @@ static void wino_pack_range(void *arg, int64_t begin, int64_t end, int thread)
                         job->packed + (size_t)xi * job->packed_stride);
 }
 
-/* p[(k*alpha + s)*nt + tt] = x[n][c][iy0 + k][ix0 + s] (0 outside) for the
- * nt tiles from t0. */
-static void wino_gather(const wino_job *job, int64_t t0, int64_t nt, int64_t c, float *restrict p)
+void cpu_winograd_gather(const cpu_winograd_tiling *tl, const float *plane, int64_t image_stride, int64_t h,
+                         int64_t w, int64_t y0, int64_t x0, int size, int64_t t0, int64_t nt, float *restrict p)
 {
-    const cpu_winograd_conv *cv = &job->cv;
-    int alpha = job->alpha, m = job->m;
-    int64_t n = t0 / job->tiles_per_image, r = t0 % job->tiles_per_image;
-    int64_t ty = r / job->tiles_w, tx = r % job->tiles_w;
+    int m = tl->m;
+    int64_t per_image = tl->tiles_h * tl->tiles_w;
+    int64_t n = t0 / per_image, r = t0 % per_image;
+    int64_t ty = r / tl->tiles_w, tx = r % tl->tiles_w;
     for (int64_t tt = 0; tt < nt; tt++) {
-        const float *plane = job->x + (n * cv->c + c) * cv->h * cv->w;
-        int64_t iy0 = ty * m - cv->pad_top, ix0 = tx * m - cv->pad_left;
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + alpha <= cv->h && ix0 + alpha <= cv->w) {
-            for (int k = 0; k < alpha; k++) {
-                const float *row = plane + (iy0 + k) * cv->w + ix0;
-                for (int s = 0; s < alpha; s++)
-                    p[(k * alpha + s) * nt + tt] = row[s];
+        const float *pl = plane + n * image_stride;
+        int64_t iy0 = ty * m + y0, ix0 = tx * m + x0;
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + size <= h && ix0 + size <= w) {
+            for (int k = 0; k < size; k++) {
+                const float *row = pl + (iy0 + k) * w + ix0;
+                for (int s = 0; s < size; s++)
+                    p[(k * size + s) * nt + tt] = row[s];
             }
         } else {
-            for (int k = 0; k < alpha; k++) {
+            for (int k = 0; k < size; k++) {
                 int64_t iy = iy0 + k;
-                int row_in = iy >= 0 && iy < cv->h;
-                for (int s = 0; s < alpha; s++) {
+                int row_in = iy >= 0 && iy < h;
+                for (int s = 0; s < size; s++) {
                     int64_t ix = ix0 + s;
-                    p[(k * alpha + s) * nt + tt] = row_in && ix >= 0 && ix < cv->w ? plane[iy * cv->w + ix] : 0.0f;
+                    p[(k * size + s) * nt + tt] = row_in && ix >= 0 && ix < w ? pl[iy * w + ix] : 0.0f;
                 }
             }
         }
-        if (++tx == job->tiles_w) {
+        if (++tx == tl->tiles_w) {
             tx = 0;
-            if (++ty == job->tiles_h) {
+            if (++ty == tl->tiles_h) {
                 ty = 0;
                 n++;
             }
         }
     }
+}
+
+/* p[(k*alpha + s)*nt + tt] = x[n][c][iy0 + k][ix0 + s] (0 outside) for the
+ * nt tiles from t0. */
+static void wino_gather(const wino_job *job, int64_t t0, int64_t nt, int64_t c, float *restrict p)
+{
+    const cpu_winograd_conv *cv = &job->cv;
+    cpu_winograd_tiling tl = { job->m, job->tiles_h, job->tiles_w };
+    cpu_winograd_gather(&tl, job->x + c * cv->h * cv->w, cv->c * cv->h * cv->w, cv->h, cv->w, -cv->pad_top,
+                        -cv->pad_left, job->alpha, t0, nt, p);
 }
 
 /* y[n][o][ty*m + i][tx*m + j] (+)= yt[(i*m + j)*nt + tt] + bias[o], clipped

@@ -19,7 +19,13 @@
  *   Y = A^T M A    (M: alpha x alpha, Y: m x m)
  * (the weight transform U = G g G^T runs once per call, in
  * conv2d_winograd.c). The patches arrive as p[(k*alpha + s)*nt + tt] and
- * the transforms leave v[(r*alpha + q)*vstride + tt]. */
+ * the transforms leave v[(r*alpha + q)*vstride + tt].
+ *
+ * The weight gradient (conv2d_winograd_weight_grad.c) uses the transposed
+ * roles (bench/winograd_weight_grad.py derives and checks them):
+ *   E  = A dY A^T  (dy tile dY: m x m -> alpha x alpha; A = (A^T)^T)
+ *   dW = G^T M G   (M: alpha x alpha -> 3 x 3)
+ * with the same B^T on the input tiles. */
 #include <stdint.h>
 
 /* u[xi * ustride + c] = (G g_c G^T)[xi] for c in [0, nc), g_c[i][j] =
@@ -91,6 +97,55 @@ void WINO_NAME(weight)(const double *restrict gm, int alpha, const float *restri
         (o)[3 * (os)] = b_ + 0.125f * d3_ - 8.0f * d4_ + d5_;            \
     } while (0)
 
+/* A (alpha x m): the dy tile transform of the weight gradient, the
+ * transpose of A^T above. F(2x2): A = [1 0; 1 1; 1 -1; 0 -1]. */
+#define WINO_A4(o, os, d, ds)                          \
+    do {                                               \
+        float d0_ = (d)[0 * (ds)], d1_ = (d)[1 * (ds)]; \
+        (o)[0 * (os)] = d0_;                           \
+        (o)[1 * (os)] = d0_ + d1_;                     \
+        (o)[2 * (os)] = d0_ - d1_;                     \
+        (o)[3 * (os)] = -d1_;                          \
+    } while (0)
+/* F(4x4): A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 1/2 1/4 1/8; 1 -2 4 -8;
+ * 0 0 0 1]. */
+#define WINO_A6(o, os, d, ds)                                                  \
+    do {                                                                       \
+        float d0_ = (d)[0 * (ds)], d1_ = (d)[1 * (ds)];                         \
+        float d2_ = (d)[2 * (ds)], d3_ = (d)[3 * (ds)];                         \
+        float e_ = d0_ + d2_, f_ = d1_ + d3_;                                  \
+        (o)[0 * (os)] = d0_;                                                   \
+        (o)[1 * (os)] = e_ + f_;                                               \
+        (o)[2 * (os)] = e_ - f_;                                               \
+        (o)[3 * (os)] = (d0_ + 0.25f * d2_) + 0.5f * (d1_ + 0.25f * d3_);     \
+        (o)[4 * (os)] = (d0_ + 4.0f * d2_) - 2.0f * (d1_ + 4.0f * d3_);       \
+        (o)[5 * (os)] = d3_;                                                   \
+    } while (0)
+
+/* G^T (3 x alpha): the weight gradient's last transform. F(2x2):
+ * G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]. */
+#define WINO_GT4(o, os, d, ds)                         \
+    do {                                               \
+        float d0_ = (d)[0 * (ds)], d1_ = (d)[1 * (ds)]; \
+        float d2_ = (d)[2 * (ds)], d3_ = (d)[3 * (ds)]; \
+        float s_ = 0.5f * (d1_ + d2_);                 \
+        (o)[0 * (os)] = d0_ + s_;                      \
+        (o)[1 * (os)] = 0.5f * (d1_ - d2_);            \
+        (o)[2 * (os)] = s_ + d3_;                      \
+    } while (0)
+/* F(4x4), the transpose of G in conv2d_winograd.c:
+ * G^T = [1 1/3 -1/3 -16/15 1/15 0; 0 1/3 1/3 -8/15 -2/15 0;
+ *        0 1/3 -1/3 -4/15 4/15 1]. */
+#define WINO_GT6(o, os, d, ds)                                                      \
+    do {                                                                            \
+        float d0_ = (d)[0 * (ds)], d1_ = (d)[1 * (ds)], d2_ = (d)[2 * (ds)];        \
+        float d3_ = (d)[3 * (ds)], d4_ = (d)[4 * (ds)], d5_ = (d)[5 * (ds)];        \
+        float p_ = (d1_ + d2_) * (1.0f / 3), q_ = (d1_ - d2_) * (1.0f / 3);           \
+        (o)[0 * (os)] = d0_ + q_ - (16.0f / 15) * d3_ + (1.0f / 15) * d4_;            \
+        (o)[1 * (os)] = p_ - (8.0f / 15) * d3_ - (2.0f / 15) * d4_;                  \
+        (o)[2 * (os)] = q_ - (4.0f / 15) * d3_ + (4.0f / 15) * d4_ + d5_;            \
+    } while (0)
+
 /* One pass of a 1-D transform over nt tiles: o[k*os + tt] from
  * d[k*ds + tt]. A function of its own, with ivdep (the rows never
  * overlap; without it gcc 12 gives up on the 6-row passes for want of
@@ -105,6 +160,10 @@ WINO_PASS(pass_bt4, WINO_BT4)
 WINO_PASS(pass_bt6, WINO_BT6)
 WINO_PASS(pass_at4, WINO_AT4)
 WINO_PASS(pass_at6, WINO_AT6)
+WINO_PASS(pass_a4, WINO_A4)
+WINO_PASS(pass_a6, WINO_A6)
+WINO_PASS(pass_gt4, WINO_GT4)
+WINO_PASS(pass_gt6, WINO_GT6)
 
 /* V = B^T d B: tmp[(r*alpha + s)] = (B^T d)[r][s], then
  * v[(r*alpha + q)*vstride] = (tmp B)[r][q] (per tile tt). */
@@ -134,3 +193,23 @@ WINO_INPUT(input_f2, 4, pass_bt4)
 WINO_INPUT(input_f4, 6, pass_bt6)
 WINO_OUTPUT(output_f2, 4, 2, pass_at4)
 WINO_OUTPUT(output_f4, 6, 4, pass_at6)
+
+/* E = A dY A^T for the weight gradient: p[(a*m + b)*nt + tt] (the m x m
+ * dy tile) -> tmp[(r*m + b)*nt] = (A dY)[r][b], then
+ * e[(r*alpha + q)*estride + tt] = (tmp A^T)[r][q]. */
+#define WINO_DY(name, alpha, m, pass)                                                                       \
+    void WINO_NAME(name)(const float *restrict p, int64_t nt, float *restrict tmp, float *restrict e,       \
+                         int64_t estride)                                                                   \
+    {                                                                                                       \
+        for (int b = 0; b < (m); b++)                                                                       \
+            WINO_NAME(pass)(p + b * nt, (m) * nt, tmp + b * nt, (m) * nt, nt);                              \
+        for (int r = 0; r < (alpha); r++)                                                                   \
+            WINO_NAME(pass)(tmp + r * (m) * nt, nt, e + (int64_t)(r * (alpha)) * estride, estride, nt);     \
+    }
+WINO_DY(dy_f2, 4, 2, pass_a4)
+WINO_DY(dy_f4, 6, 4, pass_a6)
+
+/* dW = G^T M G for nc filters at once (M[xi*mstride + c], out[(i*3 +
+ * j)*nc + c]): the output transform above with a 3 x 3 result. */
+WINO_OUTPUT(weight_grad_f2, 4, 3, pass_gt4)
+WINO_OUTPUT(weight_grad_f4, 6, 3, pass_gt6)

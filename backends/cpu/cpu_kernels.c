@@ -41,7 +41,8 @@ static const cpu_kernel_row cpu_kernel_table[] = {
 
 /* Backward kernels that can be a gradient's first writer
  * (FX_KERNEL_GRAD_OVERWRITE, fx_kernel_call.grad_overwrite). */
-static const char *const cpu_grad_overwrite_ops[] = { "relu", "elu", "add", "scale", "flatten", "reshape", "dropout" };
+static const char *const cpu_grad_overwrite_ops[] = { "relu", "elu", "add", "scale", "flatten", "reshape", "dropout",
+                                                        "batchnorm" };
 
 fx_status fx_cpu_register_kernels(fx_registry *reg)
 {

@@ -53,6 +53,7 @@ static const struct {
     { "flatten", OVERWRITE },
     { "reshape", OVERWRITE },
     { "dropout", OVERWRITE },
+    { "batchnorm", OVERWRITE },
 #undef OVERWRITE
     { "resize_bilinear", { sizeof(fx_kernel_info), 0, ocl_resize_bilinear_prepare, ocl_resize_bilinear_release } },
 };

@@ -133,10 +133,11 @@ fx_status ocl_batchnorm_backward(const fx_kernel_call *call)
     ocl_arg_tensor(&a, call->grad_out[0]);
     ocl_arg_tensor(&a, call->param[0]);
     bn_stat_args(call, &a, eps);
+    /* 0: none, 1: add, 2: overwrite (the gradient's first writer) */
     ocl_arg_tensor(&a, ocl_has_tensor(gg) ? gg : call->param[0]);
-    ocl_arg_int(&a, ocl_has_tensor(gg));
+    ocl_arg_int(&a, ocl_has_tensor(gg) ? (FX_GRAD_OVERWRITE_P(call, 0) ? 2 : 1) : 0);
     ocl_arg_tensor(&a, ocl_has_tensor(gb) ? gb : call->param[1]);
-    ocl_arg_int(&a, ocl_has_tensor(gb));
+    ocl_arg_int(&a, ocl_has_tensor(gb) ? (FX_GRAD_OVERWRITE_P(call, 1) ? 2 : 1) : 0);
     ocl_arg_mem(&a, coef, 0);
     ocl_arg_int(&a, g.n);
     ocl_arg_int(&a, g.c);
@@ -160,13 +161,16 @@ fx_status ocl_batchnorm_backward(const fx_kernel_call *call)
     ocl_arg_mem(&a, coef, 0);
     ocl_arg_int(&a, g.c);
     ocl_arg_int(&a, g.s);
+    int acc = !FX_GRAD_OVERWRITE_IN(call, 0);
     if (planes) {
         ocl_arg_int(&a, g.n * g.c);
+        ocl_arg_int(&a, acc);
         return ocl_launch_1d(be, &a, (size_t)g.n * g.c, 1, "bn_backward_apply_planes");
     }
     ocl_arg_int(&a, total);
     ocl_arg_divisor(&a, g.s);
     ocl_arg_divisor(&a, g.c);
+    ocl_arg_int(&a, acc);
     return ocl_launch_1d(be, &a, (size_t)total, 0, "bn_backward_apply");
 }
 

@@ -621,6 +621,11 @@ int64_t fx_graph_param_numel(const fx_graph *g)
 /* Node accessors (fx/op.h). */
 const char *fx_node_name(const fx_node *node) { return node->name; }
 const char *fx_node_op_name(const fx_node *node) { return node->op->name; }
+int fx_node_input_count(const fx_node *node) { return node->n_in; }
+const char *fx_node_input_name(const fx_node *node, int i)
+{
+    return i >= 0 && i < node->n_in ? node->graph->values[node->in[i]].name : NULL;
+}
 fx_srcpos fx_node_pos(const fx_node *node) { return node->pos; }
 
 static const fx_attr *node_attr(const fx_node *node, const char *key)

@@ -165,6 +165,8 @@ const fx_plugin_summary *fx_context_plugin_at(const fx_context *ctx, int index)
     return ctx && index >= 0 && index < ctx->n_plugins ? &ctx->plugins[index]->summary : NULL;
 }
 
+int fx_plugin_loading_kernels0(const fx_context *ctx) { return ctx && ctx->loading ? ctx->loading->n_kernels0 : -1; }
+
 const char *fx_plugin_loading_name(const fx_context *ctx)
 {
     return ctx && ctx->loading ? ctx->loading->manifest->name : "";

@@ -90,6 +90,10 @@ fx_status fx_registry_set_kernel_info(fx_registry *reg, const char *op_name, con
                        backend_name, info->flags & ~FX_KERNEL_GRAD_OVERWRITE);
     for (int i = 0; i < reg->n_kernels; i++)
         if (!strcmp(reg->kernels[i].op, op_name) && !strcmp(reg->kernels[i].backend, backend_name)) {
+            if (i < fx_plugin_loading_kernels0(ctx))
+                return fx_fail(ctx, FX_ERR_INVALID, "plugin '%s': kernel info for op '%s' on '%s': a plugin may set "
+                               "the extras of the kernels it registers only", fx_plugin_loading_name(ctx), op_name,
+                               backend_name);
             fx_kernel_info *e = &reg->kernels[i].info;
             memset(e, 0, sizeof *e);
             e->struct_size = sizeof *e;

@@ -20,20 +20,24 @@ fx_status fx_train_meter_init(fx_context *ctx, fx_graph *g, const char *label_in
 {
     memset(m, 0, sizeof *m);
     m->g = g;
-    m->n_losses = g->n_losses < FX_METER_MAX ? g->n_losses : FX_METER_MAX;
-    int label = fx_graph_find_value(g, label_input);
+    int n_losses = fx_graph_loss_count(g);
+    m->n_losses = n_losses < FX_METER_MAX ? n_losses : FX_METER_MAX;
+    /* Values are told apart by their tensors: an alias names the same one. */
+    const fx_tensor *label = fx_graph_value(g, label_input);
     size_t biggest = 0;
-    for (int l = 0; l < m->n_losses; l++) {
-        const fx_node *n = &g->nodes[g->losses[l].node];
-        if (strcmp(n->op->name, "softmax_cross_entropy") != 0 || n->n_in < 2 || n->in[1] != label)
+    for (int l = 0; l < m->n_losses && label; l++) {
+        const fx_node *n = fx_graph_find_node(g, fx_graph_loss_name(g, l));
+        if (!n || strcmp(fx_node_op_name(n), "softmax_cross_entropy") != 0 || fx_node_input_count(n) < 2 ||
+            fx_graph_value(g, fx_node_input_name(n, 1)) != label)
             continue;
-        const fx_value *v = &g->values[n->in[0]];
-        if (!v->tensor.buffer || v->tensor.shape.ndim != 2)
+        const char *scores_name = fx_node_input_name(n, 0);
+        const fx_tensor *scores = fx_graph_value(g, scores_name);
+        if (!scores || !scores->buffer || scores->shape.ndim != 2)
             continue;
-        m->acc_name[m->n_acc] = v->name;
-        m->acc_scores[m->n_acc] = &v->tensor;
-        if (fx_tensor_bytes(&v->tensor) > biggest)
-            biggest = fx_tensor_bytes(&v->tensor);
+        m->acc_name[m->n_acc] = scores_name;
+        m->acc_scores[m->n_acc] = scores;
+        if (fx_tensor_bytes(scores) > biggest)
+            biggest = fx_tensor_bytes(scores);
         m->n_acc++;
     }
     if (m->n_acc) {

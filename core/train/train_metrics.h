@@ -3,12 +3,12 @@
  * mean over the logging window and over the epoch, and the top-1
  * accuracy of every softmax cross-entropy loss's scores (the clean and,
  * in the paper's network, the occluded branch). Kept out of train.c so
- * the loop stays readable. */
+ * the loop stays readable; uses the public API only (include/fx). */
 #ifndef FX_CORE_TRAIN_METRICS_H
 #define FX_CORE_TRAIN_METRICS_H
 
 #include <stdio.h>
-#include "core/internal.h"
+#include "fx/fx.h"
 
 #define FX_METER_MAX 32
 

@@ -215,6 +215,11 @@ const fx_op_def *fx_registry_op_at(const fx_registry *reg, int index);
  * schema lacks is a programming error and returns 0/NULL. */
 const char *fx_node_name(const fx_node *node);
 const char *fx_node_op_name(const fx_node *node);
+/* The node's inputs in order: their count, and the name of input i (a
+ * graph input or an earlier node's output; NULL when i is out of range).
+ * For programs that walk a graph, e.g. to find a loss's class scores. */
+int fx_node_input_count(const fx_node *node);
+const char *fx_node_input_name(const fx_node *node, int i);
 int fx_node_has_attr(const fx_node *node, const char *key);
 int64_t fx_node_attr_int(const fx_node *node, const char *key);
 double fx_node_attr_float(const fx_node *node, const char *key);
