@@ -237,15 +237,17 @@ static void wino_chunk_range(void *arg, int64_t begin, int64_t end, int thread)
     }
 }
 
-/* Tiles per chunk: V and M of a chunk (alpha^2 (C + O) floats per tile)
- * within about 8 MiB, so they stay in the L3 between the transforms and
- * the GEMMs, and at least 16 tiles so the GEMM has columns to work on
- * (on the k5 conv, 64 tiles; 32 to 256 measured within 5 % of each other
- * in CPU time, docs/performance.md). */
-static int64_t wino_chunk_tiles(const cpu_winograd_conv *cv, int a2, int64_t total)
+/* Tiles per chunk: the largest multiple of 16 whose transformed tiles
+ * (alpha^2 (C + O) floats per tile) fit in budget_floats, within 16..256,
+ * and at most `total`. A function of the shape only, so each caller's
+ * chunks (and the order it sums them in) are fixed. The forward passes
+ * use 2 Mi floats (8 MiB: V and M stay in the L3 between the transforms
+ * and the GEMMs; on the k5 conv 64 tiles; 32 to 256 measured within 5 %
+ * of each other in CPU time, docs/performance.md). */
+int64_t cpu_winograd_chunk_tiles(const cpu_winograd_conv *cv, int a2, int64_t total, int64_t budget_floats)
 {
     int64_t per_tile = (int64_t)a2 * (cv->c + cv->o);
-    int64_t chunk = ((int64_t)1 << 21) / per_tile;
+    int64_t chunk = budget_floats / per_tile;
     chunk = chunk / 16 * 16;
     if (chunk < 16)
         chunk = 16;
@@ -283,7 +285,7 @@ fx_status cpu_conv2d_winograd(fx_context *ctx, fx_backend *be, const cpu_winogra
     job.tiles_w = (cv->ow + job.m - 1) / job.m;
     job.tiles_per_image = job.tiles_h * job.tiles_w;
     job.total = job.tiles_per_image * cv->n;
-    job.chunk = wino_chunk_tiles(cv, job.a2, job.total);
+    job.chunk = cpu_winograd_chunk_tiles(cv, job.a2, job.total, (int64_t)1 << 21);
     job.x = x;
     job.w = w;
     job.bias = bias;

@@ -63,6 +63,11 @@ fx_status cpu_conv2d_winograd(fx_context *ctx, fx_backend *be, const cpu_winogra
 fx_status cpu_conv2d_winograd_weight_grad(fx_context *ctx, fx_backend *be, const cpu_winograd_conv *cv,
                                           const float *x, const float *dy, float *dw);
 
+/* Tiles per chunk for a pass whose transformed tiles may take up to
+ * budget_floats (conv2d_winograd.c): a multiple of 16 in 16..256, at most
+ * total; a function of the shape only. */
+int64_t cpu_winograd_chunk_tiles(const cpu_winograd_conv *cv, int a2, int64_t total, int64_t budget_floats);
+
 /* Shared by the two files: the tiles of all images form one range; tile
  * t = (n * tiles_h + ty) * tiles_w + tx. Writes, for the nt tiles from t0,
  * p[(k*size + s)*nt + tt] = plane_n[ty*m + y0 + k][tx*m + x0 + s] (0 outside

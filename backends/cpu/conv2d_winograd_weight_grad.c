@@ -124,23 +124,10 @@ static void wgrad_output_range(void *arg, int64_t begin, int64_t end, int thread
     }
 }
 
-/* Tiles per chunk: 256 (the GEMM's KC: the inner dimension is then one
- * block, and M is read and written once per 256 tiles), fewer when V and
- * E of a chunk (alpha^2 (C + O) floats per tile) would pass 32 MiB, at
- * least 16. A function of the shape only: the chunks fix the order in
- * which M is summed. */
-static int64_t wgrad_chunk_tiles(const cpu_winograd_conv *cv, int a2, int64_t total)
-{
-    int64_t per_tile = (int64_t)a2 * (cv->c + cv->o);
-    int64_t chunk = ((int64_t)1 << 23) / per_tile;
-    chunk = chunk / 16 * 16;
-    if (chunk < 16)
-        chunk = 16;
-    if (chunk > 256)
-        chunk = 256;
-    return chunk < total ? chunk : total;
-}
-
+/* Tiles per chunk (cpu_winograd_chunk_tiles with an 8 Mi-float, 32 MiB
+ * budget): 256 (the GEMM's KC: the inner dimension is then one block, and
+ * M is read and written once per 256 tiles), fewer when V and E of a chunk
+ * would pass 32 MiB, at least 16. The chunks fix the order M is summed in. */
 fx_status cpu_conv2d_winograd_weight_grad(fx_context *ctx, fx_backend *be, const cpu_winograd_conv *cv,
                                           const float *x, const float *dy, float *dw)
 {
@@ -160,7 +147,7 @@ fx_status cpu_conv2d_winograd_weight_grad(fx_context *ctx, fx_backend *be, const
     job.tiling.tiles_h = (cv->oh + job.m - 1) / job.m;
     job.tiling.tiles_w = (cv->ow + job.m - 1) / job.m;
     job.total = job.tiling.tiles_h * job.tiling.tiles_w * cv->n;
-    job.chunk = wgrad_chunk_tiles(cv, job.a2, job.total);
+    job.chunk = cpu_winograd_chunk_tiles(cv, job.a2, job.total, (int64_t)1 << 23);
     job.x = x;
     job.dy = dy;
     job.dw = dw;
