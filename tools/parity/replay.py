@@ -28,18 +28,26 @@ def rel(a, b):
     return d / n if n > 0 else d
 
 
-def build(tensors, dtype, sad, opt_steps=0):
+def build(tensors, dtype, sad, opt_steps=0, freeze_bn_bias=False):
     """A reference net and Adam from fx tensors (weights, running stats and, when opt_steps > 0,
-    Adam's m and v: the state fx had after opt_steps updates)."""
+    Adam's m and v: the state fx had after opt_steps updates). freeze_bn_bias: leave out of Adam
+    the conv biases that a BatchNorm cancels (every conv bias of this network: its exact gradient
+    is zero, so exact arithmetic never moves it)."""
     # the class count is the checkpoint's (294 for interpret-fr-*-small, 235 for configs/cfp/*)
     classes = next(v.shape[0] for k, v in tensors.items() if k.startswith("logits") and v.ndim == 2)
     net = torch_net.Net(dict(torch_net.SMALL, classes=classes)).to(dtype)
     net.load_fx(tensors)
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
+    if freeze_bn_bias:
+        for name, p in net.named_parameters():
+            if name.endswith("conv.bias"):
+                p.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
     if opt_steps > 0:
         names = net.fx_names()
         for name, p in net.named_parameters():
+            if not p.requires_grad:
+                continue
             opt.state[p] = {"step": torch.tensor(float(opt_steps)),
                             "exp_avg": torch.from_numpy(tensors[names[name] + ".m"]).to(dtype).clone(),
                             "exp_avg_sq": torch.from_numpy(tensors[names[name] + ".v"]).to(dtype).clone()}
@@ -116,6 +124,9 @@ def main():
     ap.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
                     help="multiply every initial weight by (1 + EPS * N(0, 1)) (numpy seed 0): EPS 1e-7 (one "
                          "float32 rounding) measures how far two float32 trainings of the same stream end apart")
+    ap.add_argument("--freeze-bn-bias", action="store_true",
+                    help="keep the conv biases that BatchNorm cancels at their initial values (their exact "
+                         "gradient is zero; in float32 Adam turns rounding noise in it into lr-sized steps)")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -143,8 +154,8 @@ def main():
         rs = np.random.RandomState(0)
         init = {k: (v * (1 + a.perturb * rs.standard_normal(v.shape))).astype(v.dtype)
                 if k.endswith("weight") and v.ndim >= 2 else v for k, v in init.items()}
-    n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0))
-    n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0))
+    n32, o32 = build(init, torch.float32, a.sad, max(meta["opt_steps"], 0), a.freeze_bn_bias)
+    n64, o64 = (None, None) if a.no64 else build(init, torch.float64, a.sad, max(meta["opt_steps"], 0), a.freeze_bn_bias)
     ckpts = {int(os.path.basename(p)[:6]): p for p in glob.glob(os.path.join(a.dir, "[0-9]*.fxck"))}
     report = []
     for s in range(n):
@@ -152,8 +163,8 @@ def main():
         sid = rec["step"]
         if a.forced and s > 0:
             meta, prev = fxck.read(ckpts[sid - 1])
-            n32, o32 = build(prev, torch.float32, a.sad, meta["opt_steps"])
-            n64, o64 = build(prev, torch.float64, a.sad, meta["opt_steps"])
+            n32, o32 = build(prev, torch.float32, a.sad, meta["opt_steps"], a.freeze_bn_bias)
+            n64, o64 = build(prev, torch.float64, a.sad, meta["opt_steps"], a.freeze_bn_bias)
         pre = os.path.join(a.dir, "%06d." % sid)
         images = np.load(pre + "images.npy")
         labels = np.load(pre + "labels.npy")
