@@ -187,7 +187,7 @@ struct fx_graph {
     int n_params, cap_params;
     fx_graph_input inputs[FX_MAX_IO * 2];
     int n_inputs;
-    fx_graph_loss losses[32];
+    fx_graph_loss losses[FX_GRAPH_MAX_LOSSES];
     int n_losses;
     fx_init_group init_groups[16];
     int n_init_groups;
@@ -250,9 +250,6 @@ int fx_plugin_loading_kernels0(const fx_context *ctx);
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);
 
-/* context.c: seconds on the monotonic clock (training times, profiling). */
-double fx_now_seconds(void);
-
 /* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
 int fx_host_is_little_endian(void);
 int fx_sync_parent_dir(const char *path);
@@ -284,27 +281,6 @@ fx_status fx_memory_plan_training(fx_graph *g);
 /* executor.c: FX_GRAD_OVERWRITE (first-writer gradients) is not "0". */
 int fx_grad_overwrite_enabled(void);
 int fx_memory_reuse_enabled(const fx_graph *g);
-
-/* executor.c: the seed node n's kernels draw from at the current step. */
-uint64_t fx_graph_node_seed(const fx_graph *g, int n);
-
-/* stream_dump.c: FX_DUMP_STREAM=DIR writes what each training step consumed
- * (see the file's header and tools/parity/README.md). */
-typedef struct fx_stream_dump fx_stream_dump;
-fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, int64_t per_epoch,
-                              fx_stream_dump **out);
-fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const float *images,
-                               const int32_t *labels);
-fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss);
-void fx_stream_dump_close(fx_stream_dump *d);
-
-/* core/io/graph_data.c, shared by the YAML loader, training and the face
- * workflow: the value holding class scores (train.predict, else the first
- * input of the first softmax_cross_entropy loss; NULL if none), and the
- * check that a data set's images fit the graph's image input. */
-const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg);
-fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, struct fx_dataset *ds,
-                                      const char *which);
 
 /* Formats "file:line:col" (or "" when no file) into buf. */
 const char *fx_srcpos_str(fx_srcpos pos, char *buf, size_t size);

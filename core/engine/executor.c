@@ -642,9 +642,12 @@ uint64_t fx_graph_node_seed(const fx_graph *g, int n)
     return fx_rng_derive(fx_rng_derive(g->seed, g->step), (uint64_t)n);
 }
 void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
+uint64_t fx_graph_seed(const fx_graph *g) { return g->seed; }
+uint64_t fx_graph_step(const fx_graph *g) { return g->step; }
 void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback) { g->fallback = fallback; }
 int fx_graph_fallback_count(const fx_graph *g) { return g->n_fallback; }
 const char *fx_node_backend_name(const fx_node *node) { return node->backend ? node->backend->name : ""; }
+int fx_node_on_fallback(const fx_node *node) { return node->backend != node->graph->backend; }
 void fx_graph_set_training(fx_graph *g, int training) { g->eval_only = !training; }
 void fx_graph_set_profiling(fx_graph *g, int on) { g->profiling = on; }
 void fx_graph_reset_profile(fx_graph *g)

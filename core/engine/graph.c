@@ -584,6 +584,31 @@ int fx_graph_loss_count(const fx_graph *g) { return g->n_losses; }
 const char *fx_graph_loss_name(const fx_graph *g, int i) { return g->nodes[g->losses[i].node].name; }
 float fx_graph_loss_weight(const fx_graph *g, int i) { return g->losses[i].weight; }
 int64_t fx_graph_batch(const fx_graph *g) { return g->batch; }
+int fx_graph_is_planned(const fx_graph *g) { return g->planned; }
+
+int fx_graph_input_index(const fx_graph *g, const char *name)
+{
+    int v = fx_graph_find_value(g, name);
+    for (int i = 0; v >= 0 && i < g->n_inputs; i++)
+        if (g->inputs[i].value == v)
+            return i;
+    return -1;
+}
+
+const fx_node *fx_graph_value_producer(const fx_graph *g, const char *name)
+{
+    int v = fx_graph_find_value(g, name);
+    return v >= 0 && g->values[v].producer >= 0 ? &g->nodes[g->values[v].producer] : NULL;
+}
+
+int fx_graph_value_shape(const fx_graph *g, const char *name, fx_shape *out)
+{
+    int v = fx_graph_find_value(g, name);
+    if (v < 0 || !g->planned)
+        return 0;
+    *out = g->values[v].shape;
+    return 1;
+}
 
 int fx_graph_param_count(const fx_graph *g) { return g->n_params; }
 fx_param fx_graph_param_at(fx_graph *g, int i)

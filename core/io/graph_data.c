@@ -13,7 +13,7 @@
  * The one place this default is decided: the YAML loader fills an absent
  * train.predict from it, and training, evaluation and feature extraction
  * ask it when a config leaves train.predict empty. */
-const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg)
+const char *fx_config_predict_name(const fx_graph *g, const fx_config *cfg)
 {
     if (cfg->train.predict[0])
         return cfg->train.predict;
@@ -27,7 +27,7 @@ const char *fx_config_predict_name(fx_graph *g, const fx_config *cfg)
 
 /* Checks that the data's images fit the graph's image input: training and
  * evaluation (which check the label input too) and feature extraction. */
-fx_status fx_config_check_image_input(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+fx_status fx_config_check_image_input(fx_context *ctx, const fx_graph *g, const fx_config *cfg, fx_dataset *ds,
                                       const char *which)
 {
     int img = fx_graph_find_value(g, cfg->data.image_input);

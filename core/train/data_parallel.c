@@ -20,9 +20,14 @@
  * goes on with earlier layers. After backward, buckets not started yet
  * (none, normally) are packed and started, all are waited for, scaled by
  * 1/N and uploaded. The sum is the same whenever it starts: results equal
- * the after-backward version exactly. */
+ * the after-backward version exactly.
+ *
+ * Engine-side, so it includes core/internal.h: it packs the graph's
+ * parameter gradients by index in backward order and hooks the executor's
+ * per-parameter "gradient final" events and BN statistics communicator. */
 #include <stdlib.h>
 #include <string.h>
+#include "core/internal.h"
 #include "core/train/data_parallel.h"
 
 #define BUCKET_FLOATS (1 << 20) /* 4 MiB: large enough for bandwidth, small enough to pipeline */

@@ -1,9 +1,10 @@
 /* core/train/data_parallel.h - what fx_train needs to train data-parallel over
- * a communicator (core/train/data_parallel.c; docs/scaling.md). Private. */
+ * a communicator (core/train/data_parallel.c; docs/scaling.md). Private;
+ * declares only public types, so train.c stays on the public API. */
 #ifndef FX_CORE_DATA_PARALLEL_H
 #define FX_CORE_DATA_PARALLEL_H
 
-#include "core/internal.h"
+#include "fx/fx.h"
 #include "fx/comm.h"
 
 typedef struct fx_dp fx_dp;

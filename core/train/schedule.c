@@ -17,7 +17,7 @@
  * Computed in double and rounded once to float. */
 #include <math.h>
 
-#include "core/internal.h"
+#include "fx/fx.h"
 
 float fx_lr_at(const fx_train_config *cfg, int64_t step, int64_t steps_per_epoch, int64_t total_steps)
 {

@@ -26,7 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/internal.h"
+#include "fx/fx.h"
+#include "core/train/stream_dump.h"
 
 struct fx_stream_dump {
     fx_context *ctx;
@@ -85,8 +86,9 @@ fx_status fx_stream_dump_open(fx_context *ctx, fx_graph *g, fx_optimizer *opt, i
     if (st == FX_OK)
         st = dump_path(d, path, sizeof path, -1, "init.fxck");
     if (st == FX_OK) {
-        fx_checkpoint_meta m = { .epoch = (int64_t)g->step / d->per_epoch, .step = (int64_t)g->step, .seed = g->seed };
-        snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+        int64_t step = (int64_t)fx_graph_step(g);
+        fx_checkpoint_meta m = { .epoch = step / d->per_epoch, .step = step, .seed = fx_graph_seed(g) };
+        snprintf(m.graph_name, sizeof m.graph_name, "%s", fx_graph_name(g));
         st = fx_checkpoint_save(ctx, path, g, opt, &m);
     }
     if (st != FX_OK) {
@@ -110,12 +112,12 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
     fx_graph *g = d->g;
     char path[FX_PATH_MAX];
     const fx_tensor *img = NULL, *lab = NULL;
-    for (int i = 0; i < g->n_inputs; i++) {
-        const fx_value *v = &g->values[g->inputs[i].value];
-        if (v->tensor.dtype == FX_F32 && !img)
-            img = &v->tensor;
-        else if (v->tensor.dtype == FX_I32 && !lab)
-            lab = &v->tensor;
+    for (int i = 0; i < fx_graph_input_count(g); i++) {
+        const fx_tensor *t = fx_graph_value(g, fx_graph_input_name(g, i));
+        if (t && t->dtype == FX_F32 && !img)
+            img = t;
+        else if (t && t->dtype == FX_I32 && !lab)
+            lab = t;
     }
     if (!img || !lab)
         return fx_fail(d->ctx, FX_ERR_INVALID, "FX_DUMP_STREAM: the graph needs one float and one int input");
@@ -130,12 +132,16 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
         return st;
     fprintf(d->log, "{\"step\":%lld,\"lr\":%.9g,\"seeds\":{", (long long)step, (double)lr);
     int first = 1;
-    for (int n = 0; n < g->n_nodes; n++) {
-        const fx_node *node = &g->nodes[n];
-        if (strcmp(node->op->name, "dropout") != 0)
+    for (int n = 0; n < fx_graph_node_count(g); n++) {
+        const fx_node *node = fx_graph_node_at(g, n);
+        if (strcmp(fx_node_op_name(node), "dropout") != 0)
             continue;
-        const fx_value *v = &g->values[node->out[0]];
-        size_t numel = (size_t)fx_shape_numel(&v->shape);
+        /* A node's first output is named after it (fx/graph.h). */
+        fx_shape shape;
+        if (!fx_graph_value_shape(g, fx_node_name(node), &shape))
+            return fx_fail(d->ctx, FX_ERR_INVALID, "FX_DUMP_STREAM: dropout node '%s' has no planned output",
+                           fx_node_name(node));
+        size_t numel = (size_t)fx_shape_numel(&shape);
         if (numel > d->mask_cap) {
             float *m = realloc(d->mask, numel * sizeof(float));
             if (!m)
@@ -151,13 +157,13 @@ fx_status fx_stream_dump_batch(fx_stream_dump *d, int64_t step, float lr, const 
         for (size_t i = 0; i < numel; i++)
             d->mask[i] = fx_rng_uniform(seed, (uint64_t)i) >= rate ? scale : 0.0f;
         char what[FX_NAME_MAX + 16];
-        snprintf(what, sizeof what, "%s.mask.npy", node->name);
+        snprintf(what, sizeof what, "%s.mask.npy", fx_node_name(node));
         st = dump_path(d, path, sizeof path, step, what);
         if (st == FX_OK)
-            st = write_f32(d, path, d->mask, &v->shape, FX_F32);
+            st = write_f32(d, path, d->mask, &shape, FX_F32);
         if (st != FX_OK)
             return st;
-        fprintf(d->log, "%s\"%s\":\"%llu\"", first ? "" : ",", node->name, (unsigned long long)seed);
+        fprintf(d->log, "%s\"%s\":\"%llu\"", first ? "" : ",", fx_node_name(node), (unsigned long long)seed);
         first = 0;
     }
     fprintf(d->log, "}");
@@ -176,8 +182,8 @@ fx_status fx_stream_dump_step(fx_stream_dump *d, int64_t step, float loss)
             return st;
         /* The epoch the next step belongs to, as fx_train writes it: the
          * checkpoint resumes (--resume) into exactly the rest of the stream. */
-        fx_checkpoint_meta m = { .epoch = (step + 1) / d->per_epoch, .step = step + 1, .seed = d->g->seed };
-        snprintf(m.graph_name, sizeof m.graph_name, "%s", d->g->name);
+        fx_checkpoint_meta m = { .epoch = (step + 1) / d->per_epoch, .step = step + 1, .seed = fx_graph_seed(d->g) };
+        snprintf(m.graph_name, sizeof m.graph_name, "%s", fx_graph_name(d->g));
         return fx_checkpoint_save(d->ctx, path, d->g, d->opt, &m);
     }
     return FX_OK;

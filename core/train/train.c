@@ -13,9 +13,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fx/fx.h"
 #include "fx/batch_feed.h"
 #include "core/train/data_parallel.h"
-#include "core/internal.h"
+#include "core/train/stream_dump.h"
 #include "core/train/train_metrics.h"
 
 static void format_duration(double s, char *buf, size_t size)
@@ -55,14 +56,13 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
     fx_status st = fx_config_check_image_input(ctx, g, cfg, ds, which);
     if (st != FX_OK)
         return st;
-    int lab = fx_graph_find_value(g, cfg->data.label_input);
-    if (lab < 0 || g->values[lab].producer >= 0)
+    int lab = fx_graph_input_index(g, cfg->data.label_input);
+    if (lab < 0)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: data.label names '%s', which is not an input of the graph",
                        cfg->path, cfg->data.label_input);
-    for (int i = 0; i < g->n_inputs; i++)
-        if (g->inputs[i].value == lab && (g->inputs[i].dtype != FX_I32 || g->inputs[i].shape.ndim != 0))
-            return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
-                           cfg->path, cfg->data.label_input, cfg->data.label_input);
+    if (fx_graph_input_dtype(g, lab) != FX_I32 || fx_graph_input_shape(g, lab).ndim != 0)
+        return fx_fail(ctx, FX_ERR_INVALID, "%s: label input '%s' must be a scalar int32 (write `%s: []`)",
+                       cfg->path, cfg->data.label_input, cfg->data.label_input);
     return FX_OK;
 }
 
@@ -72,23 +72,28 @@ static fx_status check_inputs(fx_context *ctx, fx_graph *g, const fx_config *cfg
 static fx_status check_classes(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_dataset *ds,
                                const char *which)
 {
-    int lab = fx_graph_find_value(g, cfg->data.label_input);
+    /* Names compare as the graph's own (fx_node_input_name gives the
+     * value's name, never an alias). */
+    int lab = fx_graph_input_index(g, cfg->data.label_input);
+    const char *label = lab >= 0 ? fx_graph_input_name(g, lab) : NULL;
     int classes = fx_dataset_classes(ds);
-    for (int n = 0; lab >= 0 && n < g->n_nodes; n++) {
-        const fx_node *node = &g->nodes[n];
-        if (strcmp(node->op->name, "softmax_cross_entropy") != 0 || node->n_in < 2 || node->in[1] != lab)
+    for (int n = 0; label && n < fx_graph_node_count(g); n++) {
+        const fx_node *node = fx_graph_node_at(g, n);
+        if (strcmp(fx_node_op_name(node), "softmax_cross_entropy") != 0 || fx_node_input_count(node) < 2 ||
+            strcmp(fx_node_input_name(node, 1), label) != 0)
             continue;
-        const fx_value *logits = &g->values[node->in[0]];
-        const fx_tensor *t = fx_graph_value(g, logits->name);
+        const char *logits = fx_node_input_name(node, 0);
+        const fx_tensor *t = fx_graph_value(g, logits);
         if (!t || t->shape.ndim != 2 || t->shape.dim[1] >= classes)
             continue;
-        const char *layer = logits->producer >= 0 ? g->nodes[logits->producer].name : logits->name;
+        const fx_node *producer = fx_graph_value_producer(g, logits);
+        const char *layer = producer ? fx_node_name(producer) : logits;
         return fx_fail(ctx, FX_ERR_SHAPE,
                        "%s: the %s data (data.%s) has %d classes (labels 0 to %d), but loss '%s' reads logits "
                        "'%s' of only %lld classes; set out_features of layer '%s' to %d (or give data with "
                        "fewer classes)",
                        cfg->path, which, which, classes, classes - 1,
-                       node->name, logits->name, (long long)t->shape.dim[1], layer, classes);
+                       fx_node_name(node), logits, (long long)t->shape.dim[1], layer, classes);
     }
     return FX_OK;
 }
@@ -113,7 +118,7 @@ static int64_t count_correct(const float *logits, const int32_t *labels, int cou
 static fx_status nonfinite_eval_loss(fx_context *ctx, fx_graph *g, int64_t first, int count, float total)
 {
     int bad = -1;
-    for (int l = 0; l < g->n_losses && bad < 0; l++) {
+    for (int l = 0; l < fx_graph_loss_count(g) && bad < 0; l++) {
         float v = 0;
         if (fx_graph_loss_value(g, l, &v) == FX_OK && !isfinite(v))
             bad = l;
@@ -143,7 +148,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
     if (!scores || scores->shape.ndim != 2)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: train.predict '%s' must be a computed [batch, classes] value",
                        cfg->path, pred);
-    int64_t batch = g->batch;
+    int64_t batch = fx_graph_batch(g);
     fx_batch_feed_options fo = { .loader = { .batch = (int)batch, .shuffle = 0, .augment = 0, .drop_last = 0,
                                              .seed = cfg->train.seed },
                                  .shard = fx_dp_rank(dp), .shards = fx_dp_size(dp), .labels = 1, .what = "test" };
@@ -174,7 +179,7 @@ static fx_status evaluate_planned(fx_context *ctx, fx_graph *g, const fx_config 
         if (st != FX_OK)
             break;
         correct += count_correct(sbuf, fx_batch_feed_labels(feed), count, classes);
-        if (g->n_losses) {
+        if (fx_graph_loss_count(g)) {
             float total = 0;
             st = fx_graph_loss_total(g, &total);
             if (st == FX_OK && !isfinite(total))
@@ -227,33 +232,34 @@ static fx_status open_dataset(fx_context *ctx, const fx_config *cfg, const fx_da
 static fx_status reduce_step(fx_dp *dp, fx_graph *g, float *loss, int64_t *correct, int *count, float *parts,
                              int *stop)
 {
-    double v[4 + sizeof g->losses / sizeof g->losses[0]];
+    const int n_losses = fx_graph_loss_count(g);
+    double v[4 + FX_GRAPH_MAX_LOSSES];
     v[0] = *loss;
     v[1] = (double)*correct;
     v[2] = *count;
-    for (int l = 0; l < g->n_losses; l++) {
+    for (int l = 0; l < n_losses; l++) {
         float x = 0;
         fx_status st = fx_graph_loss_value(g, l, &x);
         if (st != FX_OK)
             return st;
         v[3 + l] = x;
     }
-    v[3 + g->n_losses] = *stop;
+    v[3 + n_losses] = *stop;
     if (fx_dp_active(dp)) {
-        fx_status st = fx_dp_sum(dp, v, 4 + g->n_losses);
+        fx_status st = fx_dp_sum(dp, v, 4 + n_losses);
         if (st != FX_OK)
             return st;
         double ranks = (double)fx_dp_size(dp);
         v[0] /= ranks;
-        for (int l = 0; l < g->n_losses; l++)
+        for (int l = 0; l < n_losses; l++)
             v[3 + l] /= ranks;
     }
     *loss = (float)v[0];
     *correct = (int64_t)v[1];
     *count = (int)v[2];
-    for (int l = 0; l < g->n_losses; l++)
+    for (int l = 0; l < n_losses; l++)
         parts[l] = (float)v[3 + l];
-    *stop = v[3 + g->n_losses] > 0;
+    *stop = v[3 + n_losses] > 0;
     return FX_OK;
 }
 
@@ -297,7 +303,7 @@ static fx_status checkpoint_prepare(fx_context *ctx, const fx_config *cfg, const
             if (*end || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) {
                 char stale[FX_PATH_MAX + 300];
                 snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
-                if (unlink(stale) == 0 && ctx->options.verbose > 0)
+                if (unlink(stale) == 0 && fx_context_get_options(ctx)->verbose > 0)
                     fprintf(stderr, "fx: removed %s, left by a run that was killed while saving\n", stale);
             }
         }
@@ -318,7 +324,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     /* NULL: nothing is logged (quiet, or a rank other than 0). */
     FILE *log = opt->quiet ? NULL : opt->log ? opt->log : stdout;
     /* Nonsense that would otherwise train silently (issue 10). */
-    if (g->n_losses == 0)
+    if (fx_graph_loss_count(g) == 0)
         return fx_fail(ctx, FX_ERR_INVALID, "%s: the graph has no losses: section, so there is nothing to train; "
                        "add e.g. `losses: [{op: softmax_cross_entropy, in: [logits, label]}]`", cfg->path);
     if (cfg->train.schedule == FX_SCHEDULE_COSINE && cfg->train.min_lr > cfg->train.lr)
@@ -365,9 +371,9 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     if (st == FX_OK && fx_graph_fallback_count(g) > 0) {
         log_say(log, "note: %d layer%s without a kernel on %s run on the fallback backend:", fx_graph_fallback_count(g),
                 fx_graph_fallback_count(g) == 1 ? "" : "s", opt->backend ? opt->backend->name : "cpu");
-        for (int n = 0; n < g->n_nodes; n++)
-            if (g->nodes[n].backend != g->backend)
-                log_say(log, " %s", g->nodes[n].name);
+        for (int n = 0; n < fx_graph_node_count(g); n++)
+            if (fx_node_on_fallback(fx_graph_node_at(g, n)))
+                log_say(log, " %s", fx_node_name(fx_graph_node_at(g, n)));
         log_say(log, "\n");
     }
 
@@ -422,7 +428,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
     fx_tensor *scores = st == FX_OK && pred ? fx_graph_value(g, pred) : NULL;
     /* The scores are downloaded into a [batch, classes] buffer every step,
      * so anything else is refused here, before the first step. */
-    if (st == FX_OK && pred && (!scores || g->values[fx_graph_find_value(g, pred)].producer < 0 || scores->shape.ndim != 2 || scores->shape.dim[0] != local_batch)) {
+    if (st == FX_OK && pred && (!scores || !fx_graph_value_producer(g, pred) || scores->shape.ndim != 2 || scores->shape.dim[0] != local_batch)) {
         char sh[64] = "unknown";
         if (scores)
             fx_shape_str(&scores->shape, sh, sizeof sh);
@@ -458,7 +464,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         total_steps = max_steps;
     if (st == FX_OK) {
         log_say(log, "training '%s' on %s: %lld parameters, %lld examples, batch %d, %d epoch%s (%lld steps)\n",
-                g->name, opt->backend ? opt->backend->device_name : "cpu", (long long)fx_graph_param_numel(g),
+                fx_graph_name(g), opt->backend ? opt->backend->device_name : "cpu", (long long)fx_graph_param_numel(g),
                 (long long)fx_dataset_size(train_ds), tc->batch, epochs, epochs == 1 ? "" : "s",
                 (long long)total_steps);
         if (ranks > 1)
@@ -471,7 +477,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         fx_graph_set_step(g, (uint64_t)step);
         st = fx_stream_dump_open(ctx, g, optimizer, per_epoch, &dump);
     }
-    float loss_parts[sizeof g->losses / sizeof g->losses[0]];
+    float loss_parts[FX_GRAPH_MAX_LOSSES];
     double t_start = fx_now_seconds();
     fx_eval_result last_eval = { 0, NAN, NAN };
     double last_progress = 0; /* the progress line redraws at most 10 times a second */
@@ -524,7 +530,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             if (st == FX_OK && !isfinite(loss)) {
                 /* Name the first non-finite term: that is where to look. */
                 int bad = -1;
-                for (int l = 0; l < g->n_losses && bad < 0; l++)
+                for (int l = 0; l < fx_graph_loss_count(g) && bad < 0; l++)
                     if (!isfinite(loss_parts[l]))
                         bad = l;
                 st = fx_fail(ctx, FX_ERR_INVALID,
@@ -575,7 +581,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
             }
             if (st == FX_OK && ckpt[0] && tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) {
                 fx_checkpoint_meta m = { .epoch = epoch, .step = step, .seed = tc->seed, .batch = tc->batch };
-                snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+                snprintf(m.graph_name, sizeof m.graph_name, "%s", fx_graph_name(g));
                 st = fx_dp_average_state(dp); /* every rank: a collective */
                 if (st == FX_OK && rank == 0)
                     st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
@@ -593,7 +599,7 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
                 int done_epoch = step >= (epoch + 1) * per_epoch;
                 fx_checkpoint_meta m = { .epoch = done_epoch ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
                                          .batch = tc->batch };
-                snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+                snprintf(m.graph_name, sizeof m.graph_name, "%s", fx_graph_name(g));
                 st = fx_dp_average_state(dp); /* every rank: a collective */
                 if (st == FX_OK && rank == 0)
                     st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
@@ -638,10 +644,10 @@ fx_status fx_train(fx_context *ctx, fx_graph *g, const fx_config *cfg, const fx_
         if (ckpt[0]) {
             fx_checkpoint_meta m = { .epoch = epoch_done ? epoch + 1 : epoch, .step = step, .seed = tc->seed,
                                      .batch = tc->batch };
-            snprintf(m.graph_name, sizeof m.graph_name, "%s", g->name);
+            snprintf(m.graph_name, sizeof m.graph_name, "%s", fx_graph_name(g));
             if (rank == 0)
                 st = fx_checkpoint_save(ctx, ckpt, g, optimizer, &m);
-            if (st == FX_OK && ctx->options.verbose > 1)
+            if (st == FX_OK && fx_context_get_options(ctx)->verbose > 1)
                 log_say(log, "checkpoint written: %s\n", ckpt);
         }
     }
@@ -698,16 +704,16 @@ fx_status fx_evaluate(fx_context *ctx, fx_graph *g, const fx_config *cfg, const 
     fx_status st = open_dataset(ctx, cfg, src, src == &cfg->data.test ? "test" : "train", &ds);
     if (st == FX_OK)
         st = check_inputs(ctx, g, cfg, ds, "evaluation");
-    if (st == FX_OK && !g->planned)
+    if (st == FX_OK && !fx_graph_is_planned(g))
         st = fx_graph_plan(g, cfg->train.batch, FX_MODE_TRAIN, opt->backend);
     if (st == FX_OK)
         st = check_classes(ctx, g, cfg, ds, src == &cfg->data.test ? "test" : "train");
     if (st == FX_OK && cfg->train.checkpoint[0]) {
         fx_checkpoint_meta meta;
         st = fx_checkpoint_load(ctx, cfg->train.checkpoint, g, NULL, &meta);
-        if (st == FX_OK && meta.graph_name[0] && strcmp(meta.graph_name, g->name) != 0)
+        if (st == FX_OK && meta.graph_name[0] && strcmp(meta.graph_name, fx_graph_name(g)) != 0)
             log_say(opt->quiet ? NULL : opt->log ? opt->log : stderr, "note: checkpoint '%s' was written by graph '%s', not '%s' (its "
-                    "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, g->name);
+                    "tensors fit this graph, so it was loaded)\n", cfg->train.checkpoint, meta.graph_name, fx_graph_name(g));
     }
     if (st == FX_OK)
         st = evaluate_planned(ctx, g, cfg, ds, NULL, result);

@@ -97,6 +97,13 @@ void fx_config_default(fx_config *cfg);
  * Errors name file:line:col. On failure *graph is NULL. */
 fx_status fx_graph_load_yaml(fx_context *ctx, const char *path, fx_graph **graph, fx_config *cfg);
 
+/* The value whose argmax is the predicted class: train.predict, else the
+ * first input of the graph's first softmax_cross_entropy loss (the class
+ * scores); NULL when there is none. The one rule for this default
+ * (core/io/graph_data.c): the loader, training, evaluation and feature
+ * extraction all ask it. */
+const char *fx_config_predict_name(const fx_graph *g, const fx_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -71,6 +71,10 @@ int fx_fault_hit(fx_context *ctx, fx_fault_kind kind);
 void *fx_malloc(fx_context *ctx, size_t bytes, const char *what);
 void *fx_calloc(fx_context *ctx, size_t count, size_t size, const char *what);
 
+/* Seconds on the monotonic clock (never jumps with the wall clock): for
+ * measuring durations (training rates, ETAs, profiles), not dates. */
+double fx_now_seconds(void);
+
 #ifdef __cplusplus
 }
 #endif

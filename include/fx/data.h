@@ -32,6 +32,13 @@ int fx_dataset_landmark_points(const fx_dataset *ds);
  * or i out of range. Owned by the data set. */
 const char *fx_dataset_file(const fx_dataset *ds, int64_t i);
 
+/* Checks that the data set's examples fit the graph's image input
+ * (cfg->data.image_input): that it names an input of the graph, of the
+ * examples' [C, H, W] shape and float32. The error names cfg->path and
+ * `which` data ("train", "test", ...) and the fix. */
+fx_status fx_config_check_image_input(fx_context *ctx, const fx_graph *g, const fx_config *cfg, fx_dataset *ds,
+                                      const char *which);
+
 /* A synthetic occlusion window (the paper's FAD window, docs/data.md
  * "Occlusion"): top-left (x, y) and size in a frame x frame frontal mean
  * face (fx_face_template68 scaled to the frame), drawn with `value` (in

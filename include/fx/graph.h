@@ -109,6 +109,9 @@ void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback);
 /* Nodes the last plan placed on the fallback, and where a node runs. */
 int fx_graph_fallback_count(const fx_graph *g);
 const char *fx_node_backend_name(const fx_node *node);
+/* 1 when the last plan placed `node` on the fallback backend, not on the
+ * backend the graph was planned for (fx_graph_set_fallback). */
+int fx_node_on_fallback(const fx_node *node);
 
 /* Executes. forward() runs all nodes (training) or those needed by kept
  * values (inference). backward() zeroes gradients, seeds each loss with its
@@ -137,6 +140,17 @@ void fx_graph_set_step(fx_graph *g, uint64_t step);
  * evaluation reuse the training plan's buffers. */
 void fx_graph_set_training(fx_graph *g, int training);
 void fx_graph_set_seed(fx_graph *g, uint64_t seed);
+/* What fx_graph_set_seed and fx_graph_set_step last set (a checkpoint or a
+ * replay of the training stream records them). */
+uint64_t fx_graph_seed(const fx_graph *g);
+uint64_t fx_graph_step(const fx_graph *g);
+/* The seed node `node` (index as in fx_graph_node_at) draws its random
+ * numbers from at the current step (dropout masks: element i is kept iff
+ * fx_rng_uniform(seed, i) >= rate), so a program can reproduce them. */
+uint64_t fx_graph_node_seed(const fx_graph *g, int node);
+/* 1 once fx_graph_plan has succeeded, until the graph is planned again or
+ * destroyed; 0 before (and after a failed plan). */
+int fx_graph_is_planned(const fx_graph *g);
 
 /* Per-node timing: when on, forward/backward accumulate each node's wall
  * time (synchronising the backend after every node, so only for
@@ -158,6 +172,22 @@ fx_shape fx_graph_input_shape(const fx_graph *g, int i); /* per example */
 int fx_graph_node_count(const fx_graph *g);
 const fx_node *fx_graph_node_at(const fx_graph *g, int i);
 const fx_node *fx_graph_find_node(const fx_graph *g, const char *name);
+/* Which graph input value `name` is (aliases followed): its index for
+ * fx_graph_input_name/dtype/shape, or -1 when no input has that name (the
+ * name is unknown, or a node computes that value). */
+int fx_graph_input_index(const fx_graph *g, const char *name);
+/* The node that computes value `name` (aliases followed); NULL when `name`
+ * is a graph input or unknown. Lets a program name the layer behind a
+ * value in its messages, or tell computed values from inputs. */
+const fx_node *fx_graph_value_producer(const fx_graph *g, const char *name);
+/* The full shape (batch first) of value `name` under the current plan:
+ * 1 and *out set, or 0 when the name is unknown or nothing is planned.
+ * Unlike fx_graph_value, it answers for values whose buffer a training
+ * plan shares with others (fx_graph_set_memory_reuse). */
+int fx_graph_value_shape(const fx_graph *g, const char *name, fx_shape *out);
+/* At most this many losses per graph (fx_graph_add_loss refuses more): a
+ * program may size per-loss arrays with it. */
+#define FX_GRAPH_MAX_LOSSES 32
 int fx_graph_loss_count(const fx_graph *g);
 const char *fx_graph_loss_name(const fx_graph *g, int i);
 float fx_graph_loss_weight(const fx_graph *g, int i);
