@@ -3,6 +3,13 @@
 #ifndef FX_CORE_INTERNAL_H
 #define FX_CORE_INTERNAL_H
 
+/* The training layer (every .c file of core/train/, FX_PUBLIC_API_ONLY_SOURCES in
+ * CMakeLists.txt) is built with FX_PUBLIC_API_ONLY: it must not see these
+ * structures (docs/design.md, "Source tree"). */
+#ifdef FX_PUBLIC_API_ONLY
+#error "core/train/ uses only the public API (include/fx), not core/internal.h: add a documented accessor to include/fx/*.h (docs/design.md, Source tree)"
+#endif
+
 #include <stdio.h>
 
 #include "fx/fx.h"
@@ -250,10 +257,8 @@ int fx_plugin_loading_kernels0(const fx_context *ctx);
 fx_status fx_init_fill(fx_context *ctx, const char *spec, const fx_shape *shape, fx_rng *rng, float *out,
                        const char *param_name);
 
-/* host_file.c: byte order; fsync of a file's folder after a rename (0 or errno). */
-int fx_host_is_little_endian(void);
-int fx_sync_parent_dir(const char *path);
-/* Finishes a file written through f to `tmp` in place of `path`: unless
+/* host_file.c (fx_host_is_little_endian, fx_sync_parent_dir and
+ * fx_read_whole_file are public: include/fx/file.h). Finishes a file written through f to `tmp` in place of `path`: unless
  * `what` already names a step that failed (with errno `err`), flushes,
  * fsyncs, closes and renames it over `path`, then syncs the folder. On any
  * failure removes tmp and fails with "path: cannot <what> [noun]: <detail,
@@ -268,10 +273,6 @@ fx_status fx_file_commit(fx_context *ctx, FILE *f, const char *tmp, const char *
  * or to strerror(errno). */
 int fx_open_regular(const char *path, const char **why);
 FILE *fx_fopen_regular(const char *path, const char **why);
-/* Reads a whole regular file (fx_fopen_regular: never blocks on a FIFO)
- * into a malloc'd buffer; errors read "<what> '<path>': ...". */
-fx_status fx_read_whole_file(fx_context *ctx, const char *what, const char *path, unsigned char **data,
-                             size_t *size);
 
 /* memory_plan.c: allocates a training plan's values and value gradients,
  * sharing buffers between lifetimes that do not overlap unless reuse is

@@ -65,6 +65,7 @@ void fx_context_destroy(fx_context *ctx)
 }
 
 const char *fx_context_error(const fx_context *ctx) { return ctx->error; }
+int fx_context_has_error(const fx_context *ctx) { return ctx->has_error; }
 
 void fx_context_clear_error(fx_context *ctx)
 {

@@ -645,6 +645,15 @@ void fx_graph_set_seed(fx_graph *g, uint64_t seed) { g->seed = seed; }
 uint64_t fx_graph_seed(const fx_graph *g) { return g->seed; }
 uint64_t fx_graph_step(const fx_graph *g) { return g->step; }
 void fx_graph_set_fallback(fx_graph *g, fx_backend *fallback) { g->fallback = fallback; }
+/* Data parallel (fx/comm.h): the BatchNorm statistics communicator and this
+ * rank's first example in the global batch, read by kernels through the node. */
+void fx_graph_set_data_parallel(fx_graph *g, fx_comm *stats, int64_t batch_offset)
+{
+    g->batch_comm = stats;
+    g->batch_offset = batch_offset;
+}
+fx_comm *fx_node_batch_comm(const fx_node *node) { return node ? node->graph->batch_comm : NULL; }
+int64_t fx_node_batch_offset(const fx_node *node) { return node ? node->graph->batch_offset : 0; }
 int fx_graph_fallback_count(const fx_graph *g) { return g->n_fallback; }
 const char *fx_node_backend_name(const fx_node *node) { return node->backend ? node->backend->name : ""; }
 int fx_node_on_fallback(const fx_node *node) { return node->backend != node->graph->backend; }

@@ -261,6 +261,14 @@ int fx_registry_find_optimizer_kernel(const fx_registry *reg, const char *name, 
 }
 
 int fx_registry_optimizer_count(const fx_registry *reg) { return reg->n_optimizers; }
+int fx_registry_optimizer_kernel_count(const fx_registry *reg) { return reg->n_optim_kernels; }
+const char *fx_registry_optimizer_kernel_at(const fx_registry *reg, int index, const char **backend_name)
+{
+    int ok = index >= 0 && index < reg->n_optim_kernels;
+    if (backend_name)
+        *backend_name = ok ? reg->optim_kernels[index].backend : NULL;
+    return ok ? reg->optim_kernels[index].name : NULL;
+}
 const fx_optimizer_def *fx_registry_optimizer_at(const fx_registry *reg, int index)
 {
     return index >= 0 && index < reg->n_optimizers ? reg->optimizers[index] : NULL;

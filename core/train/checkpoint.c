@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "core/internal.h"
+#include "fx/fx.h"
 #include "core/train/optimizer.h"
 
 #define CKPT_MAGIC "FXCKPT\0\1"

@@ -1,12 +1,13 @@
 /* core/train/comm.c - the communicator seam (fx/comm.h): the handle that wraps
  * a transport's table of collectives, time accounting, and the
  * single-process transport ("local": size 1, every collective the
- * identity). The MPI transport lives in comm/comm_mpi.c. */
+ * identity). The MPI transport lives in comm/comm_mpi.c. The graph's side
+ * (fx_graph_set_data_parallel, fx_node_batch_comm/offset) lives with the
+ * graph, in core/engine/executor.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/internal.h"
-#include "fx/comm.h"
+#include "fx/fx.h"
 
 struct fx_comm {
     fx_context *ctx;
@@ -191,12 +192,3 @@ void fx_comm_abort(fx_comm *comm, int code, const char *message)
         comm->ops->abort(comm->impl, code ? code : 1);
     exit(code ? code : 1);
 }
-
-void fx_graph_set_data_parallel(fx_graph *g, fx_comm *stats, int64_t batch_offset)
-{
-    g->batch_comm = stats;
-    g->batch_offset = batch_offset;
-}
-
-fx_comm *fx_node_batch_comm(const fx_node *node) { return node ? node->graph->batch_comm : NULL; }
-int64_t fx_node_batch_offset(const fx_node *node) { return node ? node->graph->batch_offset : 0; }

@@ -20,14 +20,10 @@
  * goes on with earlier layers. After backward, buckets not started yet
  * (none, normally) are packed and started, all are waited for, scaled by
  * 1/N and uploaded. The sum is the same whenever it starts: results equal
- * the after-backward version exactly.
- *
- * Engine-side, so it includes core/internal.h: it packs the graph's
- * parameter gradients by index in backward order and hooks the executor's
- * per-parameter "gradient final" events and BN statistics communicator. */
+ * the after-backward version exactly. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/internal.h"
 #include "core/train/data_parallel.h"
 
 #define BUCKET_FLOATS (1 << 20) /* 4 MiB: large enough for bandwidth, small enough to pipeline */
@@ -72,7 +68,7 @@ fx_status fx_dp_create(fx_context *ctx, fx_graph *g, const fx_config *cfg, fx_co
     *local_batch = cfg->train.batch;
     int size = fx_comm_size(comm), rank = fx_comm_rank(comm);
     if (size <= 1) {
-        if (cfg->train.sync_bn && ctx->options.verbose > 1)
+        if (cfg->train.sync_bn && fx_context_get_options(ctx)->verbose > 1)
             fprintf(stderr, "note: train.sync_bn has no effect in a single process\n");
         return FX_OK;
     }
@@ -111,9 +107,22 @@ void fx_dp_destroy(fx_dp *dp)
     free(dp);
 }
 
-static int has_grad(const fx_graph_param *p)
+/* Parameter i as the all-reduce sees it: its value when allocated (NULL
+ * for an absent or unplanned one), its gradient when it has one to reduce
+ * (learnable, allocated, with a gradient; else NULL), and whether it is
+ * learnable (the rest is state: BN running statistics). */
+typedef struct dp_param {
+    fx_tensor *value, *grad;
+    int learnable;
+} dp_param;
+
+static dp_param dp_param_at(fx_graph *g, int i)
 {
-    return p->learnable && p->value.buffer && p->grad.buffer;
+    fx_param p = fx_graph_param_at(g, i);
+    dp_param d = { p.value && p.value->buffer ? p.value : NULL, NULL, p.learnable };
+    if (d.value && p.learnable && p.grad)
+        d.grad = p.grad;
+    return d;
 }
 
 /* Buckets of at least BUCKET_FLOATS floats (the last may be smaller),
@@ -121,7 +130,8 @@ static int has_grad(const fx_graph_param *p)
 static fx_status plan_buckets(fx_dp *dp)
 {
     fx_graph *g = dp->g;
-    size_t np = (size_t)(g->n_params ? g->n_params : 1);
+    const int n_params = fx_graph_param_count(g);
+    size_t np = (size_t)(n_params ? n_params : 1);
     dp->buckets = fx_calloc(dp->ctx, np, sizeof *dp->buckets, "all-reduce buckets");
     dp->param_bucket = fx_malloc(dp->ctx, np * sizeof *dp->param_bucket, "all-reduce bucket plan");
     dp->param_offset = fx_calloc(dp->ctx, np, sizeof *dp->param_offset, "all-reduce bucket plan");
@@ -130,9 +140,10 @@ static fx_status plan_buckets(fx_dp *dp)
         return FX_ERR_NOMEM;
     int64_t offset = 0;
     struct dp_bucket *b = NULL;
-    for (int i = g->n_params - 1; i >= 0; i--) {
+    for (int i = n_params - 1; i >= 0; i--) {
         dp->param_bucket[i] = -1;
-        if (!has_grad(&g->params[i]))
+        dp_param p = dp_param_at(g, i);
+        if (!p.grad)
             continue;
         if (!b || b->floats >= BUCKET_FLOATS) {
             b = &dp->buckets[dp->n_buckets++];
@@ -140,7 +151,7 @@ static fx_status plan_buckets(fx_dp *dp)
         }
         dp->param_bucket[i] = (int)(b - dp->buckets);
         dp->param_offset[i] = offset;
-        int64_t n = fx_tensor_numel(&g->params[i].grad);
+        int64_t n = fx_tensor_numel(p.grad);
         offset += n;
         b->floats += n;
         b->params++;
@@ -156,7 +167,7 @@ static fx_status pack_gradient(fx_dp *dp, int i)
     if (k < 0 || dp->param_packed[i])
         return FX_OK;
     struct dp_bucket *b = &dp->buckets[k];
-    fx_status st = fx_tensor_download(&dp->g->params[i].grad, dp->staging + dp->param_offset[i]);
+    fx_status st = fx_tensor_download(dp_param_at(dp->g, i).grad, dp->staging + dp->param_offset[i]);
     if (st != FX_OK)
         return st;
     dp->param_packed[i] = 1;
@@ -191,26 +202,29 @@ fx_status fx_dp_start(fx_dp *dp)
     fx_graph *g = dp->g;
     fx_context *ctx = dp->ctx;
     if (dp->sync_bn)
-        for (int n = 0; n < g->n_nodes; n++)
-            if (!strcmp(g->nodes[n].op->name, "batchnorm") && strcmp(g->nodes[n].backend->name, "cpu"))
+        for (int n = 0; n < fx_graph_node_count(g); n++) {
+            const fx_node *node = fx_graph_node_at(g, n);
+            if (!strcmp(fx_node_op_name(node), "batchnorm") && strcmp(fx_node_backend_name(node), "cpu"))
                 return fx_fail(ctx, FX_ERR_UNSUPPORTED,
                                "train.sync_bn: BatchNorm layer '%s' runs on %s, where synchronised batch statistics "
                                "are not implemented yet (CPU only); remove train.sync_bn (each rank then uses its "
                                "own batch statistics) or train on the CPU",
-                               g->nodes[n].name, g->nodes[n].backend->name);
+                               fx_node_name(node), fx_node_backend_name(node));
+        }
+    const int n_params = fx_graph_param_count(g);
     dp->grad_floats = 0;
     dp->state_floats = 0;
     int64_t max_value = 1;
-    for (int i = 0; i < g->n_params; i++) {
-        fx_graph_param *p = &g->params[i];
-        if (!p->value.buffer)
+    for (int i = 0; i < n_params; i++) {
+        dp_param p = dp_param_at(g, i);
+        if (!p.value)
             continue;
-        int64_t n = fx_tensor_numel(&p->value);
+        int64_t n = fx_tensor_numel(p.value);
         if (n > max_value)
             max_value = n;
-        if (has_grad(p))
+        if (p.grad)
             dp->grad_floats += n;
-        else if (!p->learnable)
+        else if (!p.learnable)
             dp->state_floats += n;
     }
     dp->staging = fx_malloc(ctx, (size_t)(dp->grad_floats > max_value ? dp->grad_floats : max_value) * sizeof(float),
@@ -226,15 +240,15 @@ fx_status fx_dp_start(fx_dp *dp)
     /* Rank 0's parameters and state everywhere: identical seeds already
      * give identical initial values; this makes it a guarantee (and
      * covers a checkpoint that only rank 0 could read). */
-    for (int i = 0; i < g->n_params && st == FX_OK; i++) {
-        fx_graph_param *p = &g->params[i];
-        if (!p->value.buffer)
+    for (int i = 0; i < n_params && st == FX_OK; i++) {
+        dp_param p = dp_param_at(g, i);
+        if (!p.value)
             continue;
-        st = fx_tensor_download(&p->value, dp->staging);
+        st = fx_tensor_download(p.value, dp->staging);
         if (st == FX_OK)
-            st = fx_comm_broadcast(dp->comm, dp->staging, fx_tensor_bytes(&p->value), 0);
+            st = fx_comm_broadcast(dp->comm, dp->staging, fx_tensor_bytes(p.value), 0);
         if (st == FX_OK)
-            st = fx_tensor_upload(&p->value, dp->staging);
+            st = fx_tensor_upload(p.value, dp->staging);
     }
     return st;
 }
@@ -248,7 +262,8 @@ fx_status fx_dp_allreduce_gradients(fx_dp *dp)
     fx_status st = FX_OK;
     /* Whatever backward did not report (a backward without the hook):
      * packed and started now, in the same reverse order. */
-    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--)
+    const int n_params = fx_graph_param_count(g);
+    for (int i = n_params - 1; i >= 0 && st == FX_OK; i--)
         st = pack_gradient(dp, i);
     for (int k = 0; k < dp->n_buckets; k++) {
         struct dp_bucket *b = &dp->buckets[k];
@@ -260,14 +275,14 @@ fx_status fx_dp_allreduce_gradients(fx_dp *dp)
         b->request = NULL;
         b->ready = 0;
     }
-    memset(dp->param_packed, 0, (size_t)(g->n_params ? g->n_params : 1));
+    memset(dp->param_packed, 0, (size_t)(n_params ? n_params : 1));
     /* Mean over the ranks, back into the gradients. */
     const float scale = 1.0f / (float)dp->size;
     for (int64_t k = 0; st == FX_OK && k < dp->grad_floats; k++)
         dp->staging[k] *= scale;
-    for (int i = g->n_params - 1; i >= 0 && st == FX_OK; i--)
+    for (int i = n_params - 1; i >= 0 && st == FX_OK; i--)
         if (dp->param_bucket[i] >= 0)
-            st = fx_tensor_upload(&g->params[i].grad, dp->staging + dp->param_offset[i]);
+            st = fx_tensor_upload(dp_param_at(g, i).grad, dp->staging + dp->param_offset[i]);
     dp->staged_bytes = (size_t)dp->grad_floats * sizeof(float) * 2;
     dp->grad_seconds += fx_now_seconds() - t0;
     dp->grad_steps++;
@@ -281,12 +296,12 @@ fx_status fx_dp_average_state(fx_dp *dp)
     fx_graph *g = dp->g;
     fx_status st = FX_OK;
     int64_t offset = 0;
-    for (int i = 0; i < g->n_params && st == FX_OK; i++) {
-        fx_graph_param *p = &g->params[i];
-        if (!p->value.buffer || p->learnable)
+    for (int i = 0; i < fx_graph_param_count(g) && st == FX_OK; i++) {
+        dp_param p = dp_param_at(g, i);
+        if (!p.value || p.learnable)
             continue;
-        st = fx_tensor_download(&p->value, dp->state + offset);
-        offset += fx_tensor_numel(&p->value);
+        st = fx_tensor_download(p.value, dp->state + offset);
+        offset += fx_tensor_numel(p.value);
     }
     if (st == FX_OK)
         st = fx_comm_allreduce_sum(dp->comm, dp->state, offset);
@@ -294,12 +309,12 @@ fx_status fx_dp_average_state(fx_dp *dp)
     for (int64_t k = 0; st == FX_OK && k < offset; k++)
         dp->state[k] *= scale;
     offset = 0;
-    for (int i = 0; i < g->n_params && st == FX_OK; i++) {
-        fx_graph_param *p = &g->params[i];
-        if (!p->value.buffer || p->learnable)
+    for (int i = 0; i < fx_graph_param_count(g) && st == FX_OK; i++) {
+        dp_param p = dp_param_at(g, i);
+        if (!p.value || p.learnable)
             continue;
-        st = fx_tensor_upload(&p->value, dp->state + offset);
-        offset += fx_tensor_numel(&p->value);
+        st = fx_tensor_upload(p.value, dp->state + offset);
+        offset += fx_tensor_numel(p.value);
     }
     return st;
 }

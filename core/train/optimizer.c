@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "fx/fx.h"
 #include "core/train/optimizer.h"
 
 /* Longest state name: a parameter name, '.', a state suffix (< 32). */
@@ -65,10 +65,11 @@ static void optimizer_backends(const fx_registry *reg, const char *name, char *o
 {
     size_t used = 0;
     out[0] = 0;
-    for (int i = 0; i < reg->n_optim_kernels; i++) {
-        if (strcmp(reg->optim_kernels[i].name, name) != 0)
+    for (int i = 0; i < fx_registry_optimizer_kernel_count(reg); i++) {
+        const char *backend = NULL;
+        if (strcmp(fx_registry_optimizer_kernel_at(reg, i, &backend), name) != 0)
             continue;
-        int w = snprintf(out + used, size - used, "%s%s", used ? ", " : "", reg->optim_kernels[i].backend);
+        int w = snprintf(out + used, size - used, "%s%s", used ? ", " : "", backend);
         if (w < 0 || (size_t)w >= size - used)
             break;
         used += (size_t)w;
@@ -147,7 +148,7 @@ fx_status fx_optimizer_create(fx_graph *g, const fx_train_config *cfg, fx_optimi
     if (def->check) {
         fx_status st = def->check(ctx, &hp);
         if (st != FX_OK)
-            return ctx->has_error ? st
+            return fx_context_has_error(ctx) ? st
                                   : fx_fail(ctx, st, "optimiser '%s' refused its hyper-parameters without a message",
                                             def->name);
     }

@@ -36,6 +36,10 @@ void fx_context_destroy(fx_context *ctx);
  * that fails. */
 const char *fx_context_error(const fx_context *ctx);
 void fx_context_clear_error(fx_context *ctx);
+/* 1 when a failure is recorded (fx_fail and friends) since the context was
+ * created or its error last cleared, else 0: lets a caller tell whether a
+ * callee that returned an error status also said why. */
+int fx_context_has_error(const fx_context *ctx);
 
 /* Records a failure and returns `status`, so code can write
  *   return fx_fail(ctx, FX_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

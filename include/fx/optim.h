@@ -90,6 +90,12 @@ int fx_registry_find_optimizer_kernel(const fx_registry *reg, const char *name, 
                                       fx_optim_kernel_fn *update);
 int fx_registry_optimizer_count(const fx_registry *reg);
 const fx_optimizer_def *fx_registry_optimizer_at(const fx_registry *reg, int index);
+/* The registered update kernels, in registration order: their count, and
+ * kernel `index`'s optimiser name (NULL when out of range) with its
+ * backend's name in *backend_name (when backend_name is not NULL; NULL
+ * when out of range). For messages that say where an optimiser runs. */
+int fx_registry_optimizer_kernel_count(const fx_registry *reg);
+const char *fx_registry_optimizer_kernel_at(const fx_registry *reg, int index, const char **backend_name);
 
 /* Adam's bias corrections folded into the step size and epsilon, as fx's
  * own Adam kernels compute them (docs/design.md, "Numerics"):
