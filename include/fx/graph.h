@@ -182,8 +182,8 @@ int fx_graph_input_index(const fx_graph *g, const char *name);
 const fx_node *fx_graph_value_producer(const fx_graph *g, const char *name);
 /* The full shape (batch first) of value `name` under the current plan:
  * 1 and *out set, or 0 when the name is unknown or nothing is planned.
- * Unlike fx_graph_value, it answers for values whose buffer a training
- * plan shares with others (fx_graph_set_memory_reuse). */
+ * It reads the plan only, never the value's buffer (which a plan may not
+ * keep, or may share with other values: fx_graph_set_memory_reuse). */
 int fx_graph_value_shape(const fx_graph *g, const char *name, fx_shape *out);
 /* At most this many losses per graph (fx_graph_add_loss refuses more): a
  * program may size per-loss arrays with it. */
