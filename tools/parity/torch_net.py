@@ -160,3 +160,19 @@ class Net(torch.nn.Module):
 
     def fx_names(self):
         return {name: fx for fx, name, t in self._pairs()}
+
+
+def trainable(net, freeze_bn_bias=False):
+    """The parameters Adam updates. freeze_bn_bias: leave out the conv biases that a BatchNorm
+    cancels (every conv of this network feeds a BatchNorm, the hypercolumn's through a resize that
+    keeps constants): their exact gradient is zero, so exact arithmetic never moves them, but in
+    float32 Adam divides the rounding noise in their gradient by its own size and moves them by
+    about lr every step (issue 14, docs/results.md)."""
+    params = []
+    for name, p in net.named_parameters():
+        if freeze_bn_bias and name.endswith("conv.bias"):
+            p.requires_grad_(False)
+        else:
+            params.append(p)
+    return params
+
