@@ -189,11 +189,25 @@ __kernel void ce_forward_rows(__global const float *x, uint xo, __global const i
 }
 
 /* Batch mean in a fixed order (one work-item): loss does not depend on the
- * device's scheduling. */
-__kernel void ce_mean(__global const float *row_loss, uint rlo, __global float *out, uint oo, int rows)
+ * device's scheduling. Also the label check: the first label outside
+ * [0, classes) is written to check[0..1] as (1 + element, label) unless an
+ * earlier error is there (backends/opencl/ocl_checks.c reads it at the
+ * next host wait). */
+__kernel void ce_mean(__global const float *row_loss, uint rlo, __global float *out, uint oo, int rows,
+                      __global const int *label, uint lo, int classes, __global int *check, uint co)
 {
     if (get_global_id(0) != 0)
         return;
+    for (int n = 0; n < rows; n++) {
+        int lab = label[lo + n];
+        if (lab < 0 || lab >= classes) {
+            if (check[co] == 0) {
+                check[co] = n + 1;
+                check[co + 1] = lab;
+            }
+            break;
+        }
+    }
     float total = 0.0f, comp = 0.0f; /* Kahan: rows can be many */
     for (int n = 0; n < rows; n++) {
         float yv = row_loss[rlo + n] - comp;

@@ -137,13 +137,17 @@ struct fx_node {
     int n_attrs;
     int n_in, n_out;
     int *in;                   /* n_in value indices (heap: an op may take any number of inputs) */
-    /* The executor's per-input arrays (n_in each), allocated with the
-     * node so that planning and every launch reuse them: no fixed bound
-     * on inputs and no allocation per launch (fx_infer_call.in,
-     * fx_kernel_call.in / grad_in point at them). */
+    /* The executor's per-input arrays (n_in each) and per-output arrays
+     * (n_out each), allocated with the node so that planning and every
+     * launch reuse them: no fixed bound on inputs, no fixed-size output
+     * array in a public struct, and no allocation per launch
+     * (fx_infer_call.in / out / out_dtype, fx_kernel_call.in / grad_in
+     * point at them). */
     fx_shape *in_shapes;
     fx_dtype *in_dtypes;
     fx_tensor **in_tensors, **in_grads;
+    fx_shape *out_shapes;
+    fx_dtype *out_dtypes;
     int out[FX_MAX_IO];
     int param[FX_MAX_PARAMS];  /* indices into graph params */
     int n_aux;

@@ -20,8 +20,10 @@
 #                 (libOpenCL.so.1, ocl-icd), Check's libsubunit
 #   backends/libfx-opencl.so  (fx looks for modules in backends/ next to
 #                 fxrun and one folder up: bin/../backends)
-#   plugins/ref.so, prelu.so  (the matrix loads them:
-#                 FX_TEST_PLUGIN_BUILD_DIR points the test there)
+#   plugins/ref.so, prelu.so, optimizers.so  (the matrix loads them: the
+#                 example plugins and the test plugin that adds the
+#                 sign_sgd and adagrad optimisers; FX_TEST_PLUGIN_BUILD_DIR
+#                 points the test there)
 #   configs/interpret-fr*.yaml, configs/interpret-fr/  the paper's network
 #   bench/paper_net_torch.py  the same network in PyTorch (--device cuda)
 #   gpu-check.sh, gpu-bundle-ldd.sh, MANIFEST (versions, checksums)
@@ -58,6 +60,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFX_BUILD_TESTS=ON -DFX
     -DCMAKE_MODULE_LINKER_FLAGS=-Wl,--disable-new-dtags >"$build/gpu-bundle.cmake.log" 2>&1 ||
     { tail -20 "$build/gpu-bundle.cmake.log"; die "cmake configure failed (log: $build/gpu-bundle.cmake.log)"; }
 cmake --build "$build" -j"$jobs" --target fxrun fx fx_backend_opencl test_backend_ops fx_plugin_ref fx_plugin_prelu \
+    test_plugin_optimizers \
     >"$build/gpu-bundle.build.log" 2>&1 || { tail -30 "$build/gpu-bundle.build.log"; die "build failed (log: $build/gpu-bundle.build.log)"; }
 
 # ---- assemble -----------------------------------------------------------
@@ -69,7 +72,7 @@ fxsoname=$(readelf -d "$fxlib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ -n "$fxsoname" ] || die "no SONAME in $fxlib"
 cp "$fxlib" "$out/lib/$fxsoname"
 cp "$build/backends/libfx-opencl.so" "$out/backends/"
-cp "$build/plugins/ref.so" "$build/plugins/prelu.so" "$out/plugins/"
+cp "$build/plugins/ref.so" "$build/plugins/prelu.so" "$build/tests/plugins/optimizers.so" "$out/plugins/"
 cp "$root"/configs/interpret-fr*.yaml "$out/configs/"
 cp -R "$root/configs/interpret-fr" "$out/configs/"
 cp "$root/bench/paper_net_torch.py" "$out/bench/"

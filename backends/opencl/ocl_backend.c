@@ -81,13 +81,18 @@ static fx_status write_buffer(fx_backend *be, fx_tensor *t, const void *src, siz
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
+    if (blocking && (st = ocl_checks_queue_read(be)) != FX_OK)
+        return st;
     cl_int err = clEnqueueWriteBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, src, 0,
                                       NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
-        return ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
+        return blocking ? ocl_checks_verify(be, ocl_fail(be->ctx, err, "clEnqueueWriteBuffer"))
+                        : ocl_fail(be->ctx, err, "clEnqueueWriteBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_DEVICE, bytes);
-    if (blocking)
+    if (blocking) {
         ocl_count_sync(be);
+        return ocl_checks_verify(be, FX_OK);
+    }
     return FX_OK;
 }
 
@@ -97,13 +102,18 @@ static fx_status read_buffer(fx_backend *be, const fx_tensor *t, void *dst, size
     fx_status st = check_range(be, t, offset, bytes);
     if (st != FX_OK || bytes == 0)
         return st;
+    if (blocking && (st = ocl_checks_queue_read(be)) != FX_OK)
+        return st;
     cl_int err = clEnqueueReadBuffer(ocl_impl(be)->queue, ocl_mem(t), blocking, t->offset + offset, bytes, dst, 0,
                                      NULL, ocl_profile_slot(be));
     if (err != CL_SUCCESS)
-        return ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
+        return blocking ? ocl_checks_verify(be, ocl_fail(be->ctx, err, "clEnqueueReadBuffer"))
+                        : ocl_fail(be->ctx, err, "clEnqueueReadBuffer");
     ocl_count_transfer(be, OCL_XFER_TO_HOST, bytes);
-    if (blocking)
+    if (blocking) {
         ocl_count_sync(be);
+        return ocl_checks_verify(be, FX_OK);
+    }
     return FX_OK;
 }
 
@@ -199,12 +209,15 @@ static fx_status ocl_tensor_copy(fx_backend *be, fx_tensor *dst, const fx_tensor
 
 static fx_status ocl_synchronize(fx_backend *be)
 {
+    fx_status st = ocl_checks_queue_read(be);
+    if (st != FX_OK)
+        return st;
     cl_int err = clFinish(ocl_impl(be)->queue);
     ocl_count_sync(be);
     if (err != CL_SUCCESS)
-        return ocl_fail(be->ctx, err, "clFinish");
+        return ocl_checks_verify(be, ocl_fail(be->ctx, err, "clFinish"));
     ocl_profile_drain(ocl_impl(be));
-    return FX_OK;
+    return ocl_checks_verify(be, FX_OK);
 }
 
 void ocl_count_transfer(fx_backend *be, int kind, size_t bytes)
@@ -703,6 +716,7 @@ static void ocl_destroy(fx_backend *be)
             fprintf(stderr, "fx: opencl: programs built %d, loaded %d from cache (%s)\n", b->programs_built,
                     b->programs_loaded, b->cache_dir[0] ? b->cache_dir : "disk cache off");
         ocl_profile_release(b);
+        ocl_checks_release(b);
         for (int i = 0; i < 2; i++)
             if (b->scratch[i])
                 clReleaseMemObject(b->scratch[i]);

@@ -60,6 +60,14 @@ typedef struct ocl_pending_event {
     int entry;
 } ocl_pending_event;
 
+/* A device-side input check awaiting the next host wait (ocl_checks.c). */
+#define OCL_CHECK_SLOTS 64
+typedef struct ocl_check {
+    char where[800];      /* "file:line:col: node 'name' (op)" */
+    const char *what;     /* format literal taking (int value, int index, int limit) */
+    int limit;
+} ocl_check;
+
 /* Transfer kinds counted always (bytes, calls), timed when profiling. */
 enum { OCL_XFER_TO_DEVICE, OCL_XFER_TO_HOST, OCL_XFER_ON_DEVICE, OCL_XFER_FILL, OCL_XFER_KINDS };
 
@@ -124,9 +132,26 @@ typedef struct ocl_backend {
     cl_mem step_mem;
     size_t step_offset;
     int64_t optimizer_steps;
+    /* Device-side input checks (ocl_checks.c): slot i is check_mem's ints
+     * 2i, 2i+1; check_host is where each host wait reads them. */
+    cl_mem check_mem;
+    cl_int check_host[2 * OCL_CHECK_SLOTS];
+    ocl_check checks[OCL_CHECK_SLOTS];
+    int n_checks;
 } ocl_backend;
 
 static inline ocl_backend *ocl_impl(const fx_backend *be) { return (ocl_backend *)be->impl; }
+
+/* Device-side input checks (ocl_checks.c). ocl_check_slot: a slot for one
+ * launch (kernel arguments: *mem and *slot); `what` is a format literal
+ * taking (int value, int index, int limit) that ends the error message.
+ * Around every host wait: ocl_checks_queue_read before it, then
+ * ocl_checks_verify(be, the wait's status) after it, which returns the
+ * first failed check's error (FX_ERR_INVALID) or the wait's status. */
+fx_status ocl_check_slot(const fx_kernel_call *call, const char *what, int limit, cl_mem *mem, int *slot);
+fx_status ocl_checks_queue_read(fx_backend *be);
+fx_status ocl_checks_verify(fx_backend *be, fx_status wait_status);
+void ocl_checks_release(ocl_backend *b);
 
 /* What the module offers through fx/opencl.h's fx_opencl_api
  * (ocl_module.c builds the table): ocl_backend.c, ocl_kernels.c,

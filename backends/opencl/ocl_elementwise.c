@@ -229,24 +229,6 @@ fx_status ocl_dropout_backward(const fx_kernel_call *call)
     return dropout_run(call, call->grad_out[0], call->grad_in[0], FX_GRAD_OVERWRITE_IN(call, 0) ? 2 : 1);
 }
 
-/* Labels are read back (N ints) and checked on the host so a bad label is
- * the same error as on the CPU, not a wild device read. */
-static fx_status ce_check_labels(const fx_kernel_call *call, int rows, int classes)
-{
-    int32_t *label = fx_malloc(call->ctx, (size_t)(rows > 0 ? rows : 1) * sizeof *label, "labels");
-    if (!label)
-        return FX_ERR_NOMEM;
-    fx_status st = call->backend->ops->tensor_read(call->backend, call->in[1], label, 0, (size_t)rows * 4);
-    for (int n = 0; n < rows && st == FX_OK; n++)
-        if (label[n] < 0 || label[n] >= classes)
-            st = fx_node_fail(call->ctx, call->node, FX_ERR_INVALID,
-                              "label %d of batch element %d is outside [0, %d); "
-                              "the data has more classes than the logits (set the classifier's out_features)",
-                              (int)label[n], n, classes);
-    free(label);
-    return st;
-}
-
 fx_status ocl_softmax_cross_entropy_forward(const fx_kernel_call *call)
 {
     const fx_tensor *x = call->in[0];
@@ -254,10 +236,8 @@ fx_status ocl_softmax_cross_entropy_forward(const fx_kernel_call *call)
     float smoothing = (float)fx_node_attr_float(call->node, "label_smoothing");
     if (call->n_aux < 2 || !call->aux[0]->buffer || !call->aux[1]->buffer)
         return fx_node_fail(call->ctx, call->node, FX_ERR_INTERNAL, "saved log-sum-exp buffers were not allocated");
-    fx_status st = ce_check_labels(call, rows, classes);
     ocl_args a;
-    if (st == FX_OK)
-        st = ocl_args_begin(call->backend, EW, "ce_forward_rows", &a);
+    fx_status st = ocl_args_begin(call->backend, EW, "ce_forward_rows", &a);
     if (st != FX_OK)
         return st;
     ocl_arg_tensor(&a, x);
@@ -272,9 +252,22 @@ fx_status ocl_softmax_cross_entropy_forward(const fx_kernel_call *call)
         st = ocl_args_begin(call->backend, EW, "ce_mean", &a);
     if (st != FX_OK)
         return st;
+    /* The labels are checked on the device by ce_mean (one work-item, so
+     * the first bad one is reported, as on the CPU) and the error comes
+     * from the next host wait: no wait of its own in the middle of the
+     * forward (ocl_checks.c). Out-of-range labels are never read through. */
+    cl_mem check = NULL;
+    int slot = 0;
+    st = ocl_check_slot(call, "label %d of batch element %d is outside [0, %d); the data has more classes than the "
+                        "logits (set the classifier's out_features)", classes, &check, &slot);
+    if (st != FX_OK)
+        return st;
     ocl_arg_tensor(&a, call->aux[1]);
     ocl_arg_tensor(&a, call->out[0]);
     ocl_arg_int(&a, rows);
+    ocl_arg_tensor(&a, call->in[1]);
+    ocl_arg_int(&a, classes);
+    ocl_arg_mem(&a, check, 2 * (size_t)slot);
     return ocl_launch_1d(call->backend, &a, 1, 1, "ce_mean");
 }
 

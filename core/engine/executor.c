@@ -104,6 +104,13 @@ static fx_status infer_shapes(fx_graph *g, int64_t batch)
         call.n_in = node->n_in;
         call.in = in_shapes;
         call.in_dtype = in_dtypes;
+        /* Outputs: the node's arrays (n_out each), zeroed so that an op
+         * that sets no dtype gets F32 and a forgotten shape is caught below. */
+        memset(node->out_shapes, 0, (size_t)node->n_out * sizeof *node->out_shapes);
+        memset(node->out_dtypes, 0, (size_t)node->n_out * sizeof *node->out_dtypes);
+        call.n_out = node->n_out;
+        call.out = node->out_shapes;
+        call.out_dtype = node->out_dtypes;
         call.n_params = node->op->n_params;
         /* Known parameter shapes (shared or bound parameters) are given to
          * the shape function, which may keep or check them. */
@@ -540,7 +547,7 @@ static fx_status prepare_nodes(fx_graph *g)
         fx_node *node = &g->nodes[n];
         if (!node->needed || !node->kinfo.prepare)
             continue;
-        fx_shape *in = node->in_shapes, out[FX_MAX_IO];
+        fx_shape *in = node->in_shapes, *out = node->out_shapes;
         for (int i = 0; i < node->n_in; i++)
             in[i] = g->values[node->in[i]].shape;
         for (int k = 0; k < node->n_out; k++)

@@ -6,7 +6,7 @@
 #include "core/internal.h"
 #include "core/io/yaml_document.h"
 
-static void node_free_inputs(fx_node *node);
+static void node_free_arrays(fx_node *node);
 
 static const char *intern_file(fx_graph *g, const char *file)
 {
@@ -62,7 +62,7 @@ void fx_graph_destroy(fx_graph *g)
     for (int i = 0; i < g->n_nodes; i++) {
         for (int a = 0; a < g->nodes[i].n_attrs; a++)
             fx_attr_free(&g->nodes[i].attrs[a]);
-        node_free_inputs(&g->nodes[i]);
+        node_free_arrays(&g->nodes[i]);
     }
     for (int i = 0; i < g->n_values; i++)
         free(g->values[i].seed);
@@ -263,31 +263,38 @@ static const char *init_for(const fx_graph *g, const fx_node_desc *desc, const f
     return ps->init ? ps->init : "zeros";
 }
 
-static void node_free_inputs(fx_node *node)
+static void node_free_arrays(fx_node *node)
 {
     free(node->in);
     free(node->in_shapes);
     free(node->in_dtypes);
     free(node->in_tensors);
     free(node->in_grads);
+    free(node->out_shapes);
+    free(node->out_dtypes);
     node->in = NULL;
     node->in_shapes = NULL;
     node->in_dtypes = NULL;
     node->in_tensors = node->in_grads = NULL;
+    node->out_shapes = NULL;
+    node->out_dtypes = NULL;
 }
 
-/* The node's input list and the executor's per-input arrays (fx_node):
- * any number of inputs, allocated once with the node. */
-static fx_status node_alloc_inputs(fx_context *ctx, fx_node *node, int n)
+/* The node's input list and the executor's per-input and per-output
+ * arrays (fx_node): any number of inputs, the op's n_outputs outputs,
+ * allocated once with the node. */
+static fx_status node_alloc_arrays(fx_context *ctx, fx_node *node, int n)
 {
-    size_t count = (size_t)(n > 0 ? n : 1);
+    size_t count = (size_t)(n > 0 ? n : 1), n_out = (size_t)(node->n_out > 0 ? node->n_out : 1);
     node->in = fx_calloc(ctx, count, sizeof *node->in, "node inputs");
     node->in_shapes = node->in ? fx_calloc(ctx, count, sizeof *node->in_shapes, "node input shapes") : NULL;
     node->in_dtypes = node->in_shapes ? fx_calloc(ctx, count, sizeof *node->in_dtypes, "node input types") : NULL;
     node->in_tensors = node->in_dtypes ? fx_calloc(ctx, count, sizeof *node->in_tensors, "node input tensors") : NULL;
     node->in_grads = node->in_tensors ? fx_calloc(ctx, count, sizeof *node->in_grads, "node input gradients") : NULL;
-    if (!node->in_grads) {
-        node_free_inputs(node);
+    node->out_shapes = node->in_grads ? fx_calloc(ctx, n_out, sizeof *node->out_shapes, "node output shapes") : NULL;
+    node->out_dtypes = node->out_shapes ? fx_calloc(ctx, n_out, sizeof *node->out_dtypes, "node output types") : NULL;
+    if (!node->out_dtypes) {
+        node_free_arrays(node);
         return FX_ERR_NOMEM;
     }
     return FX_OK;
@@ -336,12 +343,12 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
     node->n_in = desc->n_inputs;
     node->n_out = op->n_outputs;
     /* Owned by the node from here: every failure below frees it. */
-    if (node_alloc_inputs(ctx, node, desc->n_inputs) != FX_OK)
+    if (node_alloc_arrays(ctx, node, desc->n_inputs) != FX_OK)
         return FX_ERR_NOMEM;
     for (int i = 0; i < desc->n_inputs; i++) {
         int vi = fx_graph_find_value(g, desc->inputs[i] ? desc->inputs[i] : "");
         if (vi < 0) {
-            node_free_inputs(node);
+            node_free_arrays(node);
             return fail_at(g, pos, FX_ERR_INVALID, "%s: input '%s' is not defined before this layer "
                            "(inputs and earlier layers only; check the spelling)", label, desc->inputs[i] ? desc->inputs[i] : "");
         }
@@ -393,7 +400,7 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
     if (st != FX_OK) {
         for (int a = 0; a < op->n_attrs; a++)
             fx_attr_free(&node->attrs[a]);
-        node_free_inputs(node);
+        node_free_arrays(node);
         return st;
     }
     /* Outputs: value k is the node's name (k = 0) or "name:k". */
@@ -477,7 +484,7 @@ fx_status fx_graph_add_node(fx_graph *g, const fx_node_desc *desc)
         g->n_values = first_value;
         for (int a = 0; a < op->n_attrs; a++)
             fx_attr_free(&node->attrs[a]);
-        node_free_inputs(node);
+        node_free_arrays(node);
         return st;
     }
     g->n_nodes++;

@@ -31,7 +31,10 @@ fx_status fx_registry_add_op(fx_registry *reg, const fx_op_def *def)
         return fx_fail(ctx, FX_ERR_INVALID, "op definition without a name or shape function");
     if (strlen(def->name) >= FX_NAME_MAX)
         return fx_fail(ctx, FX_ERR_INVALID, "op name '%s' is longer than %d characters", def->name, FX_NAME_MAX - 1);
-    if (def->n_outputs < 1 || def->n_outputs > FX_MAX_IO || def->min_inputs < 0 ||
+    if (def->n_outputs < 1 || def->n_outputs > FX_MAX_IO)
+        return fx_fail(ctx, FX_ERR_INVALID, "op '%s' declares %d outputs; n_outputs must be 1 to FX_MAX_IO (%d)",
+                       def->name, def->n_outputs, FX_MAX_IO);
+    if (def->min_inputs < 0 ||
         def->max_inputs > FX_MAX_INPUTS || def->min_inputs > def->max_inputs || def->n_params > FX_MAX_PARAMS ||
         def->n_params < 0 || def->n_attrs < 0 || def->n_attrs > 32)
         return fx_fail(ctx, FX_ERR_INVALID, "op '%s': input/output/parameter counts out of range", def->name);

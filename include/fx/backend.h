@@ -38,7 +38,10 @@ typedef struct fx_backend_ops {
     fx_status (*tensor_zero)(fx_backend *be, fx_tensor *t);
     /* Device-to-device copy within this backend (same size tensors). */
     fx_status (*tensor_copy)(fx_backend *be, fx_tensor *dst, const fx_tensor *src);
-    /* Waits for queued work. */
+    /* Waits for queued work. A backend that checks kernel inputs on the
+     * device (OpenCL: softmax cross-entropy's labels) reports a failed
+     * check from its next wait - synchronize or a blocking read/write -
+     * not from the kernel call that queued it. */
     fx_status (*synchronize)(fx_backend *be);
     /* Frees the backend itself (not its buffers: free those first). */
     void (*destroy)(fx_backend *be);

@@ -22,7 +22,14 @@
 extern "C" {
 #endif
 
-#define FX_MAX_IO 8       /* outputs of one node (inputs are not bounded by it: FX_MAX_INPUTS) */
+/* The most outputs fx_op_def.n_outputs may declare: a bound, not the size
+ * of any array in a struct of this header. Shape functions and kernels
+ * get outputs as pointer + count (fx_infer_call.out / out_dtype,
+ * fx_kernel_call.out, grad_out) over arrays the executor keeps per node.
+ * It is also the width of the input part of fx_kernel_call.grad_overwrite
+ * (bits 0 .. FX_MAX_IO-1; the parameters' bits follow), so inputs from
+ * FX_MAX_IO on never get the overwrite bit. */
+#define FX_MAX_IO 8
 /* The most inputs fx_op_def.max_inputs may declare: a sanity bound, not an
  * array size. Kernels and shape functions get inputs as pointer + count
  * (fx_kernel_call.in, fx_infer_call.in) over arrays the executor keeps
@@ -68,17 +75,22 @@ typedef struct fx_param_spec {
 typedef struct fx_node fx_node;
 
 /* What a shape function sees and fills. Output, parameter and aux shapes
- * are written by the op. Aux tensors are saved from forward to backward
- * (BN batch statistics, pooling argmax, dropout mask) on the node's
- * backend; set aux_dtype[i] (default F32). */
+ * are written by the op. Inputs and outputs are pointer + count over
+ * arrays the executor keeps per node (so the layout does not depend on
+ * FX_MAX_IO): write out[k] and out_dtype[k] for k < n_out (= the op's
+ * n_outputs); both arrays come zeroed, so out_dtype defaults to F32. Aux
+ * tensors are saved from forward to backward (BN batch statistics,
+ * pooling argmax, dropout mask) on the node's backend; set aux_dtype[i]
+ * (default F32). */
 typedef struct fx_infer_call {
     fx_context *ctx;
     const fx_node *node;
     int n_in;
     const fx_shape *in;
     const fx_dtype *in_dtype;
-    fx_shape out[FX_MAX_IO];
-    fx_dtype out_dtype[FX_MAX_IO]; /* default F32 */
+    int n_out;                     /* = op's n_outputs */
+    fx_shape *out;                 /* n_out: the shapes to fill */
+    fx_dtype *out_dtype;           /* n_out; default F32 */
     int n_params;                  /* = op's n_params */
     fx_shape param[FX_MAX_PARAMS]; /* in: the shape already known for a shared or bound parameter
                                     * (ndim 0 when not yet known); out: the shape the op needs */
@@ -106,7 +118,7 @@ typedef struct fx_op_def {
     const char *doc;          /* one line, shown by `fxrun ops` */
     int min_inputs, max_inputs; /* max_inputs <= FX_MAX_INPUTS */
     const char *const *input_names; /* optional, for docs/errors */
-    int n_outputs;
+    int n_outputs;            /* 1 .. FX_MAX_IO */
     const fx_attr_spec *attrs;
     int n_attrs;
     const fx_param_spec *params;
@@ -146,8 +158,8 @@ typedef struct fx_kernel_call {
                                    * param_grad[k]. 0: accumulate, as always */
 } fx_kernel_call;
 
-/* Inputs from FX_MAX_IO on never get the overwrite bit: the executor
- * zeroes their gradients instead. */
+/* Inputs from FX_MAX_IO on never get the overwrite bit (the mask has
+ * FX_MAX_IO input bits): the executor zeroes their gradients instead. */
 #define FX_GRAD_OVERWRITE_PARAM(k) (1u << (FX_MAX_IO + (k)))
 /* 1 when the call asks to overwrite grad_in[i] (param_grad[k]). */
 #define FX_GRAD_OVERWRITE_IN(call, i) (((call)->grad_overwrite >> (i)) & 1u)

@@ -83,8 +83,12 @@ extern "C" {
  * kernels per backend, fx/optim.h); fx_plugin_summary lists optimisers;
  * fx_opencl_program and fx_plugin_add_opencl_program moved to fx/opencl.h
  * (a backend resource of the OpenCL module), the summary's
- * opencl_programs became backend_resources. */
-#define FX_PLUGIN_ABI_VERSION 3
+ * opencl_programs became backend_resources.
+ * Version 4: fx_infer_call's outputs are pointer + count (n_out, out,
+ * out_dtype over arrays the executor keeps per node) instead of arrays of
+ * FX_MAX_IO, so its layout no longer depends on that bound; a shape
+ * function that writes call->out[k] compiles unchanged. */
+#define FX_PLUGIN_ABI_VERSION 4
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FX_PLUGIN_EXPORT __attribute__((visibility("default")))

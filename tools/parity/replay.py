@@ -38,11 +38,7 @@ def build(tensors, dtype, sad, opt_steps=0, freeze_bn_bias=False):
     net = torch_net.Net(dict(torch_net.SMALL, classes=classes)).to(dtype)
     net.load_fx(tensors)
     net.train()
-    if freeze_bn_bias:
-        for name, p in net.named_parameters():
-            if name.endswith("conv.bias"):
-                p.requires_grad_(False)
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
+    opt = torch.optim.Adam(torch_net.trainable(net, freeze_bn_bias), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
     if opt_steps > 0:
         names = net.fx_names()
         for name, p in net.named_parameters():

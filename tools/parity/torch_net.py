@@ -160,3 +160,21 @@ class Net(torch.nn.Module):
 
     def fx_names(self):
         return {name: fx for fx, name, t in self._pairs()}
+
+
+def trainable(net, freeze_bn_bias=False):
+    """The parameters Adam updates. freeze_bn_bias: leave out the biases that a BatchNorm cancels:
+    every conv's (every conv of this network feeds a BatchNorm, the hypercolumn's through a resize
+    that keeps constants) and c53's BatchNorm shift (c53 has no activation and feeds only h5's 1x1
+    conv, whose BatchNorm cancels a constant) - the same set as tests/gen_train_trajectory.py
+    leaves out. Their exact gradient is zero, so exact arithmetic never moves them, but in float32
+    Adam divides the rounding noise in their gradient by its own size and moves them by about lr
+    every step (issue 14, docs/results.md)."""
+    params = []
+    for name, p in net.named_parameters():
+        if freeze_bn_bias and (name.endswith("conv.bias") or name == "bb.c53.bn.bias"):
+            p.requires_grad_(False)
+        else:
+            params.append(p)
+    return params
+

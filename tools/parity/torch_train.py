@@ -109,6 +109,8 @@ def main():
     ap.add_argument("--out", help="the fx checkpoint to write")
     ap.add_argument("--pixels", default="", help="train on these 8-bit [N, 3, 55, 55] pixels (fx's decoding, "
                     "tools/parity/fx_decode.c) instead of Pillow's")
+    ap.add_argument("--freeze-bn-bias", action="store_true",
+                    help="keep the conv biases that BatchNorm cancels at their initial values (torch_net.trainable)")
     ap.add_argument("--list-files", action="store_true", help="print the kept images in load order and exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -131,7 +133,7 @@ def main():
     net = torch_net.Net(w)
     init_weights(net, 0.02, gen)
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
+    opt = torch.optim.Adam(torch_net.trainable(net, a.freeze_bn_bias), lr=1e-3, betas=(0.5, 0.999), eps=1e-8)
     n, b, size = len(images), a.batch, 48
     steps = n // b
     for epoch in range(a.epochs):
