@@ -123,6 +123,9 @@ def main():
     ap.add_argument("--freeze-bn-bias", action="store_true",
                     help="keep the conv biases that BatchNorm cancels at their initial values (their exact "
                          "gradient is zero; in float32 Adam turns rounding noise in it into lr-sized steps)")
+    ap.add_argument("--native-conv", action="store_true",
+                    help="PyTorch's own convolution code instead of oneDNN's (torch.backends.mkldnn.enabled = False; "
+                         "float64 always uses it)")
     ap.add_argument("--start", type=int, default=0,
                     help="teacher forcing: start from fx's state after step START-1 (DIR/<START-1>.fxck)")
     a = ap.parse_args()
@@ -130,6 +133,8 @@ def main():
         ap.error("--no32 and --no64 together leave nothing to replay")
     torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
+    if a.native_conv:
+        torch.backends.mkldnn.enabled = False
     lines = [json.loads(l) for l in open(os.path.join(a.dir, "steps.jsonl"))]
     first = lines[0]["step"]
     lines = [l for l in lines if l["step"] >= a.start]
