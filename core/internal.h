@@ -15,6 +15,7 @@
 #include "fx/fx.h"
 
 #define FX_ERROR_MAX 4096
+#define FX_OP_MAX_ATTRS 32 /* attributes of one op (fx_node.attrs) */
 
 typedef struct fx_kernel_entry {
     char op[FX_NAME_MAX];
@@ -133,7 +134,7 @@ struct fx_node {
     char name[FX_NAME_MAX];
     const fx_op_def *op;
     fx_graph *graph;
-    fx_attr attrs[32];
+    fx_attr attrs[FX_OP_MAX_ATTRS];
     int n_attrs;
     int n_in, n_out;
     int *in;                   /* n_in value indices (heap: an op may take any number of inputs) */
@@ -234,6 +235,10 @@ fx_status fx_attr_parse_default(fx_context *ctx, const fx_attr_spec *spec, fx_at
 /* registry.c */
 void fx_registry_init(fx_registry *reg);
 void fx_registry_free(fx_registry *reg);
+/* The count checks of an op definition (outputs, inputs, parameters,
+ * attributes), each refusal naming the count and its bound: shared by
+ * fx_registry_add_op and a plugin's op override. */
+fx_status fx_op_def_check_counts(fx_context *ctx, const fx_op_def *def);
 /* builtin registration (core/ops/builtin_ops.c, backends/cpu/cpu_kernels.c) */
 /* init.c: checks an initialiser spec without drawing anything. */
 fx_status fx_init_check(fx_context *ctx, const char *spec, const char *param_name);

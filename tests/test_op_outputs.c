@@ -200,12 +200,44 @@ START_TEST(test_an_op_with_more_outputs_than_fx_max_io_is_refused)
 }
 END_TEST
 
+/* The other counts are refused the same way, each naming itself and its
+ * bound (one check, shared with a plugin's op override). */
+START_TEST(test_other_counts_out_of_range_are_refused_by_name)
+{
+    fx_context *ctx = fxtest_context();
+    fx_registry *reg = fx_context_registry(ctx);
+    fx_op_def d = fan_op;
+    d.name = "test_bad_counts";
+    d.min_inputs = 3;
+    d.max_inputs = 2;
+    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
+    ck_assert_msg(strstr(fx_context_error(ctx), "op 'test_bad_counts' declares inputs 3 to 2"), "%s",
+                  fx_context_error(ctx));
+    d = fan_op;
+    d.name = "test_bad_counts";
+    d.n_params = FX_MAX_PARAMS + 1;
+    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
+    char want[128];
+    snprintf(want, sizeof want, "declares %d parameters; n_params must be 0 to FX_MAX_PARAMS (%d)", FX_MAX_PARAMS + 1,
+             FX_MAX_PARAMS);
+    ck_assert_msg(strstr(fx_context_error(ctx), want), "%s", fx_context_error(ctx));
+    d = fan_op;
+    d.name = "test_bad_counts";
+    d.n_attrs = -1;
+    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
+    ck_assert_msg(strstr(fx_context_error(ctx), "declares -1 attributes"), "%s", fx_context_error(ctx));
+    ck_assert_ptr_null(fx_registry_find_op(reg, "test_bad_counts"));
+    fx_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("op_outputs");
     TCase *tc = tcase_create("outputs");
     tcase_add_test(tc, test_an_op_with_fx_max_io_outputs_gets_them_as_pointer_and_count);
     tcase_add_test(tc, test_an_op_with_more_outputs_than_fx_max_io_is_refused);
+    tcase_add_test(tc, test_other_counts_out_of_range_are_refused_by_name);
     suite_add_tcase(s, tc);
     return fxtest_run_suite(s);
 }

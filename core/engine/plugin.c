@@ -321,11 +321,10 @@ fx_status fx_plugin_override_op(fx_plugin *p, const fx_op_def *def)
                        "fxrun --plugin-override (or FX_PLUGIN_ALLOW_OVERRIDE in fx_plugin_load)",
                        def->name, from);
     }
-    /* Same checks as fx_registry_add_op, which is bypassed here. */
-    if (def->n_outputs < 1 || def->n_outputs > FX_MAX_IO || def->min_inputs < 0 || def->max_inputs > FX_MAX_INPUTS ||
-        def->min_inputs > def->max_inputs || def->n_params < 0 || def->n_params > FX_MAX_PARAMS ||
-        def->n_attrs < 0 || def->n_attrs > 32)
-        return fx_fail(ctx, FX_ERR_INVALID, "op '%s': input/output/parameter counts out of range", def->name);
+    /* The checks of fx_registry_add_op, which is bypassed here. */
+    st = fx_op_def_check_counts(ctx, def);
+    if (st != FX_OK)
+        return st;
     st = grow(ctx, (void **)&p->overrides, &p->cap_overrides, p->n_overrides + 1, sizeof *p->overrides,
               "replaced ops");
     if (st != FX_OK)

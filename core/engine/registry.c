@@ -24,6 +24,24 @@ static fx_context *registry_ctx(fx_registry *reg)
     return (fx_context *)(void *)((char *)reg - offsetof(fx_context, registry));
 }
 
+fx_status fx_op_def_check_counts(fx_context *ctx, const fx_op_def *def)
+{
+    if (def->n_outputs < 1 || def->n_outputs > FX_MAX_IO)
+        return fx_fail(ctx, FX_ERR_INVALID, "op '%s' declares %d outputs; n_outputs must be 1 to FX_MAX_IO (%d)",
+                       def->name, def->n_outputs, FX_MAX_IO);
+    if (def->min_inputs < 0 || def->max_inputs > FX_MAX_INPUTS || def->min_inputs > def->max_inputs)
+        return fx_fail(ctx, FX_ERR_INVALID,
+                       "op '%s' declares inputs %d to %d; they must satisfy 0 <= min_inputs <= max_inputs <= "
+                       "FX_MAX_INPUTS (%d)", def->name, def->min_inputs, def->max_inputs, FX_MAX_INPUTS);
+    if (def->n_params < 0 || def->n_params > FX_MAX_PARAMS)
+        return fx_fail(ctx, FX_ERR_INVALID, "op '%s' declares %d parameters; n_params must be 0 to FX_MAX_PARAMS (%d)",
+                       def->name, def->n_params, FX_MAX_PARAMS);
+    if (def->n_attrs < 0 || def->n_attrs > FX_OP_MAX_ATTRS)
+        return fx_fail(ctx, FX_ERR_INVALID, "op '%s' declares %d attributes; n_attrs must be 0 to %d", def->name,
+                       def->n_attrs, FX_OP_MAX_ATTRS);
+    return FX_OK;
+}
+
 fx_status fx_registry_add_op(fx_registry *reg, const fx_op_def *def)
 {
     fx_context *ctx = registry_ctx(reg);
@@ -31,13 +49,9 @@ fx_status fx_registry_add_op(fx_registry *reg, const fx_op_def *def)
         return fx_fail(ctx, FX_ERR_INVALID, "op definition without a name or shape function");
     if (strlen(def->name) >= FX_NAME_MAX)
         return fx_fail(ctx, FX_ERR_INVALID, "op name '%s' is longer than %d characters", def->name, FX_NAME_MAX - 1);
-    if (def->n_outputs < 1 || def->n_outputs > FX_MAX_IO)
-        return fx_fail(ctx, FX_ERR_INVALID, "op '%s' declares %d outputs; n_outputs must be 1 to FX_MAX_IO (%d)",
-                       def->name, def->n_outputs, FX_MAX_IO);
-    if (def->min_inputs < 0 ||
-        def->max_inputs > FX_MAX_INPUTS || def->min_inputs > def->max_inputs || def->n_params > FX_MAX_PARAMS ||
-        def->n_params < 0 || def->n_attrs < 0 || def->n_attrs > 32)
-        return fx_fail(ctx, FX_ERR_INVALID, "op '%s': input/output/parameter counts out of range", def->name);
+    fx_status st = fx_op_def_check_counts(ctx, def);
+    if (st != FX_OK)
+        return st;
     if (fx_registry_find_op(reg, def->name))
         return fx_fail(ctx, FX_ERR_INVALID, "op '%s' is already registered", def->name);
     if (reg->n_ops == reg->cap_ops) {
