@@ -180,22 +180,27 @@ START_TEST(test_an_op_with_fx_max_io_outputs_gets_them_as_pointer_and_count)
 }
 END_TEST
 
+/* Registering `d` is refused with a message containing `want`, and the op
+ * stays unknown. */
+static void refused(fx_context *ctx, const fx_op_def *d, const char *want)
+{
+    ck_assert_int_eq(fx_registry_add_op(fx_context_registry(ctx), d), FX_ERR_INVALID);
+    ck_assert_msg(strstr(fx_context_error(ctx), want), "%s", fx_context_error(ctx));
+    ck_assert_ptr_null(fx_registry_find_op(fx_context_registry(ctx), d->name));
+}
+
 START_TEST(test_an_op_with_more_outputs_than_fx_max_io_is_refused)
 {
     fx_context *ctx = fxtest_context();
-    fx_registry *reg = fx_context_registry(ctx);
     fx_op_def d = fan_op;
     d.name = "test_too_many";
     d.n_outputs = FX_MAX_IO + 1;
-    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
     char want[128];
     snprintf(want, sizeof want, "declares %d outputs; n_outputs must be 1 to FX_MAX_IO (%d)", FX_MAX_IO + 1,
              FX_MAX_IO);
-    ck_assert_msg(strstr(fx_context_error(ctx), want), "%s", fx_context_error(ctx));
+    refused(ctx, &d, want);
     d.n_outputs = 0;
-    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
-    ck_assert_msg(strstr(fx_context_error(ctx), "declares 0 outputs"), "%s", fx_context_error(ctx));
-    ck_assert_ptr_null(fx_registry_find_op(reg, "test_too_many"));
+    refused(ctx, &d, "declares 0 outputs");
     fx_context_destroy(ctx);
 }
 END_TEST
@@ -205,28 +210,22 @@ END_TEST
 START_TEST(test_other_counts_out_of_range_are_refused_by_name)
 {
     fx_context *ctx = fxtest_context();
-    fx_registry *reg = fx_context_registry(ctx);
     fx_op_def d = fan_op;
     d.name = "test_bad_counts";
     d.min_inputs = 3;
     d.max_inputs = 2;
-    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
-    ck_assert_msg(strstr(fx_context_error(ctx), "op 'test_bad_counts' declares inputs 3 to 2"), "%s",
-                  fx_context_error(ctx));
+    refused(ctx, &d, "op 'test_bad_counts' declares inputs 3 to 2");
     d = fan_op;
     d.name = "test_bad_counts";
     d.n_params = FX_MAX_PARAMS + 1;
-    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
     char want[128];
     snprintf(want, sizeof want, "declares %d parameters; n_params must be 0 to FX_MAX_PARAMS (%d)", FX_MAX_PARAMS + 1,
              FX_MAX_PARAMS);
-    ck_assert_msg(strstr(fx_context_error(ctx), want), "%s", fx_context_error(ctx));
+    refused(ctx, &d, want);
     d = fan_op;
     d.name = "test_bad_counts";
     d.n_attrs = -1;
-    ck_assert_int_eq(fx_registry_add_op(reg, &d), FX_ERR_INVALID);
-    ck_assert_msg(strstr(fx_context_error(ctx), "declares -1 attributes"), "%s", fx_context_error(ctx));
-    ck_assert_ptr_null(fx_registry_find_op(reg, "test_bad_counts"));
+    refused(ctx, &d, "declares -1 attributes");
     fx_context_destroy(ctx);
 }
 END_TEST

@@ -51,12 +51,7 @@ fx_status ocl_check_slot(const fx_kernel_call *call, const char *what, int limit
     if (st != FX_OK)
         return st;
     ocl_check *c = &b->checks[b->n_checks];
-    fx_srcpos pos = fx_node_pos(call->node);
-    char where[600] = "";
-    if (pos.file && pos.file[0])
-        snprintf(where, sizeof where, "%s:%d:%d: ", pos.file, pos.line, pos.col);
-    snprintf(c->where, sizeof c->where, "%snode '%s' (%s)", where, fx_node_name(call->node),
-             fx_node_op_name(call->node));
+    fx_node_where(call->node, c->where, sizeof c->where);
     c->what = what;
     c->limit = limit;
     *mem = b->check_mem;

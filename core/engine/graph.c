@@ -699,6 +699,14 @@ int fx_node_attr_ints(const fx_node *node, const char *key, int64_t *out, int ma
     return n;
 }
 
+const char *fx_node_where(const fx_node *node, char *buf, size_t size)
+{
+    char where[1100];
+    fx_srcpos_str(node->pos, where, sizeof where);
+    snprintf(buf, size, "%s%snode '%s' (%s)", where, where[0] ? ": " : "", node->name, node->op->name);
+    return buf;
+}
+
 fx_status fx_node_fail(fx_context *ctx, const fx_node *node, fx_status status, const char *fmt, ...)
 {
     char msg[2048];
@@ -706,7 +714,6 @@ fx_status fx_node_fail(fx_context *ctx, const fx_node *node, fx_status status, c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char where[1100];
-    fx_srcpos_str(node->pos, where, sizeof where);
-    return fx_fail(ctx, status, "%s%snode '%s' (%s): %s", where, where[0] ? ": " : "", node->name, node->op->name, msg);
+    char where[1300];
+    return fx_fail(ctx, status, "%s: %s", fx_node_where(node, where, sizeof where), msg);
 }

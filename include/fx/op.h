@@ -227,6 +227,10 @@ const fx_op_def *fx_registry_op_at(const fx_registry *reg, int index);
  * schema lacks is a programming error and returns 0/NULL. */
 const char *fx_node_name(const fx_node *node);
 const char *fx_node_op_name(const fx_node *node);
+/* "file:line:col: node 'name' (op)" (the place only when the node has
+ * one), as fx_node_fail starts its messages, written into buf; returns
+ * buf. For errors reported later than the call that knows the node. */
+const char *fx_node_where(const fx_node *node, char *buf, size_t size);
 /* The node's inputs in order: their count, and the name of input i (a
  * graph input or an earlier node's output; NULL when i is out of range).
  * For programs that walk a graph, e.g. to find a loss's class scores. */
